@@ -1,0 +1,142 @@
+/**
+ * Custom LSP messages between the VS Code client (extension/) and the sidecar (server/). Standard
+ * LSP is used wherever a standard method exists (`textDocument/inlineCompletion`, LSP 3.18); these
+ * are the `pronto/...` extras. Each namespace gives the method name, its direction, and its types.
+ * Other editors can use them too: they are plain JSON-RPC.
+ */
+import { NotificationType, NotificationType0, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
+
+/** The server's state, a closed union. Clients only render it. */
+export type ServerState = 'starting' | 'ready' | 'busy' | 'degraded' | 'error' | 'stopped';
+
+export interface StatusParams {
+  state: ServerState;
+  /** One sentence for a person: what is happening, and what to do when something is wrong. */
+  message: string;
+  /** Model in use (file name), when one is loaded. */
+  model?: string;
+  /** "CUDA" | "Vulkan" | "CPU" | "remote" */
+  backend?: string;
+  /** True when running the generated demo model, whose output is meaningless. */
+  demoModel?: boolean;
+  /** Recent decode speed and completion latency, for the status bar. */
+  tokensPerSecond?: number;
+  lastLatencyMs?: number;
+  /** Completions switched off by the user. */
+  enabled: boolean;
+}
+
+/** server → client, notification: the state changed or new figures are available. */
+export namespace StatusNotification {
+  export const method = 'pronto/status' as const;
+  export const type = new NotificationType<StatusParams>(method);
+}
+
+/** One completion request as seen by monitoring. */
+export interface CompletionRecord {
+  at: number;
+  uri: string;
+  latencyMs: number;
+  fromCache: boolean;
+  promptTokens: number;
+  reusedTokens: number;
+  evaluatedTokens: number;
+  generatedTokens: number;
+  draftedTokens: number;
+  acceptedTokens: number;
+  outcome: 'shown' | 'empty' | 'cancelled' | 'error';
+}
+
+export interface StatsResult {
+  requests: number;
+  cacheHits: number;
+  shown: number;
+  accepted: number;
+  cancelled: number;
+  errors: number;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  recent: CompletionRecord[];
+}
+
+/** client → server, request: per-request statistics kept for monitoring. */
+export namespace StatsRequest {
+  export const method = 'pronto/stats' as const;
+  export const type = new RequestType0<StatsResult, void>(method);
+}
+
+export interface DidAcceptParams {
+  uri: string;
+  /** The accepted text, as inserted. */
+  text: string;
+  /** Why the client inserted it. */
+  kind: 'full' | 'word' | 'line';
+}
+
+/** client → server, notification: the user accepted (part of) a suggestion. Drives stats and prefetch. */
+export namespace DidAcceptCompletionNotification {
+  export const method = 'pronto/didAcceptCompletion' as const;
+  export const type = new NotificationType<DidAcceptParams>(method);
+}
+
+/** client → server, request: stop and start the engine again (settings are re-read). */
+export namespace RestartEngineRequest {
+  export const method = 'pronto/restartEngine' as const;
+  export const type = new RequestType0<void, void>(method);
+}
+
+/** client → server, notification: switch completions on or off without stopping the engine. */
+export namespace SetEnabledNotification {
+  export const method = 'pronto/setEnabled' as const;
+  export const type = new NotificationType<{ enabled: boolean }>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models: catalog, download, selection
+// ---------------------------------------------------------------------------------------------
+
+export interface CatalogModel {
+  id: string;
+  label: string;
+  /** Parameters in billions. */
+  paramsB: number;
+  sizeBytes: number;
+  /** Already downloaded and verified. */
+  installed: boolean;
+  /** The catalog's suggestion for this machine (GPU free memory, or CPU). */
+  recommended: boolean;
+  /** Smallest model of the same family, usable as a draft. */
+  draftFor?: string[];
+}
+
+/** client → server, request: the catalog of recommended models with their local state. */
+export namespace ListModelsRequest {
+  export const method = 'pronto/listModels' as const;
+  export const type = new RequestType0<{ models: CatalogModel[]; hardware: string }, void>(method);
+}
+
+export interface DownloadProgressParams {
+  id: string;
+  receivedBytes: number;
+  totalBytes: number;
+  state: 'downloading' | 'verifying' | 'done' | 'failed' | 'cancelled';
+  message?: string;
+}
+
+/** client → server, request: download (or resume) a catalog model, verify it, and return its path. */
+export namespace DownloadModelRequest {
+  export const method = 'pronto/downloadModel' as const;
+  export const type = new RequestType<{ id: string }, { path: string }, void>(method);
+}
+
+/** server → client, notification: download progress. */
+export namespace DownloadProgressNotification {
+  export const method = 'pronto/downloadProgress' as const;
+  export const type = new NotificationType<DownloadProgressParams>(method);
+}
+
+/** client → server, notification: the client wants a fresh status push (e.g. after reload). */
+export namespace RequestStatusNotification {
+  export const method = 'pronto/requestStatus' as const;
+  export const type = new NotificationType0(method);
+}
