@@ -1,0 +1,170 @@
+/**
+ * Which catalog model fits this machine. Two halves: `probeHardware()` asks the machine
+ * (`nvidia-smi --query-gpu=...` for NVIDIA GPUs, `os` for RAM), and `suggestModel()` is a pure
+ * function from that description to a choice, so the rule is tested with tables, not with GPUs.
+ *
+ * The rule: with a GPU, the biggest model of the preferred family whose weights + KV cache +
+ * compute buffers fit in 90% of the freest GPU's free memory, plus its draft model when both fit.
+ * Without a GPU (or when nothing fits on it), the smallest model, since CPU decoding speed falls
+ * with size and completion needs low latency; total RAM decides whether even that fits.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { CATALOG, type CatalogEntry, type ModelFamily } from './catalog';
+
+export interface GpuInfo {
+  name: string;
+  freeBytes: number;
+  totalBytes: number;
+}
+
+export interface HardwareInfo {
+  gpus: GpuInfo[];
+  totalRamBytes: number;
+  freeRamBytes: number;
+  /** Set when nvidia-smi exists but failed (driver problem): reported, and the CPU is assumed. */
+  gpuProbeError?: string;
+}
+
+export interface Suggestion {
+  /** null when no catalog model fits at all. */
+  modelId: string | null;
+  /** A draft model for speculative decoding, when one exists and fits next to the model. */
+  draftId?: string;
+  backend: 'gpu' | 'cpu';
+  /** One sentence for a person: why this choice. */
+  reason: string;
+}
+
+export interface SuggestOptions {
+  /** Context the engine will allocate, in tokens. Default 4096. */
+  contextTokens?: number;
+  /** Family to choose from first. Default Qwen2.5-Coder. */
+  family?: ModelFamily;
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Compute buffers and runtime overhead of llama.cpp besides weights and KV cache. */
+const RUNTIME_OVERHEAD_BYTES = 300 * MiB;
+/** Share of free GPU memory we plan to use (the rest stays for the desktop and fragmentation). */
+const GPU_USABLE_SHARE = 0.9;
+/** Share of total RAM a CPU model may take (the editor and the rest of the system need the remainder). */
+const RAM_USABLE_SHARE = 0.5;
+
+/** Memory a model needs to run: weights (+5% for buffers mapped alongside), KV cache, overhead. */
+export function memoryNeededBytes(entry: CatalogEntry, contextTokens = 4096): number {
+  return Math.ceil(entry.sizeBytes * 1.05 + entry.kvBytesPerToken * contextTokens + RUNTIME_OVERHEAD_BYTES);
+}
+
+function gib(n: number): string {
+  return `${(n / GiB).toFixed(1)} GiB`;
+}
+
+/**
+ * Lines of `nvidia-smi --query-gpu=name,memory.free,memory.total --format=csv,noheader,nounits`
+ * (MiB) → GPUs. Lines that do not parse (e.g. "[N/A]") are skipped.
+ */
+export function parseNvidiaSmi(output: string): GpuInfo[] {
+  const gpus: GpuInfo[] = [];
+  for (const line of output.split(/\r?\n/)) {
+    if (!line.trim()) continue;
+    const m = /^(.*),\s*([^,]*),\s*([^,]*)$/.exec(line.trim());
+    if (!m) continue;
+    const name = m[1]!.trim();
+    const free = Number(m[2]);
+    const total = Number(m[3]);
+    if (!name || !m[2] || !Number.isFinite(free) || !Number.isFinite(total) || free < 0 || total <= 0) continue;
+    gpus.push({ name, freeBytes: free * MiB, totalBytes: total * MiB });
+  }
+  return gpus;
+}
+
+export function describeHardware(hw: HardwareInfo): string {
+  const ram = `${gib(hw.totalRamBytes)} RAM`;
+  if (hw.gpus.length === 0) {
+    return hw.gpuProbeError ? `CPU only (${hw.gpuProbeError}), ${ram}` : `CPU only, ${ram}`;
+  }
+  const gpus = hw.gpus.map((g) => `${g.name} (${gib(g.freeBytes)} free of ${gib(g.totalBytes)})`).join(', ');
+  return `${gpus}; ${ram}`;
+}
+
+export function suggestModel(
+  hw: HardwareInfo,
+  catalog: readonly CatalogEntry[] = CATALOG,
+  options: SuggestOptions = {},
+): Suggestion {
+  const ctx = options.contextTokens ?? 4096;
+  const family = options.family ?? 'qwen2.5-coder';
+  const inFamily = catalog.filter((m) => m.family === family);
+  const pool = inFamily.length > 0 ? inFamily : [...catalog];
+  if (pool.length === 0) return { modelId: null, backend: 'cpu', reason: 'the model catalog is empty' };
+  const bySizeAsc = [...pool].sort((a, b) => memoryNeededBytes(a, ctx) - memoryNeededBytes(b, ctx));
+  const smallest = bySizeAsc[0]!;
+
+  const bestGpu = hw.gpus.reduce<GpuInfo | undefined>((best, g) => (!best || g.freeBytes > best.freeBytes ? g : best), undefined);
+  let gpuNote = '';
+  if (bestGpu) {
+    const budget = bestGpu.freeBytes * GPU_USABLE_SHARE;
+    const fits = [...bySizeAsc].reverse().find((m) => memoryNeededBytes(m, ctx) <= budget);
+    if (fits) {
+      const draft = catalog.find((d) => d.draftFor?.includes(fits.id));
+      const withDraft = draft && memoryNeededBytes(fits, ctx) + memoryNeededBytes(draft, ctx) <= budget;
+      return {
+        modelId: fits.id,
+        ...(withDraft ? { draftId: draft.id } : {}),
+        backend: 'gpu',
+        reason:
+          `${fits.label} needs about ${gib(memoryNeededBytes(fits, ctx))} and ${bestGpu.name} has ${gib(bestGpu.freeBytes)} free` +
+          (withDraft ? `; ${draft.label} fits next to it as a draft model` : ''),
+      };
+    }
+    gpuNote = `${bestGpu.name} has only ${gib(bestGpu.freeBytes)} free (the smallest model needs ${gib(memoryNeededBytes(smallest, ctx))}), so the CPU is used; `;
+  }
+
+  const need = memoryNeededBytes(smallest, ctx);
+  if (need > hw.totalRamBytes * RAM_USABLE_SHARE) {
+    return {
+      modelId: null,
+      backend: 'cpu',
+      reason: `${gpuNote}${smallest.label} needs about ${gib(need)} but this machine has ${gib(hw.totalRamBytes)} RAM in total; no catalog model fits`,
+    };
+  }
+  return {
+    modelId: smallest.id,
+    backend: 'cpu',
+    reason: `${gpuNote}${hw.gpus.length === 0 ? 'no NVIDIA GPU found; ' : ''}on the CPU the smallest model (${smallest.label}) keeps completions fast`,
+  };
+}
+
+export interface ProbeOptions {
+  /** The nvidia-smi executable. Default `nvidia-smi` from PATH. */
+  nvidiaSmiPath?: string;
+  timeoutMs?: number;
+}
+
+/** Ask the machine: NVIDIA GPUs through nvidia-smi (absent = none), RAM through `os`. Never throws. */
+export async function probeHardware(options: ProbeOptions = {}): Promise<HardwareInfo> {
+  const base = { totalRamBytes: os.totalmem(), freeRamBytes: os.freemem() };
+  const cmd = options.nvidiaSmiPath ?? 'nvidia-smi';
+  type ExecError = Omit<NodeJS.ErrnoException, 'code'> & { code?: string | number; killed?: boolean };
+  const result = await new Promise<{ stdout: string; stderr: string; error?: ExecError }>((resolve) => {
+    execFile(
+      cmd,
+      ['--query-gpu=name,memory.free,memory.total', '--format=csv,noheader,nounits'],
+      { timeout: options.timeoutMs ?? 5000, windowsHide: true },
+      (error, stdout, stderr) => {
+        resolve({ stdout: String(stdout), stderr: String(stderr), error: (error as ExecError | null) ?? undefined });
+      },
+    );
+  });
+  if (result.error) {
+    if (result.error.code === 'ENOENT') return { gpus: [], ...base };
+    const detail = result.stderr.trim().split('\n')[0]?.trim();
+    const why = result.error.killed
+      ? 'timed out'
+      : `failed${typeof result.error.code === 'number' ? ` (exit ${result.error.code})` : ''}${detail ? `: ${detail}` : ''}`;
+    return { gpus: [], ...base, gpuProbeError: `nvidia-smi ${why}` };
+  }
+  return { gpus: parseNvidiaSmi(result.stdout), ...base };
+}
