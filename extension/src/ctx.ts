@@ -1,0 +1,177 @@
+/**
+ * The one owner of the extension's lifecycle (as rust-analyzer's `ctx.ts`): it starts, stops and
+ * restarts the language client for the sidecar (dist/server.js), keeps the last `pronto/status`
+ * the server pushed, and tells listeners when either changes. Everything else (commands, status
+ * bar, menu) receives a Ctx and asks it for a running client instead of holding one itself.
+ */
+import * as vscode from 'vscode';
+import {
+  LanguageClient,
+  State,
+  TransportKind,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from 'vscode-languageclient/node';
+import {
+  DidAcceptCompletionNotification,
+  RequestStatusNotification,
+  StatusNotification,
+  type DidAcceptParams,
+  type StatusParams,
+} from '../../protocol/lsp';
+
+export const ACCEPT_COMMAND = 'pronto.didAcceptCompletion';
+
+export class Ctx implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private clientSubscriptions: vscode.Disposable[] = [];
+  private lastStatus: StatusParams | undefined;
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires when the client starts or stops, or a new status arrives. */
+  readonly onDidChange = this.changed.event;
+  /** Serialises start/stop/restart so two clicks cannot race. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly extension: vscode.ExtensionContext,
+    readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  /** The client when the server is up and initialised, else undefined. */
+  get runningClient(): LanguageClient | undefined {
+    return this.client?.state === State.Running ? this.client : undefined;
+  }
+
+  get status(): StatusParams | undefined {
+    return this.lastStatus;
+  }
+
+  start(): Promise<void> {
+    return this.serialise(() => this.doStart());
+  }
+
+  stop(): Promise<void> {
+    return this.serialise(() => this.doStop());
+  }
+
+  restart(): Promise<void> {
+    return this.serialise(async () => {
+      await this.doStop();
+      await this.doStart();
+    });
+  }
+
+  /** Report an accepted (part of a) suggestion to the server; a no-op when it is down. */
+  notifyAccepted(params: DidAcceptParams): void {
+    this.log.info(`accepted (${params.kind}): ${JSON.stringify(params.text.length > 80 ? `${params.text.slice(0, 80)}…` : params.text)}`);
+    const client = this.runningClient;
+    if (!client) return;
+    client.sendNotification(DidAcceptCompletionNotification.type, params).catch((err: unknown) => {
+      this.log.warn(`could not report an accepted suggestion: ${String(err)}`);
+    });
+  }
+
+  dispose(): void {
+    void this.stop();
+    this.changed.dispose();
+  }
+
+  private serialise(step: () => Promise<void>): Promise<void> {
+    const next = this.lifecycle.then(step, step);
+    this.lifecycle = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.client) return;
+    const serverModule = this.extension.asAbsolutePath('dist/server.js');
+    const env = {
+      ...process.env,
+      // Where the server can find files shipped with the extension (engine binary in a .vsix) and
+      // where it may keep its own (downloaded models, the generated demo model).
+      PRONTO_EXTENSION_DIR: this.extension.extensionPath,
+      PRONTO_STORAGE_DIR: this.extension.globalStorageUri.fsPath,
+    };
+    const serverOptions: ServerOptions = {
+      run: { module: serverModule, transport: TransportKind.stdio, options: { env } },
+      debug: {
+        module: serverModule,
+        transport: TransportKind.stdio,
+        options: { env, execArgv: ['--nolazy', '--inspect=6011'] },
+      },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-notebook-cell' }],
+      outputChannel: this.log,
+      // Editors without workspace/configuration get the settings here; VS Code's are re-read by
+      // the server through workspace/configuration and win.
+      initializationOptions: { pronto: plainSettings() },
+      synchronize: { configurationSection: 'pronto' },
+      middleware: {
+        // Attach a command to every suggestion so a full accept (Tab) reaches the server's stats
+        // and prefetch. Partial accepts go through pronto.acceptWord / pronto.acceptLine.
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const result = await next(document, position, context, token);
+          if (!result) return result;
+          const items = Array.isArray(result) ? result : result.items;
+          for (const item of items) {
+            if (item.command) continue;
+            const text = typeof item.insertText === 'string' ? item.insertText : item.insertText.value;
+            const params: DidAcceptParams = { uri: document.uri.toString(), text, kind: 'full' };
+            item.command = { command: ACCEPT_COMMAND, title: 'Accepted', arguments: [params] };
+          }
+          return result;
+        },
+      },
+    };
+    const client = new LanguageClient('pronto', 'Pronto', serverOptions, clientOptions);
+    this.client = client;
+    this.lastStatus = undefined;
+    this.clientSubscriptions.push(
+      client.onDidChangeState((e) => {
+        this.log.info(`language server: ${State[e.oldState]} -> ${State[e.newState]}`);
+        if (e.newState === State.Stopped) this.lastStatus = undefined;
+        this.changed.fire();
+      }),
+      client.onNotification(StatusNotification.type, (params) => {
+        this.lastStatus = params;
+        this.log.info(`status: ${params.state}${params.enabled ? '' : ' (disabled)'}: ${params.message}`);
+        this.changed.fire();
+      }),
+    );
+    this.log.info(`starting the language server ${serverModule}`);
+    this.changed.fire();
+    try {
+      await client.start();
+    } catch (err) {
+      this.log.error(`the language server did not start: ${err instanceof Error ? err.message : String(err)}`);
+      await this.doStop();
+      throw err;
+    }
+    this.log.info('language server running');
+    await client.sendNotification(RequestStatusNotification.type);
+    this.changed.fire();
+  }
+
+  private async doStop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.lastStatus = undefined;
+    if (!client) return;
+    try {
+      if (client.needsStop()) await client.stop(5000);
+    } catch (err) {
+      this.log.warn(`stopping the language server: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      for (const d of this.clientSubscriptions.splice(0)) d.dispose();
+      await client.dispose().catch(() => undefined);
+      this.changed.fire();
+    }
+  }
+}
+
+/** The `pronto.*` settings as a plain nested object (for initializationOptions). */
+export function plainSettings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  return JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+}

@@ -1,0 +1,53 @@
+/**
+ * Entry point of the VS Code client. It stays thin: the sidecar (server/) owns completion logic,
+ * the engine and models; this side starts the language client (Ctx), registers the commands and
+ * renders the status the server pushes. Inline completions come from vscode-languageclient's
+ * standard LSP 3.18 inline-completion feature, which registers an InlineCompletionItemProvider
+ * when the server announces `inlineCompletionProvider`.
+ */
+import * as vscode from 'vscode';
+import type { LanguageClient } from 'vscode-languageclient/node';
+import type { StatusParams } from '../../protocol/lsp';
+import { registerCommands } from './commands';
+import { Ctx } from './ctx';
+import { StatusBar } from './statusBar';
+
+/** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
+export interface ProntoApi {
+  client(): LanguageClient | undefined;
+  status(): StatusParams | undefined;
+  onDidChange: vscode.Event<void>;
+}
+
+let ctx: Ctx | undefined;
+
+export async function activate(extension: vscode.ExtensionContext): Promise<ProntoApi> {
+  const log = vscode.window.createOutputChannel('Pronto', { log: true });
+  extension.subscriptions.push(log);
+  log.info(`Pronto ${String(extension.extension.packageJSON.version)} activating (VS Code ${vscode.version}, Node ${process.version})`);
+  const c = new Ctx(extension, log);
+  ctx = c;
+  const statusBar = new StatusBar(c);
+  extension.subscriptions.push(c, statusBar, ...registerCommands(c));
+  const api: ProntoApi = { client: () => c.runningClient, status: () => c.status, onDidChange: c.onDidChange };
+  // One place where start-up errors end: logged and shown, never thrown out of activate(), so the
+  // commands (restart, logs) stay usable.
+  try {
+    await c.start();
+    log.info('Pronto activated');
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    log.error(`Pronto could not start its language server: ${msg}`);
+    void vscode.window.showErrorMessage(`Pronto could not start its language server: ${msg}`, 'Show Logs').then((pick) => {
+      if (pick) log.show();
+    });
+  } finally {
+    statusBar.firstStartFinished();
+  }
+  return api;
+}
+
+export async function deactivate(): Promise<void> {
+  await ctx?.stop();
+  ctx = undefined;
+}

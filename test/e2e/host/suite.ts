@@ -1,0 +1,122 @@
+/**
+ * Runs INSIDE the VS Code extension host (code-server started with the smoke-test driver and an
+ * `extensionTestsPath` payload; see test/e2e/extension-host.test.ts). Bundled with esbuild to
+ * test-output/e2e/extension-host/suite/index.js. `run()` resolving means pass; throwing means fail
+ * (the workbench reports the exit code through `codeAutomationExit`).
+ */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { ProntoApi } from '../../../extension/src/extension';
+import pkg from '../../../package.json';
+
+const EXTENSION_ID = `${pkg.publisher}.${pkg.name}`;
+
+function log(msg: string): void {
+  console.log(`[host-suite] ${msg}`);
+}
+
+/** Resolves when `predicate()` holds, re-checked on every change the extension reports. */
+function waitFor(api: ProntoApi, what: string, predicate: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (predicate()) return resolve();
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last status: ${JSON.stringify(api.status())}`));
+    }, timeoutMs);
+    const sub = api.onDidChange(() => {
+      if (!predicate()) return;
+      clearTimeout(timer);
+      sub.dispose();
+      resolve();
+    });
+  });
+}
+
+async function step(name: string, body: () => Promise<void>): Promise<void> {
+  const t0 = Date.now();
+  try {
+    await body();
+    log(`ok - ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    log(`not ok - ${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    throw err;
+  }
+}
+
+export async function run(): Promise<void> {
+  let api: ProntoApi | undefined;
+
+  await step('the extension is installed and activates', async () => {
+    const ext = vscode.extensions.getExtension<ProntoApi>(EXTENSION_ID);
+    assert.ok(ext, `extension ${EXTENSION_ID} not found`);
+    api = await ext.activate();
+    assert.ok(ext.isActive);
+    assert.equal(typeof api.client, 'function', 'activate() returns the Pronto API');
+  });
+
+  await step('every contributed command is registered', async () => {
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const missing = pkg.contributes.commands.map((c) => c.command).filter((c) => !registered.has(c));
+    assert.deepEqual(missing, []);
+  });
+
+  const a = api!;
+  await step('the server pushes a ready status with the real engine', async () => {
+    await waitFor(a, 'status "ready"', () => a.status()?.state === 'ready' || a.status()?.state === 'error', 120_000);
+    const s = a.status();
+    assert.equal(s?.state, 'ready', `server status: ${JSON.stringify(s)}`);
+    assert.equal(s?.enabled, true);
+  });
+
+  await step('the standard inline-completion provider returns an item from the engine', async () => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, 'a workspace folder is open');
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, 'src', 'math.js'));
+    const editor = await vscode.window.showTextDocument(doc);
+    const end = doc.lineAt(doc.lineCount - 1).range.end;
+    await editor.edit((e) => e.insert(end, 'function subtract(a, b) {\n  return '));
+    const position = doc.lineAt(doc.lineCount - 1).range.end;
+    const client = a.client();
+    assert.ok(client, 'the language client is running');
+    const feature = client.getFeature('textDocument/inlineCompletion');
+    assert.ok(feature, 'vscode-languageclient has its inline-completion feature');
+    const provider = feature.getProvider(doc);
+    assert.ok(provider, 'an InlineCompletionItemProvider is registered for this document (the server announced inlineCompletionProvider)');
+    const cts = new vscode.CancellationTokenSource();
+    const result = await provider.provideInlineCompletionItems(
+      doc,
+      position,
+      { triggerKind: vscode.InlineCompletionTriggerKind.Invoke, selectedCompletionInfo: undefined },
+      cts.token,
+    );
+    const items = !result ? [] : Array.isArray(result) ? result : result.items;
+    log(`items: ${JSON.stringify(items.map((i) => i.insertText))}`);
+    assert.ok(items.length > 0, 'at least one suggestion');
+    const first = items[0]!;
+    const text = typeof first.insertText === 'string' ? first.insertText : first.insertText.value;
+    assert.ok(text.length > 0, 'a non-empty suggestion');
+    assert.equal(first.command?.command, 'pronto.didAcceptCompletion', 'the client attaches the accept-reporting command');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  await step('disable and enable round-trip through the server', async () => {
+    await vscode.commands.executeCommand('pronto.disable');
+    await waitFor(a, 'status enabled=false', () => a.status()?.enabled === false, 20_000);
+    await vscode.commands.executeCommand('pronto.enable');
+    await waitFor(a, 'status enabled=true', () => a.status()?.enabled === true, 20_000);
+  });
+
+  await step('"Pronto: Restart Language Server" brings up a new server that reports ready', async () => {
+    const before = a.client();
+    await vscode.commands.executeCommand('pronto.restartServer');
+    await waitFor(a, 'a new client with status "ready"', () => a.client() !== undefined && a.client() !== before && a.status()?.state === 'ready', 90_000);
+  });
+
+  await step('with the server stopped, a command that needs it says so instead of running', async () => {
+    await vscode.commands.executeCommand('pronto.stopServer');
+    assert.equal(a.client(), undefined, 'no running client after stop');
+    assert.equal(await vscode.commands.executeCommand('pronto.restartEngine'), false, 'the disabled variant ran');
+    await vscode.commands.executeCommand('pronto.startServer');
+    await waitFor(a, 'status "ready" after start', () => a.client() !== undefined && a.status()?.state === 'ready', 90_000);
+  });
+}

@@ -1,0 +1,214 @@
+/**
+ * UI tests through the browser: the built extension, packed as a .vsix and installed with
+ * `code-server --install-extension` into real VS Code (code-server),
+ * driven by Debian's Chromium. Checks what a user sees: the status bar item with the engine
+ * state, the "Pronto" output channel logging, and ghost text from the real engine accepted
+ * with Tab. Screenshots land in test-output/e2e/ui/screenshots/.
+ */
+import * as assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
+import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+
+const NAME = 'ui';
+const shots = join(outputRoot, NAME, 'screenshots');
+let server: CodeServer | undefined;
+let session: BrowserSession | undefined;
+let real: RealEngine | undefined;
+let realProblem: Error | undefined;
+
+/** Editor text uses non-breaking spaces in the DOM. */
+const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
+
+before(async () => {
+  try {
+    real = await realEngineAndModel();
+  } catch (err) {
+    // The status bar and output channel checks run without an engine; the ghost-text test fails
+    // with this message.
+    realProblem = err as Error;
+  }
+  server = await startCodeServer({ name: NAME, settings: baseSettings(real), files: sampleFiles, installExtension: 'vsix' });
+  session = await launchBrowser(shots);
+  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+});
+
+after(async () => {
+  if (session) await screenshot(session.page, shots, 'last');
+  await session?.close();
+  await server?.stop();
+});
+
+/**
+ * The editor's visible lines as document text: ghost text is rendered inside the line's DOM, so
+ * its elements are removed from a clone before reading.
+ */
+async function documentLines(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.editor-group-container .monaco-editor .view-line')].map((line) => {
+      const clone = line.cloneNode(true) as HTMLElement;
+      clone.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+      return (clone.textContent ?? '').replace(/\u00a0/g, ' ');
+    }),
+  );
+}
+
+/** Waits until a document line starts with `prefix` and is longer than it; returns that line. */
+async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number): Promise<string> {
+  const handle = await page.waitForFunction(
+    ([want]) => {
+      for (const line of document.querySelectorAll('.editor-group-container .monaco-editor .view-line')) {
+        const clone = line.cloneNode(true) as HTMLElement;
+        clone.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+        const text = (clone.textContent ?? '').replace(/\u00a0/g, ' ');
+        if (text.startsWith(want!) && text.length > want!.length) return text;
+      }
+      return false;
+    },
+    [prefix],
+    { timeout: timeoutMs },
+  );
+  return (await handle.jsonValue()) as string;
+}
+
+/**
+ * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
+ * line matching `re`: the extension's own record of what it did.
+ */
+async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
+  const logsDir = join(server!.root, 'user-data', 'logs');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const files = existsSync(logsDir)
+      ? readdirSync(logsDir, { recursive: true }).map(String).filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
+      : [];
+    for (const f of files) {
+      const line = readFileSync(join(logsDir, f), 'utf8').split('\n').find((l) => re.test(l));
+      if (line) return line;
+    }
+    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
+  }
+}
+
+function statusItem(page: Page) {
+  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input[type="text"]');
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await page.keyboard.press('Enter');
+}
+
+test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
+  const page = session!.page;
+  const item = statusItem(page);
+  // Activation on onStartupFinished comes 7-10 s after the workbench; the server then pushes state.
+  await item.waitFor({ state: 'visible', timeout: 60_000 });
+  const settled = real ? /^Pronto: (ready|busy)\b/ : /^Pronto: (ready|busy|degraded|error|stopped)\b/;
+  await page.waitForFunction(
+    (re) => [...document.querySelectorAll('.statusbar-item-label')].some((e) => new RegExp(re).test(e.getAttribute('aria-label') ?? '')),
+    settled.source,
+    { timeout: 90_000 },
+  );
+  const label = await item.getAttribute('aria-label');
+  await screenshot(page, shots, 'status-bar');
+  assert.match(label ?? '', settled);
+  assert.match(normalise(await item.textContent()), /Pronto/);
+});
+
+test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, async () => {
+  const page = session!.page;
+  await statusItem(page).click();
+  const menu = page.locator('.quick-input-widget');
+  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs']) {
+    await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
+  }
+  await screenshot(page, shots, 'menu');
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden', timeout: 5_000 });
+});
+
+test('"Pronto: Show Logs" opens the Pronto output channel, which logs activation', { timeout: 60_000 }, async () => {
+  const page = session!.page;
+  await runCommand(page, 'Pronto: Show Logs');
+  const panelLines = page.locator('.part.panel .monaco-editor .view-lines');
+  await panelLines.locator('.view-line', { hasText: '[info]' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  // The channel follows its tail; go to the top to see the activation line. show() moved the
+  // focus into the output view, so the keys go there.
+  await page.keyboard.press('Control+Home');
+  // Read in one step: the view may scroll again when new lines arrive.
+  const handle = await page.waitForFunction(
+    () => {
+      const text = [...document.querySelectorAll('.part.panel .monaco-editor .view-line')].map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n');
+      return text.includes('activating') ? text : false;
+    },
+    undefined,
+    { timeout: 10_000 },
+  );
+  const text = (await handle.jsonValue()) as string;
+  await screenshot(page, shots, 'output-channel');
+  assert.match(text, /Pronto \d+\.\d+\.\d+ activating/);
+  assert.match(text, /language server/);
+  await page.keyboard.press('Control+j'); // hide the panel again
+});
+
+test('typing shows ghost text from the real engine and Tab accepts it', { timeout: 120_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  await runCommand(page, 'Go to File');
+  await page.keyboard.type('math.js');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.js' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await editor.locator('.view-line', { hasText: 'multiply' }).waitFor({ state: 'visible', timeout: 30_000 });
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+  const typed = 'function subtract(a, b) {';
+  await page.keyboard.type(typed, { delay: 20 });
+  const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
+  await ghost.waitFor({ state: 'visible', timeout: 60_000 });
+  const suggestion = normalise(await ghost.textContent());
+  await screenshot(page, shots, 'ghost-text');
+  assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  await page.keyboard.press('Tab');
+  // The accepted text now sits in the document right after what was typed.
+  const line = await waitForLineGrowth(page, typed, 10_000);
+  await screenshot(page, shots, 'accepted');
+  assert.equal(line.slice(typed.length, typed.length + suggestion.length), suggestion);
+  assert.ok((await documentLines(page)).some((l) => l.startsWith(typed + suggestion)));
+  // The item's command reported the accept to the extension (and from there to the server).
+  await waitForProntoLog(/accepted \(full\)/, 10_000);
+});
+
+test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  const typed = 'function divide(a, b) {';
+  await page.keyboard.type(typed, { delay: 20 });
+  const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
+  await ghost.waitFor({ state: 'visible', timeout: 60_000 });
+  const suggestion = normalise(await ghost.textContent());
+  assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  await page.keyboard.press('Control+ArrowRight');
+  // Wait for the document to change, then compare: a non-empty prefix of the suggestion went in.
+  const line = await waitForLineGrowth(page, typed, 10_000);
+  await screenshot(page, shots, 'accepted-word');
+  // It went through Pronto's command, which reports partial accepts to the server.
+  await waitForProntoLog(/accepted \(word\)/, 10_000);
+  const inserted = line.slice(typed.length);
+  assert.ok(suggestion.startsWith(inserted), `inserted ${JSON.stringify(inserted)} is a prefix of the suggestion ${JSON.stringify(suggestion)}`);
+  // One word: at most one run of word characters (plus the separators around it).
+  assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
+});
