@@ -1,0 +1,207 @@
+// Engine benchmark: pronto-engine against llama-server on the same model and the same edit traces.
+//   npm run bench:engine -- [--json out.json] [--keystrokes 16] [--n-predict 8] [--decode-tokens 128]
+//                           [--threads 2] [--only vscode,best,ours] [--speculative] [--model path.gguf]
+// See bench/README.md for what is measured and how to read the table.
+
+import { writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ensureBenchModel } from "../test/support/models";
+import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from "./lib/llamaServer";
+import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from "./lib/prontoEngine";
+import { fmt, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from "./lib/stats";
+import { defaultWindow, standardTraces, type FimRequest, type Trace } from "./lib/traces";
+
+const repoRoot = path.resolve(__dirname, "..");
+
+interface Options {
+  json?: string;
+  keystrokes: number;
+  nPredict: number;
+  decodeTokens: number;
+  threads: number;
+  only: Set<ConfigName>;
+  speculative: boolean;
+  model?: string;
+}
+
+type ConfigName = "vscode" | "best" | "ours";
+const CONFIG_LABEL: Record<ConfigName, string> = {
+  vscode: "llama-server as llama.vscode drives it (-np 1, --cache-reuse 256, PSM /infill)",
+  best: "llama-server best config (-np 4, --spm-infill, --cache-reuse 256)",
+  ours: "pronto-engine (--parallel 4, WebSocket /v1/stream FIM)",
+};
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
+  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string | undefined => argv[++i];
+    switch (a) {
+      case "--json": o.json = v(); if (!o.json) throw new Error("--json needs a file name"); break;
+      case "--keystrokes": o.keystrokes = int(a, v(), 1, 200); break;
+      case "--n-predict": o.nPredict = int(a, v(), 1, 512); break;
+      case "--decode-tokens": o.decodeTokens = int(a, v(), 2, 4096); break;
+      case "--threads": o.threads = int(a, v(), 1, 256); break;
+      case "--speculative": o.speculative = true; break;
+      case "--model": o.model = v(); if (!o.model) throw new Error("--model needs a path"); break;
+      case "--only": {
+        const names = (v() ?? "").split(",").filter(Boolean);
+        for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (vscode, best, ours)`);
+        if (!names.length) throw new Error("--only needs a list: vscode,best,ours");
+        o.only = new Set(names as ConfigName[]);
+        break;
+      }
+      case "--help": case "-h":
+        console.log("usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf]");
+        process.exit(0);
+      default: throw new Error(`unknown argument ${a} (try --help)`);
+    }
+  }
+  return o;
+}
+
+interface Target {
+  infill(req: FimRequest): Promise<RequestSample>;
+  decode(prompt: string): Promise<{ clientTokPerS: number; serverTokPerS: number; generated: number }>;
+  stop(): Promise<void>;
+}
+
+async function startTarget(name: ConfigName, o: Options, model: string, llamaBin: string | undefined, engineBin: string | undefined): Promise<Target> {
+  if (name === "ours") {
+    const e = await startProntoEngine({ bin: engineBin!, model, threads: o.threads, ctx: 16384, parallel: 4 });
+    return {
+      infill: (r) => prontoInfill(e, r, o.nPredict, o.speculative),
+      decode: (p) => prontoDecode(e, p, o.decodeTokens),
+      stop: () => e.stop(),
+    };
+  }
+  const s = await startLlamaServer(
+    name === "vscode"
+      ? { bin: llamaBin!, model, threads: o.threads, ctx: 8192, parallel: 1, args: ["--cache-reuse", "256"] }
+      : { bin: llamaBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: ["--cache-reuse", "256", "--spm-infill"] },
+  );
+  return { infill: (r) => llamaInfill(s, r, o.nPredict), decode: (p) => llamaDecode(s, p, o.decodeTokens), stop: () => s.stop() };
+}
+
+async function runTrace(t: Target, trace: Trace, nPredict: number, log: (s: string) => void): Promise<RequestSample[]> {
+  for (const w of trace.warmup) await t.infill(w);
+  const samples: RequestSample[] = [];
+  for (const [i, k] of trace.keystrokes.entries()) {
+    const s = await t.infill(k);
+    if (s.generated !== nPredict) throw new Error(`keystroke ${i + 1}: generated ${s.generated} tokens, expected ${nPredict} (ignore_eos)`);
+    samples.push(s);
+    log(`    key ${String(i + 1).padStart(2)}: evaluated ${String(s.evaluated).padStart(5)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`);
+  }
+  return samples;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const log = (s: string): void => console.error(s);
+
+  const model = o.model ?? (log("bench model: generating if missing (.cache/models)..."), await ensureBenchModel());
+  const needPeer = o.only.has("vscode") || o.only.has("best");
+  const llamaBin = needPeer ? (log("llama-server: building if needed..."), ensureLlamaServer(repoRoot)) : undefined;
+  let engineBin: string | undefined;
+  const skipped: Record<string, string> = {};
+  if (o.only.has("ours")) {
+    const r = prontoEngineBinary(repoRoot);
+    if (r.bin) engineBin = r.bin;
+    else {
+      skipped.ours = `pronto-engine not available: ${r.why}`;
+      o.only.delete("ours");
+      log(`NOTE: ${skipped.ours}`);
+    }
+  }
+
+  const traces = standardTraces(repoRoot, o.keystrokes);
+  const configs = (["vscode", "best", "ours"] as ConfigName[]).filter((c) => o.only.has(c));
+  const results: Partial<Record<ConfigName, { traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>; decode?: Awaited<ReturnType<Target["decode"]>> }>> = {};
+  const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split("\n").slice(-12).join("\n");
+
+  for (const c of configs) {
+    log(`\n== ${CONFIG_LABEL[c]}`);
+    const r: NonNullable<(typeof results)[ConfigName]> = { traces: {} };
+    for (const [i, trace] of traces.entries()) {
+      log(`  trace ${trace.name}: ${trace.description}`);
+      // A fresh server per trace, so one trace's cache does not help or hurt the next.
+      const t = await startTarget(c, o, model, llamaBin, engineBin);
+      try {
+        const samples = await runTrace(t, trace, o.nPredict, log);
+        r.traces[trace.name] = { summary: summarize(samples), samples };
+        // Plain decode on the last server of the config (vscode uses the same binary as best: skipped).
+        if (i === traces.length - 1 && c !== "vscode") {
+          r.decode = await t.decode(decodePrompt);
+          log(`  decode: ${fmt(r.decode.clientTokPerS, 1)} tok/s client side, ${fmt(r.decode.serverTokPerS, 1)} server side (${r.decode.generated} tokens)`);
+        }
+      } finally {
+        await t.stop();
+      }
+    }
+    results[c] = r;
+  }
+
+  // ----- table
+  const cols = configs.map((c) => (c === "vscode" ? "peer:vscode" : c === "best" ? "peer:best" : "ours"));
+  const header = ["metric", ...cols];
+  if (results.ours && results.vscode) header.push("ours/vscode");
+  if (results.ours && results.best) header.push("ours/best");
+  const rows: string[][] = [];
+  const metric = (label: string, pick: (s: TraceSummary) => number, digits: number, traceName: string): void => {
+    const vals = configs.map((c) => pick(results[c]!.traces[traceName]!.summary));
+    const row = [label, ...vals.map((v) => fmt(v, digits))];
+    const ours = results.ours ? pick(results.ours.traces[traceName]!.summary) : NaN;
+    if (results.ours && results.vscode) row.push(ratio(ours, pick(results.vscode.traces[traceName]!.summary)));
+    if (results.ours && results.best) row.push(ratio(ours, pick(results.best.traces[traceName]!.summary)));
+    rows.push(row);
+  };
+  for (const trace of traces) {
+    rows.push([`[${trace.name}]`]);
+    metric("  prompt tokens evaluated / request", (s) => s.evaluatedMean, 1, trace.name);
+    metric("  prompt tokens / request", (s) => s.promptTokensMean, 0, trace.name);
+    metric("  TTFT p50 (ms)", (s) => s.ttftP50, 0, trace.name);
+    metric("  TTFT p95 (ms)", (s) => s.ttftP95, 0, trace.name);
+    metric("  request latency p50 (ms)", (s) => s.latencyP50, 0, trace.name);
+    metric("  request latency p95 (ms)", (s) => s.latencyP95, 0, trace.name);
+  }
+  const dec = configs.map((c) => results[c]!.decode?.clientTokPerS ?? NaN);
+  const decRow = [`decode tok/s (${o.decodeTokens} tokens, no speculation)`, ...dec.map((v) => fmt(v, 1))];
+  if (results.ours && results.vscode) decRow.push("n/a");
+  if (results.ours && results.best) decRow.push(ratio(results.ours.decode?.clientTokPerS ?? NaN, results.best.decode?.clientTokPerS ?? NaN));
+  rows.push(decRow);
+
+  const table = renderTable(header, rows);
+  console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos)` +
+    `${o.speculative ? ", ours WITH speculation" : ", no speculation"}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"})`);
+  console.log(table);
+  for (const [k, why] of Object.entries(skipped)) console.log(`(${k} skipped: ${why})`);
+  console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+  if (o.json) {
+    const out = {
+      date: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), loadavg: os.loadavg() },
+      model,
+      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, threads: o.threads, speculative: o.speculative, window: defaultWindow },
+      configs: Object.fromEntries(configs.map((c) => [c, CONFIG_LABEL[c]])),
+      traces: traces.map((t) => ({ name: t.name, description: t.description })),
+      results,
+      skipped,
+      table,
+    };
+    writeFileSync(o.json, JSON.stringify(out, null, 2));
+    log(`wrote ${o.json}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench:engine failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

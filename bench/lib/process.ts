@@ -1,0 +1,85 @@
+// Starting a server child process and waiting for the line that says it is ready (never a sleep).
+// The child is killed when stop() is called, and also if this process exits first.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import * as readline from "node:readline";
+
+export interface ServerProcess<T> {
+  child: ChildProcess;
+  /** What the ready matcher returned. */
+  ready: T;
+  /** Last lines of output (stdout and stderr), for error messages. */
+  tail(): string[];
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = (): void => {
+    for (const c of live) c.kill("SIGKILL");
+  };
+  process.on("exit", killAll);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+/**
+ * Spawns `bin args` and resolves once `matchReady` returns a value for a line of output.
+ * Rejects (and kills the child) if it exits first or `timeoutMs` passes.
+ */
+export function startServerProcess<T>(
+  bin: string,
+  args: string[],
+  matchReady: (line: string, stream: "stdout" | "stderr") => T | undefined,
+  timeoutMs: number,
+  onLine?: (line: string) => void,
+): Promise<ServerProcess<T>> {
+  installExitHook();
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  const lines: string[] = [];
+  const remember = (line: string): void => {
+    lines.push(line);
+    if (lines.length > 40) lines.shift();
+    onLine?.(line);
+  };
+  const exited = new Promise<void>((resolve) => child.once("exit", () => { live.delete(child); resolve(); }));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void stop().then(() => reject(new Error(`${bin}: ${why}\n  last output:\n    ${lines.slice(-12).join("\n    ")}`)));
+    };
+    const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
+    child.once("error", (e) => fail(`cannot start: ${e.message}`));
+    child.once("exit", (code, signal) => fail(`exited before it was ready (${signal ?? `code ${code}`})`));
+    for (const [stream, name] of [[child.stdout!, "stdout"], [child.stderr!, "stderr"]] as const) {
+      readline.createInterface({ input: stream }).on("line", (line) => {
+        remember(line);
+        if (settled) return;
+        const r = matchReady(line, name);
+        if (r !== undefined) {
+          settled = true;
+          clearTimeout(timer);
+          resolve({ child, ready: r, tail: () => [...lines], stop });
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,213 @@
+#include "protocol_json.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "text.h"
+
+namespace pronto {
+
+static BadRequest bad(const std::string& msg) { return BadRequest{"bad_request", msg}; }
+
+json parse_json_object(const std::string& body) {
+  if (!utf8_is_valid(body)) throw bad("request is not valid UTF-8");
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw bad(std::string("malformed JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw bad("request must be a JSON object");
+  return j;
+}
+
+static const json* field(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+static std::string get_string(const json& j, const char* key, const char* where, bool required, size_t max_len) {
+  const json* v = field(j, key);
+  if (!v) {
+    if (required) throw bad(std::string(where) + "." + key + " is required");
+    return {};
+  }
+  if (!v->is_string()) throw bad(std::string(where) + "." + key + " must be a string");
+  const std::string& s = v->get_ref<const std::string&>();
+  if (s.size() > max_len) throw bad(std::string(where) + "." + key + " is too long (" + std::to_string(s.size()) + " bytes, limit " + std::to_string(max_len) + ")");
+  return s;
+}
+
+static std::string fmt_num(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", d);
+  return buf;
+}
+
+static double get_number(const json& j, const char* key, const char* where, double def, double lo, double hi) {
+  const json* v = field(j, key);
+  if (!v) return def;
+  if (!v->is_number()) throw bad(std::string(where) + "." + key + " must be a number");
+  double d = v->get<double>();
+  if (!std::isfinite(d) || d < lo || d > hi)
+    throw bad(std::string(where) + "." + key + " must be between " + fmt_num(lo) + " and " + fmt_num(hi) + ", got " + v->dump());
+  return d;
+}
+
+static int64_t get_int(const json& j, const char* key, const char* where, int64_t def, int64_t lo, int64_t hi) {
+  const json* v = field(j, key);
+  if (!v) return def;
+  if (!v->is_number_integer() && !(v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()))
+    throw bad(std::string(where) + "." + key + " must be an integer");
+  double d = v->get<double>();
+  if (d < static_cast<double>(lo) || d > static_cast<double>(hi))
+    throw bad(std::string(where) + "." + key + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v->dump());
+  return static_cast<int64_t>(d);
+}
+
+static bool get_bool(const json& j, const char* key, const char* where, bool def) {
+  const json* v = field(j, key);
+  if (!v) return def;
+  if (!v->is_boolean()) throw bad(std::string(where) + "." + key + " must be a boolean");
+  return v->get<bool>();
+}
+
+static const json* get_object(const json& j, const char* key, const char* where) {
+  const json* v = field(j, key);
+  if (v && !v->is_object()) throw bad(std::string(where) + "." + key + " must be an object");
+  return v;
+}
+
+void parse_sampling(const json& s, SamplingParams& out, const char* where) {
+  out.temperature = static_cast<float>(get_number(s, "temperature", where, 0.0, 0.0, 10.0));
+  out.top_k = static_cast<int>(get_int(s, "top_k", where, 0, 0, 1000000));
+  out.top_p = static_cast<float>(get_number(s, "top_p", where, 1.0, 0.0, 1.0));
+  if (out.top_p <= 0.0f) throw bad(std::string(where) + ".top_p must be greater than 0");
+  out.min_p = static_cast<float>(get_number(s, "min_p", where, 0.0, 0.0, 1.0));
+  if (field(s, "seed")) {
+    out.seed = static_cast<uint64_t>(get_int(s, "seed", where, 0, 0, 9007199254740991LL));
+    out.has_seed = true;
+  }
+}
+
+void parse_limits(const json& l, Limits& out, const char* where) {
+  out.max_tokens = static_cast<int>(get_int(l, "max_tokens", where, out.max_tokens, 1, 4096));
+  out.time_budget_ms = get_int(l, "time_budget_ms", where, 0, 0, 3600000);
+  if (const json* st = field(l, "stop")) {
+    if (st->is_string()) st = nullptr, out.stop = {l.at("stop").get<std::string>()};
+    if (st) {
+      if (!st->is_array()) throw bad(std::string(where) + ".stop must be an array of strings");
+      if (st->size() > 16) throw bad(std::string(where) + ".stop has more than 16 strings");
+      for (auto& x : *st) {
+        if (!x.is_string()) throw bad(std::string(where) + ".stop must be an array of strings");
+        const auto& s = x.get_ref<const std::string&>();
+        if (s.empty() || s.size() > 256) throw bad(std::string(where) + ".stop strings must be 1 to 256 bytes long");
+        out.stop.push_back(s);
+      }
+    }
+  }
+  out.stop_at_eol = get_bool(l, "stop_at_eol", where, false);
+  out.stop_at_block_end = get_bool(l, "stop_at_block_end", where, false);
+  out.ignore_eos = get_bool(l, "ignore_eos", where, false);
+}
+
+void check_prompt_fits(const Engine& engine, Request& req) {
+  if (req.prompt.empty()) throw bad("prompt is empty");
+  int n_ctx = engine.n_ctx();
+  if (static_cast<int>(req.prompt.size()) >= n_ctx - 1)
+    throw BadRequest{"prompt_too_long", "prompt is " + std::to_string(req.prompt.size()) + " tokens, the context holds " +
+                                            std::to_string(n_ctx) + " (--ctx)"};
+  // Generation stops at the end of the context ("length").
+  req.limits.max_tokens = std::min(req.limits.max_tokens, n_ctx - 1 - static_cast<int>(req.prompt.size()));
+}
+
+static constexpr size_t kMaxText = 4u << 20;  // 4 MiB per text field
+
+RequestPtr parse_submit(const json& msg, const Engine& engine) {
+  auto req = std::make_shared<Request>();
+  req->id = get_string(msg, "id", "submit", true, 256);
+  if (req->id.empty()) throw bad("submit.id must not be empty");
+  const json* fim = get_object(msg, "fim", "submit");
+  const json* prompt = field(msg, "prompt");
+  const json* messages = field(msg, "messages");
+  int kinds = (fim != nullptr) + (prompt != nullptr) + (messages != nullptr);
+  if (kinds != 1) throw bad("submit needs exactly one of fim, prompt, messages");
+  if (const json* s = get_object(msg, "sampling", "submit")) parse_sampling(*s, req->sampling, "sampling");
+  if (const json* l = get_object(msg, "limits", "submit")) parse_limits(*l, req->limits, "limits");
+  if (const json* sp = get_object(msg, "speculative", "submit")) {
+    req->spec.draft = get_bool(*sp, "draft", "speculative", true);
+    req->spec.ngram = get_bool(*sp, "ngram", "speculative", true);
+  }
+  if (fim) {
+    FimInput in;
+    in.prefix = get_string(*fim, "prefix", "fim", false, kMaxText);
+    in.suffix = get_string(*fim, "suffix", "fim", false, kMaxText);
+    in.filename = get_string(*fim, "filename", "fim", false, 4096);
+    if (const json* ex = field(*fim, "extra")) {
+      if (!ex->is_array()) throw bad("fim.extra must be an array of {filename?, text}");
+      if (ex->size() > 256) throw bad("fim.extra has more than 256 chunks");
+      for (auto& c : *ex) {
+        if (!c.is_object()) throw bad("fim.extra items must be objects {filename?, text}");
+        in.extra.push_back({get_string(c, "filename", "fim.extra[]", false, 4096), get_string(c, "text", "fim.extra[]", true, kMaxText)});
+      }
+    }
+    BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
+    req->prompt = std::move(bp.tokens);
+    req->line_prefix = std::move(bp.line_prefix);
+  } else if (prompt) {
+    if (!prompt->is_string()) throw bad("submit.prompt must be a string");
+    const auto& p = prompt->get_ref<const std::string&>();
+    if (p.size() > kMaxText) throw bad("submit.prompt is too long");
+    req->prompt = engine.tokenize(p, true, true);
+  } else {
+    if (!messages->is_array() || messages->empty()) throw bad("submit.messages must be a non-empty array of {role, content}");
+    std::vector<ChatMessage> ms;
+    for (auto& m : *messages) {
+      if (!m.is_object()) throw bad("submit.messages items must be objects {role, content}");
+      ChatMessage cm{get_string(m, "role", "messages[]", true, 32), get_string(m, "content", "messages[]", true, kMaxText)};
+      if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
+        throw bad("messages[].role must be system, user or assistant, got \"" + cm.role + "\"");
+      ms.push_back(std::move(cm));
+    }
+    req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true);
+  }
+  check_prompt_fits(engine, *req);
+  return req;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json stats_json(const RequestStats& s) {
+  return json{{"prompt_tokens", s.prompt_tokens},       {"reused_tokens", s.reused_tokens},
+              {"evaluated_tokens", s.evaluated_tokens}, {"generated_tokens", s.generated_tokens},
+              {"drafted_tokens", s.drafted_tokens},     {"accepted_tokens", s.accepted_tokens},
+              {"t_queue_ms", s.t_queue_ms},             {"t_prompt_ms", s.t_prompt_ms},
+              {"t_first_token_ms", s.t_first_token_ms}, {"t_total_ms", s.t_total_ms}};
+}
+
+std::string token_event(const std::string& id, const std::string& text) {
+  return dump(json{{"type", "token"}, {"id", id}, {"text", text}});
+}
+
+std::string done_event(const std::string& id, const std::string& text, const std::string& reason, const RequestStats& s) {
+  return dump(json{{"type", "done"}, {"id", id}, {"text", text}, {"finish_reason", reason}, {"stats", stats_json(s)}});
+}
+
+json error_body(const std::string& code, const std::string& message) {
+  return json{{"error", {{"code", code}, {"message", message}}}};
+}
+
+std::string error_event(const std::string* id, const std::string& code, const std::string& message) {
+  json j{{"type", "error"}, {"error", {{"code", code}, {"message", message}}}};
+  if (id) j["id"] = *id;
+  return dump(j);
+}
+
+json model_info_json(const ModelInfo& m) {
+  return json{{"path", m.path},         {"name", m.name},         {"arch", m.arch},
+              {"n_params", m.n_params}, {"size_bytes", m.size_bytes}, {"n_ctx_train", m.n_ctx_train},
+              {"n_vocab", m.n_vocab}};
+}
+
+}  // namespace pronto

@@ -1,0 +1,92 @@
+// Plain request/response structs shared by the protocol layer (JSON) and the engine (no JSON here).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pronto {
+
+struct ContextChunk {
+  std::string filename;
+  std::string text;
+};
+
+struct FimInput {
+  std::string prefix;
+  std::string suffix;
+  std::string filename;
+  std::vector<ContextChunk> extra;
+};
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+
+struct SamplingParams {
+  float temperature = 0.0f;  // 0 = greedy
+  int top_k = 0;             // 0 = off
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  uint64_t seed = 0;
+  bool has_seed = false;
+};
+
+struct Limits {
+  int max_tokens = 64;
+  int64_t time_budget_ms = 0;  // 0 = none
+  std::vector<std::string> stop;
+  bool stop_at_eol = false;
+  bool stop_at_block_end = false;
+  bool ignore_eos = false;
+};
+
+struct SpeculativeParams {
+  bool draft = true;
+  bool ngram = true;
+};
+
+struct RequestStats {
+  int prompt_tokens = 0;
+  int reused_tokens = 0;
+  int evaluated_tokens = 0;
+  int generated_tokens = 0;
+  int drafted_tokens = 0;
+  int accepted_tokens = 0;
+  double t_queue_ms = 0, t_prompt_ms = 0, t_first_token_ms = 0, t_total_ms = 0;
+};
+
+// Where a request's results go. Called from the inference thread; implementations must not block long.
+struct Sink {
+  virtual ~Sink() = default;
+  virtual void on_token(const std::string& id, const std::string& text) = 0;
+  virtual void on_done(const std::string& id, const std::string& text, const std::string& finish_reason,
+                       const RequestStats& stats) = 0;
+  virtual void on_error(const std::string& id, const std::string& code, const std::string& message) = 0;
+};
+
+// A request as the protocol layer hands it to the engine: already parsed and tokenized.
+struct Request {
+  std::string id;
+  std::vector<int32_t> prompt;  // llama_token
+  std::string line_prefix;      // text of the cursor line before the cursor (for stop_at_block_end)
+  SamplingParams sampling;
+  Limits limits;
+  SpeculativeParams spec;
+  std::shared_ptr<Sink> sink;
+  std::atomic<bool> cancelled{false};
+  int64_t t_submit_us = 0;
+};
+using RequestPtr = std::shared_ptr<Request>;
+
+// Thrown by the protocol layer for a request that is wrong; becomes a 4xx / an error event.
+struct BadRequest {
+  std::string code;  // bad_request | prompt_too_long | unauthorized | not_found | overloaded
+  std::string message;
+};
+
+}  // namespace pronto

@@ -1,0 +1,20 @@
+/**
+ * Entry point of the sidecar (`pronto-lsp --stdio`, bundled to dist/server.js). Wires the real
+ * dependencies into startServer; everything else lives in server.ts.
+ */
+import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
+import { ensureDemoModel, ModelService as CatalogModelService } from './models/service';
+import { startServer, type ModelService } from './server';
+
+if (process.argv.includes('--version')) {
+  process.stdout.write('pronto-lsp 0.1.0\n');
+  process.exit(0);
+}
+
+const connection = createConnection(ProposedFeatures.all);
+
+startServer(connection, {
+  createModelService: (storageDir, settings) =>
+    new CatalogModelService({ storageDir, mirror: settings['model.mirror'] || undefined, contextTokens: settings['engine.contextSize'] }) satisfies ModelService,
+  ensureDemoModel: (storageDir) => ensureDemoModel(storageDir),
+});

@@ -1,0 +1,269 @@
+/**
+ * The LSP server: wires the connection to the engine manager, the completion provider, settings,
+ * status and stats. One handler per message; errors are caught here (the request handler is the
+ * one place that turns failures into LSP answers), never deeper in the completion logic.
+ *
+ * Handlers are registered by method name: protocol/lsp.ts builds its message types with the
+ * top-level vscode-languageserver-protocol (3.18.5), which vscode-languageserver 10 does not share.
+ *
+ * Message map (see protocol/lsp.ts):
+ *   textDocument/inlineCompletion   → CompletionProvider.provide
+ *   pronto/stats                    → CompletionStats.snapshot
+ *   pronto/didAcceptCompletion      → stats + cache
+ *   pronto/restartEngine            → re-read settings, EngineManager.restart
+ *   pronto/setEnabled               → switch completions on/off (engine keeps running)
+ *   pronto/requestStatus            → push pronto/status again
+ *   pronto/listModels, downloadModel→ ModelService (server/src/models/)
+ *   pronto/status (server → client) ← StatusReporter
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  DidChangeConfigurationNotification,
+  TextDocumentSyncKind,
+  type CancellationToken,
+  type Connection,
+  type InitializeParams,
+  type InitializeResult,
+  type InlineCompletionItem,
+} from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import {
+  DidAcceptCompletionNotification,
+  DownloadModelRequest,
+  DownloadProgressNotification,
+  ListModelsRequest,
+  RequestStatusNotification,
+  RestartEngineRequest,
+  SetEnabledNotification,
+  StatsRequest,
+  StatusNotification,
+  type CatalogModel,
+  type DidAcceptParams,
+  type DownloadProgressParams,
+  type StatsResult,
+} from '../../protocol/lsp';
+import { CompletionProvider } from './completion/provider';
+import { ContextRing } from './context/ring';
+import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
+import { engineSettingsChanged, parseSettings, type Settings } from './settings';
+import { CompletionStats } from './stats';
+import { StatusReporter } from './status';
+
+/** What the server needs from the models feature (server/src/models/ModelService satisfies it). */
+export interface ModelService {
+  listModels(): Promise<{ models: CatalogModel[]; hardware: string }>;
+  download(id: string, onProgress: (p: DownloadProgressParams) => void, signal?: AbortSignal): Promise<{ path: string }>;
+}
+
+export interface ServerDeps {
+  /** Builds the model service on first use (storage folder and settings known by then). */
+  createModelService?: (storageDir: string, settings: Settings) => ModelService;
+  /** Makes (or finds) the generated demo model and returns its path; used when no model is set. */
+  ensureDemoModel?: (storageDir: string) => Promise<string>;
+  launcher?: EngineManagerDeps['launcher'];
+  findBinary?: EngineManagerDeps['findBinary'];
+  backoff?: EngineManagerDeps['backoff'];
+}
+
+function abortSignalFrom(token: CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  else token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
+}
+
+export function startServer(connection: Connection, deps: ServerDeps = {}): void {
+  let initOptions: unknown = undefined;
+  let hasConfiguration = false;
+  let settings: Settings = parseSettings().settings;
+  let enabled = true;
+  let storageDir = process.env.PRONTO_STORAGE_DIR || path.join(os.homedir(), '.cache', 'pronto');
+  let models: { service: ModelService; mirror: string } | undefined;
+  const modelService = (): ModelService | undefined => {
+    if (!deps.createModelService) return undefined;
+    if (!models || models.mirror !== settings['model.mirror']) {
+      models = { service: deps.createModelService(storageDir, settings), mirror: settings['model.mirror'] };
+    }
+    return models.service;
+  };
+  const documents = new Map<string, TextDocument>();
+  const lastEditLine = new Map<string, number>();
+  const log = (line: string) => connection.console.log(line);
+
+  const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification.method, s));
+  const stats = new CompletionStats();
+  const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
+
+  const resolveDefaultModel = async (): Promise<ModelResolution> => {
+    if (!deps.ensureDemoModel) {
+      return { ok: false, message: 'No model configured: set pronto.model.path or download one from the model catalog.' };
+    }
+    try {
+      return { ok: true, path: await deps.ensureDemoModel(storageDir), demo: true };
+    } catch (err) {
+      return { ok: false, message: `No model configured, and the demo model could not be made: ${(err as Error).message}` };
+    }
+  };
+
+  const manager = new EngineManager({
+    launcher: deps.launcher,
+    findBinary: deps.findBinary,
+    backoff: deps.backoff,
+    resolveDefaultModel,
+    onState: (s) => {
+      log(`engine: ${s.state}: ${s.message}`);
+      status.setEngine(s);
+    },
+    log,
+  });
+
+  const provider = new CompletionProvider({
+    getClient: () => manager.client,
+    getSettings: () => settings,
+    ring,
+    getDocuments: () => [...documents.values()].map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() })),
+    stats,
+    onRequestStart: () => status.requestStarted(),
+    onRequestEnd: (f) => status.requestEnded(f),
+    log,
+  });
+
+  async function readSettings(): Promise<Settings> {
+    const initPronto = (initOptions as { pronto?: unknown } | undefined)?.pronto;
+    let fromWorkspace: unknown = undefined;
+    if (hasConfiguration) {
+      try {
+        fromWorkspace = await connection.workspace.getConfiguration('pronto');
+      } catch (err) {
+        log(`workspace/configuration failed: ${(err as Error).message}`);
+      }
+    }
+    const result = parseSettings(initPronto, fromWorkspace);
+    for (const p of result.problems) connection.console.warn(p);
+    status.setNote(result.problems.length ? `Settings problem: ${result.problems.join(' ')}` : undefined);
+    ring.configure(result.settings['context.ringChunks'], result.settings['context.ringChunkLines']);
+    return result.settings;
+  }
+
+  connection.onInitialize((params: InitializeParams): InitializeResult => {
+    initOptions = params.initializationOptions;
+    const dir = (initOptions as { storageDir?: unknown } | undefined)?.storageDir;
+    if (typeof dir === 'string' && dir) storageDir = dir;
+    hasConfiguration = params.capabilities.workspace?.configuration === true;
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
+        inlineCompletionProvider: true,
+      },
+      serverInfo: { name: 'pronto-lsp', version: '0.1.0' },
+    };
+  });
+
+  connection.onInitialized(async () => {
+    if (hasConfiguration) {
+      void connection.client.register(DidChangeConfigurationNotification.type, { section: 'pronto' }).catch(() => undefined);
+    }
+    settings = await readSettings();
+    enabled = settings.enable;
+    status.setEnabled(enabled);
+    await manager.start(settings);
+  });
+
+  connection.onDidChangeConfiguration(async (change) => {
+    const previous = settings;
+    if (!hasConfiguration) {
+      const pushed = (change.settings as { pronto?: unknown } | undefined)?.pronto;
+      if (pushed) initOptions = { ...(initOptions as object | undefined), pronto: pushed };
+    }
+    settings = await readSettings();
+    if (settings.enable !== previous.enable) {
+      enabled = settings.enable;
+      status.setEnabled(enabled);
+    }
+    if (engineSettingsChanged(previous, settings)) await manager.restart(settings);
+  });
+
+  // Document sync (kept by hand so edits also feed the context ring with their position).
+  connection.onDidOpenTextDocument(({ textDocument: d }) => {
+    const doc = TextDocument.create(d.uri, d.languageId, d.version, d.text);
+    documents.set(d.uri, doc);
+    ring.addAround(d.uri, path.basename(d.uri), d.text, 0);
+  });
+  connection.onDidChangeTextDocument(({ textDocument, contentChanges }) => {
+    const doc = documents.get(textDocument.uri);
+    if (!doc) return;
+    const updated = TextDocument.update(doc, contentChanges, textDocument.version);
+    documents.set(textDocument.uri, updated);
+    const last = contentChanges[contentChanges.length - 1];
+    if (last && 'range' in last) {
+      const line = last.range.start.line;
+      const prev = lastEditLine.get(textDocument.uri);
+      // The user moved on from an edit site: remember the text around it.
+      if (prev !== undefined && Math.abs(prev - line) > settings['context.ringChunkLines'] / 2) {
+        ring.addAround(textDocument.uri, path.basename(textDocument.uri), updated.getText(), prev);
+      }
+      lastEditLine.set(textDocument.uri, line);
+    }
+  });
+  connection.onDidSaveTextDocument(({ textDocument }) => {
+    const doc = documents.get(textDocument.uri);
+    if (doc) ring.addAround(textDocument.uri, path.basename(textDocument.uri), doc.getText(), lastEditLine.get(textDocument.uri) ?? 0);
+  });
+  connection.onDidCloseTextDocument(({ textDocument }) => {
+    documents.delete(textDocument.uri);
+    lastEditLine.delete(textDocument.uri);
+  });
+
+  connection.languages.inlineCompletion.on(async (params, token) => {
+    if (!enabled) return { items: [] };
+    const doc = documents.get(params.textDocument.uri);
+    if (!doc) return { items: [] };
+    try {
+      const offset = doc.offsetAt(params.position);
+      const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset }, abortSignalFrom(token));
+      const items: InlineCompletionItem[] = result.items.map((insertText) => ({
+        insertText,
+        range: { start: params.position, end: params.position },
+      }));
+      return { items };
+    } catch (err) {
+      connection.console.error(`inline completion failed: ${(err as Error).stack ?? err}`);
+      return { items: [] };
+    }
+  });
+
+  connection.onRequest(StatsRequest.method, (): StatsResult => stats.snapshot());
+  connection.onNotification(DidAcceptCompletionNotification.method, (_p: DidAcceptParams) => provider.noteAccepted());
+  connection.onRequest(RestartEngineRequest.method, async (): Promise<null> => {
+    settings = await readSettings();
+    await manager.restart(settings);
+    return null;
+  });
+  connection.onNotification(SetEnabledNotification.method, ({ enabled: on }: { enabled: boolean }) => {
+    enabled = on === true;
+    if (!enabled) provider.abortAll();
+    status.setEnabled(enabled);
+  });
+  connection.onNotification(RequestStatusNotification.method, () => status.resend());
+  connection.onRequest(ListModelsRequest.method, async () => {
+    const service = modelService();
+    if (!service) throw new Error('The model catalog is not available in this build.');
+    return service.listModels();
+  });
+  connection.onRequest(DownloadModelRequest.method, async ({ id }: { id: string }, token: CancellationToken) => {
+    const service = modelService();
+    if (!service) throw new Error('Model download is not available in this build.');
+    return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.method, p), abortSignalFrom(token));
+  });
+
+  // The client went away without shutdown (crash, closed pipe): never leave the engine behind.
+  process.once('exit', () => manager.killNow());
+
+  connection.onShutdown(async () => {
+    provider.abortAll();
+    await manager.stop();
+  });
+
+  connection.listen();
+}

@@ -1,0 +1,119 @@
+/**
+ * Every `pronto.*` setting the sidecar reads: one table of zod schemas with defaults and descriptions.
+ * The extension's package.json `contributes.configuration` must list the same keys with the same
+ * defaults (a unit test can compare them against `settingsTable`).
+ *
+ * Settings arrive from two places in the same nested shape: `initializationOptions.pronto` (editors
+ * without workspace/configuration, e.g. Neovim) and `workspace/configuration` section "pronto"
+ * (VS Code), the latter winning. Each setting is validated on its own with safeParse: a bad value
+ * yields a message naming the setting, and that setting falls back to its default; the rest are kept.
+ */
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Dotted name (without the `pronto.` prefix) -> schema, default, description. */
+export const settingsTable = {
+  enable: { schema: z.boolean(), default: true, description: 'Show inline completions.' },
+  'model.path': { schema: z.string(), default: '', description: 'Path of a GGUF code model. Empty: use the catalog or the demo model.' },
+  'model.draftPath': { schema: z.string(), default: '', description: 'Path of a small GGUF draft model of the same family, for speculative decoding. Empty: none.' },
+  'model.mirror': {
+    schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+    default: '',
+    description: 'Base URL that replaces https://huggingface.co for catalog downloads (a mirror). Empty: Hugging Face.',
+  },
+  'engine.path': { schema: z.string(), default: '', description: 'Path of the pronto-engine binary. Empty: $PRONTO_ENGINE_PATH, then the one built in native/.' },
+  'engine.url': {
+    schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+    default: '',
+    description: 'URL of a running remote engine (http://host:port). When set, no local engine is started.',
+  },
+  'engine.apiKey': { schema: z.string(), default: '', description: 'API key sent as "Authorization: Bearer" to the engine.' },
+  'engine.gpuLayers': { schema: int(-1, 1000), default: -1, description: 'Layers to offload to the GPU (-1: all, 0: CPU only).' },
+  'engine.contextSize': { schema: int(256, 262144), default: 8192, description: 'Context size (tokens) per engine sequence.' },
+  'engine.parallel': { schema: int(1, 16), default: 2, description: 'Sequences the engine decodes in parallel.' },
+  'engine.threads': { schema: int(0, 256), default: 0, description: 'CPU threads for the engine (0: the engine decides, all cores).' },
+  'completion.debounceMs': { schema: int(0, 2000), default: 75, description: 'Base delay before asking the engine; adapted to the typing speed.' },
+  'completion.maxTokens': { schema: int(1, 2048), default: 128, description: 'Tokens generated at most per suggestion.' },
+  'completion.timeBudgetMs': { schema: int(50, 60000), default: 3000, description: 'Stop decoding a suggestion after this many milliseconds.' },
+  'completion.multiline': {
+    schema: z.enum(['auto', 'always', 'never']),
+    default: 'auto' as 'auto' | 'always' | 'never',
+    description: 'Multi-line suggestions: decided from the cursor context (auto), always, or never.',
+  },
+  'completion.alternatives': { schema: int(1, 5), default: 1, description: 'Suggestions generated per request (the first greedy, the others sampled).' },
+  'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
+  'context.prefixChars': { schema: int(0, 200000), default: 6000, description: 'Characters before the cursor sent to the model (about 3-4 per token).' },
+  'context.suffixChars': { schema: int(0, 100000), default: 1500, description: 'Characters after the cursor sent to the model.' },
+  'context.ringChunks': { schema: int(0, 64), default: 8, description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).' },
+  'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
+} as const;
+
+export type SettingKey = keyof typeof settingsTable;
+
+export type Settings = { -readonly [K in SettingKey]: z.infer<(typeof settingsTable)[K]['schema']> };
+
+export const defaultSettings: Settings = Object.fromEntries(
+  Object.entries(settingsTable).map(([k, v]) => [k, v.default]),
+) as Settings;
+
+export interface SettingsResult {
+  settings: Settings;
+  /** One message per bad value, naming the setting; empty when all is well. */
+  problems: string[];
+}
+
+/** Reads `a.b` from `{a: {b}}` or from a flat `{"a.b"}` key (both occur in the wild). */
+function lookup(source: unknown, dotted: string): unknown {
+  if (source === null || typeof source !== 'object') return undefined;
+  const flat = (source as Record<string, unknown>)[dotted];
+  if (flat !== undefined) return flat;
+  let node: unknown = source;
+  for (const part of dotted.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+/**
+ * Validates settings from any number of sources (later ones win per setting). `null`/`undefined`
+ * values mean "not set". Never throws.
+ */
+export function parseSettings(...sources: unknown[]): SettingsResult {
+  const settings = { ...defaultSettings } as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const [key, entry] of Object.entries(settingsTable)) {
+    let raw: unknown = undefined;
+    for (const source of sources) {
+      const value = lookup(source, key);
+      if (value !== undefined && value !== null) raw = value;
+    }
+    if (raw === undefined) continue;
+    const parsed = (entry.schema as z.ZodType).safeParse(raw);
+    if (parsed.success) {
+      settings[key] = parsed.data;
+    } else {
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      problems.push(`Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`);
+    }
+  }
+  return { settings: settings as Settings, problems };
+}
+
+/** Settings whose change needs the engine restarted. */
+export const engineSettingKeys: SettingKey[] = [
+  'model.path',
+  'model.draftPath',
+  'engine.path',
+  'engine.url',
+  'engine.apiKey',
+  'engine.gpuLayers',
+  'engine.contextSize',
+  'engine.parallel',
+  'engine.threads',
+];
+
+export function engineSettingsChanged(a: Settings, b: Settings): boolean {
+  return engineSettingKeys.some((k) => a[k] !== b[k]);
+}

@@ -1,0 +1,69 @@
+/**
+ * Builds the `pronto/status` push from the engine state, the enabled switch, in-flight requests and
+ * recent figures. Pushes only when something a client would render changed.
+ */
+import type { StatusParams } from '../../protocol/lsp';
+import type { EngineState } from './engine/manager';
+
+export class StatusReporter {
+  private engine: EngineState = { state: 'starting', message: 'Starting Pronto…' };
+  private enabled = true;
+  private inFlight = 0;
+  private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
+  private extraMessage: string | undefined;
+  private lastSent = '';
+
+  constructor(private readonly send: (status: StatusParams) => void) {}
+
+  current(): StatusParams {
+    const e = this.engine;
+    const state = e.state === 'ready' && this.inFlight > 0 ? 'busy' : e.state;
+    let message = e.message;
+    if (!this.enabled) message = `Completions are switched off. ${message}`;
+    if (this.extraMessage) message = `${message} ${this.extraMessage}`;
+    return {
+      state,
+      message,
+      enabled: this.enabled,
+      ...(e.model !== undefined ? { model: e.model } : {}),
+      ...(e.backend !== undefined ? { backend: e.backend } : {}),
+      ...(e.demoModel !== undefined ? { demoModel: e.demoModel } : {}),
+      ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),
+      ...(this.figures.lastLatencyMs !== undefined ? { lastLatencyMs: this.figures.lastLatencyMs } : {}),
+    };
+  }
+
+  private push(force = false): void {
+    const status = this.current();
+    const key = JSON.stringify(status);
+    if (!force && key === this.lastSent) return;
+    this.lastSent = key;
+    this.send(status);
+  }
+
+  setEngine(state: EngineState): void {
+    this.engine = state;
+    this.push();
+  }
+  setEnabled(enabled: boolean): void {
+    this.enabled = enabled;
+    this.push();
+  }
+  /** Settings problems and the like, appended to the message. */
+  setNote(note: string | undefined): void {
+    this.extraMessage = note;
+    this.push();
+  }
+  requestStarted(): void {
+    this.inFlight++;
+    this.push();
+  }
+  requestEnded(figures: { tokensPerSecond?: number; lastLatencyMs?: number }): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    this.figures = { ...this.figures, ...figures };
+    this.push();
+  }
+  resend(): void {
+    this.push(true);
+  }
+}

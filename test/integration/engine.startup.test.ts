@@ -1,0 +1,136 @@
+// Start-up of the real pronto-engine binary: version, ready line, health, model info, failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { healthSchema } from '../../protocol/engine';
+import { ensureTestModels } from '../support/models';
+import { engineBinary, runEngine, startEngine } from '../support/engine';
+
+const pkgVersion = JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).version as string;
+
+test('--version prints the package version and the llama.cpp release', async () => {
+  const r = await runEngine(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, new RegExp(`^pronto-engine ${pkgVersion.replace(/\./g, '\\.')} \\(llama\\.cpp v0\\.5\\.0, (prebuilt|source)\\)`));
+});
+
+test('ready line, /health and /v1/models on a real model', async () => {
+  const { target, draft } = await ensureTestModels();
+  const e = await startEngine({ model: target, args: ['--draft-model', draft, '--ctx', '1024', '--parallel', '3'] });
+  try {
+    assert.ok(e.port > 0);
+    assert.equal(e.ready.model.path, target);
+    assert.equal(e.ready.model.arch, 'llama');
+    assert.equal(e.ready.model.n_vocab, 32256);
+    assert.equal(e.ready.draft_model?.path, draft);
+    assert.deepEqual(e.ready.fim, { supported: true, repo_level: false, order: 'spm' });
+    assert.equal(e.ready.n_ctx, 1024);
+    assert.equal(e.ready.n_parallel, 3);
+    assert.equal(e.ready.build.version, pkgVersion);
+    assert.ok(e.ready.build.devices.length >= 1);
+    const health = healthSchema.parse(await (await fetch(`${e.url}/health`)).json());
+    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3 });
+    const models = (await (await fetch(`${e.url}/v1/models`)).json()) as { data: Array<{ id: string; meta: { path: string } }> };
+    assert.deepEqual(models.data.map((m) => m.meta.path), [target, draft]);
+    const notFound = await fetch(`${e.url}/nope`);
+    assert.equal(notFound.status, 404);
+    assert.equal(((await notFound.json()) as { error: { code: string } }).error.code, 'not_found');
+  } finally {
+    await e.stop();
+  }
+});
+
+test('a model with FIM file separators reports repo-level FIM', async () => {
+  const { starcoder } = await ensureTestModels();
+  const e = await startEngine({ model: starcoder, args: ['--ctx', '512', '--parallel', '1'] });
+  try {
+    assert.deepEqual(e.ready.fim, { supported: true, repo_level: true, order: 'spm' });
+    assert.equal(e.ready.model.arch, 'starcoder2');
+  } finally {
+    await e.stop();
+  }
+});
+
+test('CPU fallback: no CUDA runtime here, so the engine says so and reports the CPU backend', async () => {
+  const { target } = await ensureTestModels();
+  const e = await startEngine({ model: target, args: ['--ctx', '256', '--parallel', '1'] });
+  try {
+    // This machine has libggml-cuda.so in the prebuilt package but no libcudart/libcuda/GPU.
+    const cudaLib = /backends from (\S+)/.exec(e.stderr())?.[1];
+    assert.ok(cudaLib, e.stderr());
+    if (existsSync(path.join(cudaLib, 'libggml-cuda.so'))) {
+      assert.match(e.stderr(), /CUDA backend unavailable: .*libggml-cuda\.so is present but could not be loaded .*Falling back to CPU/);
+    }
+    assert.equal(e.ready.build.backend, 'CPU');
+    assert.ok(e.ready.build.devices.every((d) => d.type === 'cpu'));
+  } finally {
+    await e.stop();
+  }
+});
+
+test('missing, corrupt and truncated models fail fast with a message and a non-zero exit', async () => {
+  const { target } = await ensureTestModels();
+  const dir = mkdtempSync(path.join(tmpdir(), 'pronto-engine-'));
+  const garbage = path.join(dir, 'garbage.gguf');
+  writeFileSync(garbage, 'this is not a model');
+  const truncated = path.join(dir, 'truncated.gguf');
+  writeFileSync(truncated, readFileSync(target).subarray(0, 4096));
+
+  const missing = await runEngine(['--model', path.join(dir, 'missing.gguf')]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /model file not found or not readable: .*missing\.gguf/);
+  assert.equal(missing.stdout, '');
+
+  const bad = await runEngine(['--model', garbage]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /not a GGUF model \(bad magic\): .*garbage\.gguf/);
+
+  const trunc = await runEngine(['--model', truncated]);
+  assert.notEqual(trunc.code, 0);
+  assert.match(trunc.stderr, /failed to load model \(corrupt or unsupported GGUF\): .*truncated\.gguf/);
+  assert.equal(trunc.stdout, '');
+
+  const badDraft = await runEngine(['--model', target, '--draft-model', garbage]);
+  assert.notEqual(badDraft.code, 0);
+  assert.match(badDraft.stderr, /draft model file is not a GGUF model/);
+});
+
+test('bad command lines are refused with a message', async () => {
+  const noModel = await runEngine([]);
+  assert.equal(noModel.code, 2);
+  assert.match(noModel.stderr, /--model is required/);
+  const open = await runEngine(['--model', 'x.gguf', '--host', '0.0.0.0']);
+  assert.equal(open.code, 2);
+  assert.match(open.stderr, /--api-key is required when --host is not a loopback address/);
+  const badPort = await runEngine(['--model', 'x.gguf', '--port', '99999']);
+  assert.equal(badPort.code, 2);
+  assert.match(badPort.stderr, /--port must be an integer between 0 and 65535/);
+  const unknown = await runEngine(['--model', 'x.gguf', '--frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown option "--frobnicate"/);
+  assert.ok(engineBinary.endsWith('pronto-engine'));
+});
+
+test('--exit-with-stdin: the engine shuts down cleanly when its parent closes stdin', async () => {
+  const { target } = await ensureTestModels();
+  const { spawn } = await import('node:child_process');
+  const child = spawn(engineBinary, ['--model', target, '--port', '0', '--threads', '1', '--ctx', '256', '--parallel', '1', '--exit-with-stdin'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  try {
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdin.end();
+    assert.equal(await exited, 0);
+    assert.match(stderr, /stdin closed, shutting down/);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});

@@ -1,0 +1,206 @@
+/**
+ * The real LSP server (server/src/main.ts --stdio, spawned) driven by a real JSON-RPC client, with
+ * its real engine manager starting a real child process. The child is the engine *process double*
+ * from test/support/lsp.ts (same CLI, ready line and WebSocket protocol as pronto-engine), so these
+ * tests pin the server's own behaviour: process management, kill -9 recovery, cancellation, remote
+ * engine + API key, settings. test/integration/lsp-engine.test.ts runs the same flow on the real
+ * engine binary and a generated GGUF.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import * as esbuild from 'esbuild';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CancellationTokenSource } from 'vscode-jsonrpc';
+import type { SubmitMessage } from '../../protocol/engine';
+import type { StatsResult } from '../../protocol/lsp';
+import {
+  enginePids,
+  childPids,
+  cmdline,
+  isAlive,
+  repoRoot,
+  startEngineReports,
+  startFakeEngine,
+  startLspServer,
+  writeFakeEngineBinary,
+  type EngineReports,
+  type LspHarness,
+} from '../support/lsp';
+
+const modelPath = path.join(os.tmpdir(), `pronto-lsp-it-${process.pid}.gguf`);
+writeFileSync(modelPath, 'not a real model');
+const uri = 'file:///work/demo.ts';
+let bin: string;
+let reports: EngineReports;
+const harnesses: LspHarness[] = [];
+
+before(async () => {
+  bin = writeFakeEngineBinary();
+  reports = await startEngineReports();
+});
+after(async () => {
+  for (const h of harnesses) await h.stop();
+  await reports.close();
+});
+
+function server(bundle?: string): LspHarness {
+  const h = startLspServer({ FAKE_ENGINE_REPORT_URL: reports.url }, bundle);
+  harnesses.push(h);
+  return h;
+}
+
+const localOptions = (extra: object = {}) => ({
+  pronto: { engine: { path: bin }, model: { path: modelPath }, completion: { debounceMs: 0, prefetch: false }, ...extra },
+});
+
+function enginePid(h: LspHarness): number {
+  const pids = enginePids(h.child.pid!);
+  assert.equal(pids.length, 1, `one engine child, got ${pids.join(',')}; server ${h.child.pid} exit ${h.child.exitCode} logs ${h.logs.join(" / ").slice(-1500)} children: ${childPids(h.child.pid!).map((p) => `${p}: ${cmdline(p)}`).join('; ')}`);
+  return pids[0]!;
+}
+
+describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
+  let h: LspHarness;
+  before(async () => {
+    h = server();
+    const init = (await h.initialize(localOptions())) as { capabilities: { inlineCompletionProvider?: unknown } };
+    assert.equal(init.capabilities.inlineCompletionProvider, true);
+    await h.waitForStatus((s) => s.state === 'ready');
+  });
+
+  test('a completion arrives through textDocument/inlineCompletion', async () => {
+    await h.open(uri, '/*fake:return a + b;*/\nfunction add(a, b) {\n  \n}\n');
+    const r = await h.inline(uri, 2, 2);
+    assert.deepEqual(r.items.map((i) => i.insertText), ['return a + b;']);
+    const stats = (await h.connection.sendRequest('pronto/stats')) as StatsResult;
+    assert.equal(stats.shown, 1);
+    assert.ok(stats.recent[0]!.promptTokens > 0);
+  });
+
+  test('cancelling the LSP request sends cancel to the engine process', async () => {
+    await h.open('file:///work/slow.ts', '/*fake-slow*/\nconst x = ');
+    const source = new CancellationTokenSource();
+    const pending = h.inline('file:///work/slow.ts', 1, 10, source.token);
+    const submit = await reports.waitFor((r) => r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('fake-slow'));
+    source.cancel();
+    const cancel = await reports.waitFor((r) => r.message?.type === 'cancel' && r.message.id === submit.message?.id);
+    assert.equal(cancel.pid, submit.pid);
+    await pending.catch(() => undefined); // resolved or rejected as cancelled: it must settle
+  });
+
+  test('kill -9 on the engine mid-request: the request resolves, the engine restarts, the next completion works', async () => {
+    const pid = enginePid(h);
+    await h.open('file:///work/kill.ts', '/*fake-slow*/\nlet y = ');
+    const mark = h.statuses.length;
+    const pending = h.inline('file:///work/kill.ts', 1, 8);
+    await reports.waitFor((r) => r.pid === pid && r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('let y'));
+    process.kill(pid, 'SIGKILL');
+    const r = await pending;
+    assert.deepEqual(r.items, []);
+    const degraded = await h.waitForStatus((s) => s.state === 'degraded' && /exited unexpectedly/.test(s.message), mark);
+    await h.waitForStatus((s) => s.state === 'ready', h.statuses.indexOf(degraded));
+    const newPid = enginePid(h);
+    assert.notEqual(newPid, pid);
+    await h.open('file:///work/after.ts', '/*fake:works()*/\n');
+    assert.deepEqual((await h.inline('file:///work/after.ts', 1, 0)).items.map((i) => i.insertText), ['works()']);
+  });
+
+  test('pronto/setEnabled switches completions off and on', async () => {
+    const mark = h.statuses.length;
+    await h.connection.sendNotification('pronto/setEnabled', { enabled: false });
+    await h.waitForStatus((s) => !s.enabled, mark);
+    await h.open('file:///work/off.ts', '/*fake:nope*/\n');
+    assert.deepEqual((await h.inline('file:///work/off.ts', 1, 0)).items, []);
+    await h.connection.sendNotification('pronto/setEnabled', { enabled: true });
+    await h.waitForStatus((s) => s.enabled, mark);
+    assert.equal((await h.inline('file:///work/off.ts', 1, 0)).items.length, 1);
+  });
+
+  test('pronto/restartEngine starts a new engine process', async () => {
+    const pid = enginePid(h);
+    const mark = h.statuses.length;
+    await h.connection.sendRequest('pronto/restartEngine');
+    const starting = await h.waitForStatus((s) => s.state === 'starting', mark);
+    await h.waitForStatus((s) => s.state === 'ready', h.statuses.indexOf(starting));
+    assert.notEqual(enginePid(h), pid);
+    assert.equal(isAlive(pid), false);
+  });
+
+  test('shutdown stops the engine process', async () => {
+    const pid = enginePid(h);
+    await h.stop();
+    assert.equal(isAlive(pid), false);
+  });
+});
+
+describe('LSP server settings and failures', { timeout: 60_000 }, () => {
+  test('a client that vanishes without shutdown does not leave the engine behind', async () => {
+    const h = server();
+    await h.initialize(localOptions());
+    await h.waitForStatus((s) => s.state === 'ready');
+    const pid = enginePid(h);
+    const exited = new Promise((resolve) => h.child.once('exit', resolve));
+    h.child.stdin!.end(); // the editor's pipe closes
+    await exited;
+    await reports.waitFor((r) => r.pid === pid && r.event === 'SIGTERM');
+  });
+
+  test('the esbuild bundle (as dist/server.js) serves completions with plain node', async () => {
+    const outfile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pronto-bundle-')), 'server.js');
+    // Same options as the server target in esbuild.mjs.
+    await esbuild.build({ entryPoints: [path.join(repoRoot, 'server/src/main.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile, logLevel: 'silent' });
+    const h = server(outfile);
+    await h.initialize(localOptions());
+    await h.waitForStatus((s) => s.state === 'ready');
+    await h.open(uri, '/*fake:bundled()*/\n');
+    assert.deepEqual((await h.inline(uri, 1, 0)).items.map((i) => i.insertText), ['bundled()']);
+    const pid = enginePid(h);
+    await h.stop();
+    assert.equal(isAlive(pid), false);
+  });
+
+  test('a bad setting is named in the status and its default is used', async () => {
+    const h = server();
+    await h.initialize(localOptions({ completion: { debounceMs: 'soon', prefetch: false } }));
+    const s = await h.waitForStatus((s) => s.state === 'ready');
+    assert.match(s.message, /pronto\.completion\.debounceMs/);
+    await h.open(uri, '/*fake:ok*/\n');
+    assert.equal((await h.inline(uri, 1, 0)).items.length, 1);
+    await h.stop();
+  });
+
+  test('a missing engine binary is an error status naming the setting', async () => {
+    const h = server();
+    await h.initialize({ pronto: { engine: { path: '/no/such/pronto-engine' }, model: { path: modelPath } } });
+    const s = await h.waitForStatus((s) => s.state === 'error');
+    assert.match(s.message, /pronto\.engine\.path.*\/no\/such\/pronto-engine/);
+    await h.open(uri, 'x');
+    assert.deepEqual((await h.inline(uri, 0, 1)).items, []);
+    await h.stop();
+  });
+
+  test('remote engine URL with an API key, from workspace/configuration', async () => {
+    const remote = await startFakeEngine({ apiKey: 'top-secret' });
+    try {
+      const h = server();
+      h.workspaceSettings.pronto = { engine: { url: remote.url, apiKey: 'top-secret' }, completion: { debounceMs: 0, prefetch: false } };
+      await h.initialize({}, true);
+      const s = await h.waitForStatus((s) => s.state === 'ready');
+      assert.equal(s.backend, 'remote');
+      await h.open(uri, '/*fake:from_remote()*/\n');
+      assert.deepEqual((await h.inline(uri, 1, 0)).items.map((i) => i.insertText), ['from_remote()']);
+      assert.equal(enginePids(h.child.pid!).length, 0, 'no local engine started');
+      // A wrong key (settings changed) is reported, not retried forever.
+      h.workspaceSettings.pronto = { engine: { url: remote.url, apiKey: 'wrong' } };
+      const mark = h.statuses.length;
+      await h.connection.sendNotification('workspace/didChangeConfiguration', { settings: null });
+      const err = await h.waitForStatus((s) => s.state === 'error', mark);
+      assert.match(err.message, /pronto\.engine\.apiKey/);
+      await h.stop();
+    } finally {
+      await remote.close();
+    }
+  });
+});
