@@ -11,6 +11,11 @@ if (process.argv.includes('--version')) {
   process.exit(0);
 }
 
+if (!process.argv.some((a) => /^--(stdio|node-ipc|socket|pipe)(=|$)/.test(a))) {
+  process.stderr.write('usage: pronto-lsp --stdio   (a language server: start it from your editor; see server/README.md)\n');
+  process.exit(2);
+}
+
 const connection = createConnection(ProposedFeatures.all);
 
 startServer(connection, {

@@ -20,6 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   DidChangeConfigurationNotification,
+  InlineCompletionTriggerKind,
   TextDocumentSyncKind,
   type CancellationToken,
   type Connection,
@@ -221,7 +222,8 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     if (!doc) return { items: [] };
     try {
       const offset = doc.offsetAt(params.position);
-      const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset }, abortSignalFrom(token));
+      const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+      const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, abortSignalFrom(token));
       const items: InlineCompletionItem[] = result.items.map((insertText) => ({
         insertText,
         range: { start: params.position, end: params.position },

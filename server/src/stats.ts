@@ -36,7 +36,7 @@ export class CompletionStats {
   }
 
   recordDecode(generatedTokens: number, decodeMs: number): void {
-    if (generatedTokens > 1 && decodeMs > 0) this.tokensPerSecond = Math.round((generatedTokens / decodeMs) * 10000) / 10;
+    if (generatedTokens > 0 && decodeMs > 0) this.tokensPerSecond = Math.round((generatedTokens / decodeMs) * 10000) / 10;
   }
 
   recordAccepted(): void {

@@ -208,3 +208,32 @@ test('remote engine: a dropped connection is retried', async () => {
   assert.ok(m.client);
   await m.stop();
 });
+
+test('a lost socket to a live engine process is reconnected without a restart', async () => {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const { launcher, launched } = fakeLauncher(e);
+  const rec = recorder();
+  const logs: string[] = [];
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, log: (l) => logs.push(l) });
+  await m.start(settingsWith({}));
+  const first = m.client!;
+  const pending = first.submit({ fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 1000 } });
+  await e.waitFor((msg) => msg.type === 'submit');
+  e.dropSockets();
+  assert.equal((await pending).kind, 'cancelled');
+  // Wait for the reconnect: a request through the manager's (new) client succeeds.
+  const second = await new Promise<NonNullable<typeof m.client>>((resolve) => {
+    const check = (): void => {
+      const c = m.client;
+      if (c && c !== first) resolve(c);
+      else setImmediate(check);
+    };
+    check();
+  });
+  const out = await second.submit({ fim: { prefix: '/*fake:again*/', suffix: '' } });
+  assert.ok(out.kind === 'done' && out.text === 'again');
+  assert.equal(launched.length, 1, 'no restart');
+  assert.ok(logs.some((l) => /reconnecting/.test(l)));
+  await m.stop();
+});

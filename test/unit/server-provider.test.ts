@@ -156,3 +156,11 @@ test('definitions of symbols near the cursor from other open documents go into t
   assert.deepEqual(extra.map((c) => c.filename), ['geo.ts']);
   assert.match(extra[0]!.text, /^export interface Point \{/);
 });
+
+test('an explicit request (triggerKind Invoked) skips the debounce', async () => {
+  const { provider } = await setup({ completion: { debounceMs: 2000, prefetch: false } });
+  const started = Date.now();
+  const r = await provider.provide({ ...doc('/*fake:now*/ x = ║'), explicit: true });
+  assert.deepEqual(r.items, ['now']);
+  assert.ok(Date.now() - started < 1500, 'answered before the 2 s debounce would have ended');
+});

@@ -28,6 +28,8 @@ export interface CompletionInput {
   /** Whole document text and the cursor offset in it. */
   text: string;
   offset: number;
+  /** The user asked for a suggestion explicitly (LSP triggerKind Invoked): no debounce. */
+  explicit?: boolean;
 }
 
 export interface ProviderDeps {
@@ -98,7 +100,8 @@ export class CompletionProvider {
     signal?.addEventListener('abort', onOuterAbort, { once: true });
     try {
       this.debounce.setBase(settings['completion.debounceMs']);
-      const wait = this.debounce.next(started);
+      const debounced = this.debounce.next(started);
+      const wait = input.explicit ? 0 : debounced;
       if (!(await delay(wait, controller.signal))) {
         this.record(input.uri, started, false, 'cancelled');
         return { items: [], fromCache: false, outcome: 'cancelled' };
@@ -224,7 +227,8 @@ export class CompletionProvider {
       totals.generated += o.stats.generated_tokens;
       totals.drafted += o.stats.drafted_tokens;
       totals.accepted += o.stats.accepted_tokens;
-      this.deps.stats.recordDecode(o.stats.generated_tokens, o.stats.t_total_ms - o.stats.t_prompt_ms);
+      // Decode speed after the first token (prompt evaluation and queueing excluded).
+      this.deps.stats.recordDecode(o.stats.generated_tokens - 1, o.stats.t_total_ms - o.stats.t_first_token_ms);
       const text = postprocess(o.text, ctx);
       if (text.trim().length > 0 && !items.includes(text)) items.push(text);
     }

@@ -235,15 +235,38 @@ export class EngineManager {
       demoModel: demo,
     });
 
+    // The socket closed but the process may still be alive: reconnect once; if that fails, kill
+    // the process and let the exit handler below restart it with backoff.
+    const watchSocket = (watched: EngineClient) =>
+      watched.onClose((reason) => {
+        if (gen !== this.generation || this.proc !== proc || this.currentClient !== watched) return;
+        this.log(`engine socket closed (${reason}); reconnecting`);
+        const next = new EngineClient({ baseUrl: watched.baseUrl, connectTimeoutMs: 5000 });
+        void next.connect().then((r) => {
+          if (gen !== this.generation || this.proc !== proc) return void next.close();
+          if (r.ok) {
+            this.currentClient = next;
+            watchSocket(next);
+            return;
+          }
+          this.log(`reconnecting failed (${r.message}); restarting the engine`);
+          proc.kill('SIGKILL');
+        });
+      });
+    watchSocket(client);
+
     void proc.exited.then((exit) => {
       if (gen !== this.generation) return;
       const why = `The engine exited unexpectedly (${exit.signal ?? `code ${exit.code}`})`;
       this.log(`${why}; stderr: ${proc.stderrTail().split('\n').slice(-3).join(' | ')}`);
+      const current = this.currentClient;
       this.proc = undefined;
       this.readyLine = undefined;
       this.currentClient = undefined;
-      client.drain(why);
-      client.close(why);
+      for (const c of new Set([client, current])) {
+        c?.drain(why);
+        c?.close(why);
+      }
       if (Date.now() - startedAt >= this.backoff.stableMs) this.failures = 0;
       this.scheduleRetry(gen, why);
     });
