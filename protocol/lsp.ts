@@ -82,7 +82,7 @@ export namespace DidAcceptCompletionNotification {
 /** client → server, request: stop and start the engine again (settings are re-read). */
 export namespace RestartEngineRequest {
   export const method = 'pronto/restartEngine' as const;
-  export const type = new RequestType0<void, void>(method);
+  export const type = new RequestType0<null, void>(method);
 }
 
 /** client → server, notification: switch completions on or off without stopping the engine. */

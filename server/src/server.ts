@@ -92,7 +92,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   const lastEditLine = new Map<string, number>();
   const log = (line: string) => connection.console.log(line);
 
-  const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification.method, s));
+  const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification.type, s));
   const stats = new CompletionStats();
   const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
 
@@ -235,28 +235,28 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     }
   });
 
-  connection.onRequest(StatsRequest.method, (): StatsResult => stats.snapshot());
-  connection.onNotification(DidAcceptCompletionNotification.method, (_p: DidAcceptParams) => provider.noteAccepted());
-  connection.onRequest(RestartEngineRequest.method, async (): Promise<null> => {
+  connection.onRequest(StatsRequest.type, (): StatsResult => stats.snapshot());
+  connection.onNotification(DidAcceptCompletionNotification.type, (_p: DidAcceptParams) => provider.noteAccepted());
+  connection.onRequest(RestartEngineRequest.type, async (): Promise<null> => {
     settings = await readSettings();
     await manager.restart(settings);
     return null;
   });
-  connection.onNotification(SetEnabledNotification.method, ({ enabled: on }: { enabled: boolean }) => {
+  connection.onNotification(SetEnabledNotification.type, ({ enabled: on }: { enabled: boolean }) => {
     enabled = on === true;
     if (!enabled) provider.abortAll();
     status.setEnabled(enabled);
   });
-  connection.onNotification(RequestStatusNotification.method, () => status.resend());
-  connection.onRequest(ListModelsRequest.method, async () => {
+  connection.onNotification(RequestStatusNotification.type, () => status.resend());
+  connection.onRequest(ListModelsRequest.type, async () => {
     const service = modelService();
     if (!service) throw new Error('The model catalog is not available in this build.');
     return service.listModels();
   });
-  connection.onRequest(DownloadModelRequest.method, async ({ id }: { id: string }, token: CancellationToken) => {
+  connection.onRequest(DownloadModelRequest.type, async ({ id }: { id: string }, token: CancellationToken) => {
     const service = modelService();
     if (!service) throw new Error('Model download is not available in this build.');
-    return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.method, p), abortSignalFrom(token));
+    return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.type, p), abortSignalFrom(token));
   });
 
   // The client went away without shutdown (crash, closed pipe): never leave the engine behind.
