@@ -200,7 +200,7 @@ export const fimInfoSchema = z.object({
   supported: z.boolean(),
   /** Repo-level file separator tokens available. */
   repo_level: z.boolean(),
-  /** Prompt order used: "spm" (suffix, prefix, middle) or "psm". */
+  /** Prompt order used: "spm" (suffix, prefix, middle), "psm", or "none" (no FIM tokens: plain left-to-right). */
   order: z.string(),
 });
 

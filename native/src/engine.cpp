@@ -62,7 +62,10 @@ struct Engine::Slot {
 };
 
 Engine::Engine() = default;
-Engine::~Engine() { stop(); }
+Engine::~Engine() {
+  stop();
+  if (batch_ready_) llama_batch_free(batch_);
+}
 
 ModelInfo describe_model(const llama_model* model, const std::string& path) {
   ModelInfo info;
@@ -162,6 +165,8 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
     }
   }
 
+  batch_ = llama_batch_init(n_batch_ + n_parallel_ * 17, 0, 1);
+  batch_ready_ = true;
   for (int i = 0; i < n_parallel_; i++) {
     auto s = std::make_unique<Slot>();
     s->id = i;
@@ -751,8 +756,7 @@ bool Engine::step() {
     bool prompt_done = false;        // prompt slot whose last prompt token is in this batch
   };
   std::vector<Entry> entries;
-  int cap = n_batch_ + n_parallel_ * 17;
-  llama_batch batch = llama_batch_init(cap, 0, 1);
+  llama_batch& batch = batch_;  // allocated once in load(): n_batch + 17 per sequence
   batch.n_tokens = 0;
   auto add = [&](llama_token t, llama_pos pos, int seq, bool logits) {
     int k = batch.n_tokens++;
@@ -809,7 +813,6 @@ bool Engine::step() {
     entries.push_back(std::move(e));
   }
   if (batch.n_tokens == 0) {
-    llama_batch_free(batch);
     return false;
   }
 
@@ -839,7 +842,6 @@ bool Engine::step() {
           fail(*e.s, "internal", "llama_decode failed with code " + std::to_string(rc));
       }
     }
-    llama_batch_free(batch);
     return true;
   }
 
@@ -943,7 +945,6 @@ bool Engine::step() {
     }
     if (alive) s.last = next;
   }
-  llama_batch_free(batch);
   return true;
 }
 

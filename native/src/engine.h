@@ -125,6 +125,8 @@ class Engine {
   bool can_shift_ = false;
   int cache_reuse_ = 32;
 
+  llama_batch batch_{};
+  bool batch_ready_ = false;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::deque<RequestPtr> queue_;
   std::mutex mutex_;
