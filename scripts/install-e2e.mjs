@@ -122,8 +122,12 @@ export function ensureE2E() {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'pronto-e2e-code-server', private: true }) + '\n');
+    // Drop the npm_* variables of an enclosing `npm test`/`npm start`: npm reads them as config, and
+    // code-server's postinstall checks the Node version in npm_config_user_agent, which would still
+    // name the outer Node 20.
+    const outerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE'));
     const env = {
-      ...process.env,
+      ...outerEnv,
       PATH: `${join(p.node24Dir, 'bin')}:${process.env.PATH ?? ''}`,
       npm_config_nodedir: p.node24Dir,
       // The machine's npm config may point node-gyp at Node 20's headers; the env var wins.
