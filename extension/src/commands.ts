@@ -12,11 +12,11 @@ import {
   ListModelsRequest,
   RestartEngineRequest,
   SetEnabledNotification,
-  StatsRequest,
   type CatalogModel,
   type DidAcceptParams,
 } from '../../protocol/lsp';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
+import { StatsPanel } from './statsPanel';
 
 type Cmd = (...args: unknown[]) => unknown;
 
@@ -110,16 +110,6 @@ async function downloadModel(ctx: Ctx, client: LanguageClient): Promise<void> {
   void vscode.window.showInformationMessage(`Pronto: now using ${pick.model.label}.`);
 }
 
-async function showStats(ctx: Ctx, client: LanguageClient): Promise<void> {
-  const s = await client.sendRequest(StatsRequest.type);
-  const ms = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)} ms`);
-  ctx.log.info(
-    `stats: ${s.requests} requests, ${s.cacheHits} from cache, ${s.shown} shown, ${s.accepted} accepted, ` +
-      `${s.cancelled} cancelled, ${s.errors} errors; latency p50 ${ms(s.latencyP50Ms)}, p95 ${ms(s.latencyP95Ms)}`,
-  );
-  ctx.log.show(true);
-}
-
 /**
  * Accept the next word or line of the visible suggestion with VS Code's own command, and report
  * the inserted text (seen as the document change the command causes) to the server.
@@ -165,7 +155,7 @@ async function showMenu(ctx: Ctx): Promise<void> {
   items.push(
     { label: '$(output) Show logs', command: 'pronto.showLogs' },
   );
-  if (running) items.push({ label: '$(graph) Show statistics', command: 'pronto.showStats' });
+  items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
   items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', description: 'pronto.' });
   const title = status ? `Pronto: ${status.state}${status.model ? ` · ${status.model}` : ''}` : running ? 'Pronto' : 'Pronto: server not running';
@@ -203,7 +193,8 @@ export const commandTable: Record<string, CommandSpec> = {
     },
   },
   'pronto.downloadModel': { enabled: (ctx, client) => () => downloadModel(ctx, client) },
-  'pronto.showStats': { enabled: (ctx, client) => () => showStats(ctx, client) },
+  // Opens with the server down too: the panel says so, and shows figures once it is back.
+  'pronto.showStatistics': always((ctx) => () => StatsPanel.show(ctx)),
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),
   'pronto.acceptLine': always((ctx) => () => acceptPartial(ctx, 'line')),
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),

@@ -10,6 +10,7 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import type { StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { StatsPanel } from './statsPanel';
 import { StatusBar } from './statusBar';
 
 /** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
@@ -28,7 +29,7 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
-  extension.subscriptions.push(c, statusBar, ...registerCommands(c));
+  extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
   const api: ProntoApi = { client: () => c.runningClient, status: () => c.status, onDidChange: c.onDidChange };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the
   // commands (restart, logs) stay usable.
