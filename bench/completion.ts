@@ -2,7 +2,7 @@
 // replayed through (1) OURS: the real Pronto LSP server + pronto-engine, driven like VS Code drives
 // an LSP inline completion provider, and (2) PEER: an emulation of the llama.vscode client against
 // llama-server, as its users run it and in llama-server's best configuration.
-//   npm run bench:completion -- [--json out.json] [--keystrokes 80] [--n-predict 16] [--threads 2]
+//   npm run bench:completion -- [--json out.json] [--keystrokes 100] [--n-predict 16] [--threads 2]
 //        [--only ours,vscode,best] [--file node_modules/ws/lib/websocket.js] [--from-line 330]
 //        [--seed 7] [--wait-cap-ms 20000] [--bundle dist/server.js] [--model file.gguf]
 // See bench/README.md ("npm run bench:completion") for the definitions of the figures.
@@ -93,8 +93,10 @@ interface RunResult {
   label: string;
   keystrokes: number;
   pauses: number;
-  /** Latency at pauses: shown ones, plus Infinity for pauses that timed out. */
+  /** Latency at pauses to the answer for that state (suggestion or empty), Infinity when timed out. */
   pauseLatencies: number[];
+  /** Latency at pauses to a suggestion: shown ones, plus Infinity for pauses that timed out. */
+  pauseShownLatencies: number[];
   pausesShown: number;
   pausesEmpty: number;
   pausesTimedOut: number;
@@ -117,11 +119,12 @@ interface RunResult {
   serverRecords?: unknown[];
 }
 
-function summarizeRecords(records: KeystrokeRecord[]): Pick<RunResult, "pauses" | "pauseLatencies" | "pausesShown" | "pausesEmpty" | "pausesTimedOut" | "shownInTime" | "allLatencies"> {
+function summarizeRecords(records: KeystrokeRecord[]): Pick<RunResult, "pauses" | "pauseLatencies" | "pauseShownLatencies" | "pausesShown" | "pausesEmpty" | "pausesTimedOut" | "shownInTime" | "allLatencies"> {
   const pauses = records.filter((r) => r.pause);
   return {
     pauses: pauses.length,
-    pauseLatencies: pauses.filter((r) => r.shown || r.timedOut).map((r) => (r.shown ? r.latencyMs! : Infinity)),
+    pauseLatencies: pauses.filter((r) => r.answered || r.timedOut).map((r) => (r.answered ? r.answerMs! : Infinity)),
+    pauseShownLatencies: pauses.filter((r) => r.shown || r.timedOut).map((r) => (r.shown ? r.latencyMs! : Infinity)),
     pausesShown: pauses.filter((r) => r.shown).length,
     pausesEmpty: pauses.filter((r) => r.answered && !r.shown).length,
     pausesTimedOut: pauses.filter((r) => r.timedOut).length,
@@ -208,6 +211,7 @@ function figures(r: RunResult): Record<string, number> {
   return {
     p50: percentile(r.pauseLatencies, 50),
     p95: percentile(r.pauseLatencies, 95),
+    shownP50: percentile(r.pauseShownLatencies, 50),
     allP50: percentile(r.allLatencies, 50),
     shownInTime: r.shownInTime / r.keystrokes,
     cache: r.cacheServed / r.keystrokes,
@@ -231,6 +235,7 @@ function render(results: RunResult[]): string {
   const ratioOf = (a: number, b: number): string => (a === Infinity || b === Infinity ? "n/a" : ratio(a, b));
   add("latency at pauses p50 (ms)", "p50", ms);
   add("latency at pauses p95 (ms)", "p95", ms);
+  add("  same, suggestion shown p50", "shownP50", ms);
   add("latency, all shown p50 (ms)", "allP50", ms);
   add("keystrokes shown in time", "shownInTime", (x) => `${fmt(100 * x)}%`);
   add("served from cache / key", "cache", (x) => `${fmt(100 * x, 1)}%`);
@@ -279,7 +284,7 @@ async function main(): Promise<void> {
     if (r.config === "ours") console.log(`ours: ${r.clientCalls} LSP inlineCompletion requests, ${r.engineRequests} engine requests (${r.cancelledEngineRequests} cancelled), ${r.generatedTokens} tokens generated`);
     else {
       const kinds = (k: PeerRequest["kind"]): number => r.peerRequests!.filter((q) => q.kind === k).length;
-      console.log(`peer:${r.config}: ${r.clientCalls} provider calls, ${r.engineRequests} /infill requests (${kinds("completion")} completion, ${kinds("future")} future-suggestion, ${kinds("ring")} ring update), mean request ${fmt(mean(r.peerRequests!.map((q) => q.ms)))} ms, ${r.generatedTokens} tokens generated`);
+      console.log(`peer:${r.config}: ${r.clientCalls} provider calls, ${r.engineRequests} /infill requests (${kinds("completion")} completion, ${kinds("future")} future-suggestion, ${kinds("ring")} ring update), mean request ${fmt(mean(r.peerRequests!.map((q) => q.ms)))} ms (server: prompt ${fmt(mean(r.peerRequests!.map((q) => q.promptMs)))} ms, generation ${fmt(mean(r.peerRequests!.map((q) => q.predictedMs)))} ms), ${r.generatedTokens} tokens generated`);
     }
   }
   if (o.json) {

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { ensureBenchModel } from "../test/support/models";
 import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from "./lib/llamaServer";
 import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from "./lib/prontoEngine";
-import { fmt, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from "./lib/stats";
+import { fmt, mean, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from "./lib/stats";
 import { defaultWindow, standardTraces, type FimRequest, type Trace } from "./lib/traces";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -89,18 +89,6 @@ async function startTarget(name: ConfigName, o: Options, model: string, llamaBin
   return { infill: (r) => llamaInfill(s, r, o.nPredict), decode: (p) => llamaDecode(s, p, o.decodeTokens), stop: () => s.stop() };
 }
 
-async function runTrace(t: Target, trace: Trace, nPredict: number, log: (s: string) => void): Promise<RequestSample[]> {
-  for (const w of trace.warmup) await t.infill(w);
-  const samples: RequestSample[] = [];
-  for (const [i, k] of trace.keystrokes.entries()) {
-    const s = await t.infill(k);
-    if (s.generated !== nPredict) throw new Error(`keystroke ${i + 1}: generated ${s.generated} tokens, expected ${nPredict} (ignore_eos)`);
-    samples.push(s);
-    log(`    key ${String(i + 1).padStart(2)}: evaluated ${String(s.evaluated).padStart(5)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`);
-  }
-  return samples;
-}
-
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -126,26 +114,52 @@ async function main(): Promise<void> {
   const results: Partial<Record<ConfigName, { traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>; decode?: Awaited<ReturnType<Target["decode"]>> }>> = {};
   const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split("\n").slice(-12).join("\n");
 
-  for (const c of configs) {
-    log(`\n== ${CONFIG_LABEL[c]}`);
-    const r: NonNullable<(typeof results)[ConfigName]> = { traces: {} };
-    for (const [i, trace] of traces.entries()) {
-      log(`  trace ${trace.name}: ${trace.description}`);
-      // A fresh server per trace, so one trace's cache does not help or hurt the next.
-      const t = await startTarget(c, o, model, llamaBin, engineBin);
-      try {
-        const samples = await runTrace(t, trace, o.nPredict, log);
-        r.traces[trace.name] = { summary: summarize(samples), samples };
-        // Plain decode on the last server of the config (vscode uses the same binary as best: skipped).
-        if (i === traces.length - 1 && c !== "vscode") {
-          r.decode = await t.decode(decodePrompt);
-          log(`  decode: ${fmt(r.decode.clientTokPerS, 1)} tok/s client side, ${fmt(r.decode.serverTokPerS, 1)} server side (${r.decode.generated} tokens)`);
-        }
-      } finally {
-        await t.stop();
+  // All configurations run side by side and take turns request by request, so a change in machine
+  // load (other processes) hits them alike; only one request is in flight at any time.
+  for (const c of configs) results[c] = { traces: {} };
+  for (const [i, trace] of traces.entries()) {
+    log(`\n== trace ${trace.name}: ${trace.description}`);
+    // Fresh servers per trace, so one trace's cache does not help or hurt the next.
+    const targets = new Map<ConfigName, Target>();
+    try {
+      for (const c of configs) {
+        log(`  starting ${CONFIG_LABEL[c]}`);
+        targets.set(c, await startTarget(c, o, model, llamaBin, engineBin));
       }
+      for (const c of configs) for (const w of trace.warmup) await targets.get(c)!.infill(w);
+      const samples = new Map<ConfigName, RequestSample[]>(configs.map((c) => [c, []]));
+      for (const [k, req] of trace.keystrokes.entries()) {
+        // Rotate who goes first, so no configuration always follows the same one.
+        const order = configs.map((_, j) => configs[(j + k) % configs.length]!);
+        for (const c of order) {
+          const s = await targets.get(c)!.infill(req);
+          if (s.generated !== o.nPredict) throw new Error(`${c} keystroke ${k + 1}: generated ${s.generated} tokens, expected ${o.nPredict} (ignore_eos)`);
+          samples.get(c)!.push(s);
+          log(`    key ${String(k + 1).padStart(2)} ${c.padEnd(6)}: evaluated ${String(s.evaluated).padStart(4)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`);
+        }
+      }
+      for (const c of configs) results[c]!.traces[trace.name] = { summary: summarize(samples.get(c)!), samples: samples.get(c)! };
+      // Plain decode on the last trace's servers (vscode is the same binary as best: skipped).
+      if (i === traces.length - 1) {
+        // Two rounds in mirrored order (A B B A) so a load change affects both alike; the mean is reported.
+        const deciders = configs.filter((c) => c !== "vscode");
+        const runs = new Map<ConfigName, Array<Awaited<ReturnType<Target["decode"]>>>>(deciders.map((c) => [c, []]));
+        for (const c of [...deciders, ...[...deciders].reverse()]) {
+          const d = await targets.get(c)!.decode(decodePrompt);
+          runs.get(c)!.push(d);
+          log(`  decode ${c}: ${fmt(d.clientTokPerS, 1)} tok/s client side, ${fmt(d.serverTokPerS, 1)} server side (${d.generated} tokens)`);
+        }
+        for (const [c, rs] of runs) {
+          results[c]!.decode = {
+            clientTokPerS: mean(rs.map((r) => r.clientTokPerS)),
+            serverTokPerS: mean(rs.map((r) => r.serverTokPerS)),
+            generated: rs[0]!.generated,
+          };
+        }
+      }
+    } finally {
+      for (const t of targets.values()) await t.stop();
     }
-    results[c] = r;
   }
 
   // ----- table
@@ -172,7 +186,7 @@ async function main(): Promise<void> {
     metric("  request latency p95 (ms)", (s) => s.latencyP95, 0, trace.name);
   }
   const dec = configs.map((c) => results[c]!.decode?.clientTokPerS ?? NaN);
-  const decRow = [`decode tok/s (${o.decodeTokens} tokens, no speculation)`, ...dec.map((v) => fmt(v, 1))];
+  const decRow = [`decode tok/s (${o.decodeTokens} tokens, no spec., mean of 2)`, ...dec.map((v) => fmt(v, 1))];
   if (results.ours && results.vscode) decRow.push("n/a");
   if (results.ours && results.best) decRow.push(ratio(results.ours.decode?.clientTokPerS ?? NaN, results.best.decode?.clientTokPerS ?? NaN));
   rows.push(decRow);

@@ -68,6 +68,9 @@ export interface PeerRequest {
   kind: "completion" | "future" | "ring";
   promptN: number;
   predictedN: number;
+  /** llama-server's own prompt and generation times (timings.prompt_ms, predicted_ms). */
+  promptMs: number;
+  predictedMs: number;
   ms: number;
 }
 
@@ -94,7 +97,7 @@ class LruCache {
 
 interface LlamaResponse {
   content?: string;
-  timings?: { prompt_n?: number; predicted_n?: number };
+  timings?: { prompt_n?: number; predicted_n?: number; prompt_ms?: number; predicted_ms?: number };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -180,7 +183,7 @@ export class LlamaVscodeClient implements CompletionClient {
     const text = await res.text();
     if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status}: ${text.slice(0, 300)}`);
     const data = JSON.parse(text) as LlamaResponse;
-    this.requests.push({ kind, promptN: data.timings?.prompt_n ?? 0, predictedN: data.timings?.predicted_n ?? 0, ms: performance.now() - t0 });
+    this.requests.push({ kind, promptN: data.timings?.prompt_n ?? 0, predictedN: data.timings?.predicted_n ?? 0, promptMs: data.timings?.prompt_ms ?? NaN, predictedMs: data.timings?.predicted_ms ?? NaN, ms: performance.now() - t0 });
     return data;
   }
 

@@ -55,12 +55,12 @@ export interface SessionOptions {
 }
 
 export const defaultSessionOptions: SessionOptions = {
-  keystrokes: 80,
+  keystrokes: 100,
   fromLine: 330,
   seed: 7,
   keyGapMs: [120, 200],
   pauseMs: [900, 1600],
-  thinkProbability: 0.06,
+  thinkProbability: 0.3,
 };
 
 /** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
