@@ -27,6 +27,21 @@ export interface ContextChunk {
   text: string;
 }
 
+/**
+ * Token budgets for the parts of a FIM prompt, enforced by the engine (which knows the tokens).
+ * Each is a non-negative integer (at most 1048576); absent = no budget. Unknown fields are rejected
+ * (400 naming the field). The context-size trimming still applies on top.
+ */
+export interface FimBudget {
+  /** Keep the LAST n tokens of the prefix; the cut moves forward to the next line start when one
+   *  begins within n/8 tokens, so the prompt start stays put while typing on one line. */
+  prefix_tokens?: number;
+  /** Keep the FIRST n tokens of the suffix. */
+  suffix_tokens?: number;
+  /** Extra chunks, whole, nearest the file first (the last ones), in at most n tokens. */
+  extra_tokens?: number;
+}
+
 /** Fill-in-the-middle: the engine builds the prompt from the model's own FIM tokens. */
 export interface FimInput {
   prefix: string;
@@ -35,6 +50,8 @@ export interface FimInput {
   filename?: string;
   /** Extra context; the engine places it (and the suffix) before the volatile prefix. */
   extra?: ContextChunk[];
+  /** Token budgets for prefix, suffix and extra (the sidecar sends its settings here). */
+  budget?: FimBudget;
 }
 
 export interface ChatMessage {

@@ -17,11 +17,40 @@
 // llama.cpp's `--spm-infill` exists for this); the prefix sits right before `<MID>`, which is where
 // the model's attention to the cursor matters most. Repo-level chunks use `<file_sep>` when the
 // vocabulary has it, otherwise a plain "// filename" header line.
+//
+// Token budgets (fim.budget)
+// --------------------------
+// The request may cap each part in tokens, applied before the context-size trimming below: the
+// prefix keeps its LAST `prefix_tokens` tokens, the suffix its FIRST `suffix_tokens`, the extra
+// chunks fill `extra_tokens` nearest-first (the last chunks, whole chunks only). The cuts are made
+// on the tokens of the whole text, never by re-tokenizing a cut text, so the kept tokens are the
+// same on every request. The prefix cut is moved forward to the next line start when one is near
+// (within an eighth of the budget): the model never sees half a line at the far edge, and — the
+// point for KV reuse — while the user types on one line the cut stays on the same line start, so
+// the prompt start does not shift on every keystroke. When the cut does move to the next line, the
+// engine's chunk reuse (--cache-reuse) shifts the cached prefix back instead of evaluating it again.
 #include <algorithm>
 
 #include "engine.h"
 
 namespace pronto {
+
+// Index of the first prefix token to keep so that at most `keep` tokens remain, moved forward to the
+// start of a line when one starts within `slack` tokens: preferably after a token ending in '\n',
+// otherwise after a token containing one (newline merged with the next line's indentation).
+static size_t prefix_cut(const Engine& e, const std::vector<llama_token>& prefix, size_t keep, size_t slack) {
+  if (prefix.size() <= keep) return 0;
+  const size_t drop = prefix.size() - keep;
+  if (drop == 0) return 0;
+  const size_t last = std::min(prefix.size(), drop + slack);
+  size_t contains = 0;
+  for (size_t i = drop; i < last; i++) {
+    const std::string piece = e.token_piece(prefix[i - 1]);
+    if (!piece.empty() && piece.back() == '\n') return i;
+    if (contains == 0 && piece.find('\n') != std::string::npos) contains = i;
+  }
+  return contains != 0 ? contains : drop;
+}
 
 BuiltPrompt Engine::build_fim(const FimInput& fim, int max_tokens) const {
   BuiltPrompt out;
@@ -58,14 +87,25 @@ BuiltPrompt Engine::build_fim(const FimInput& fim, int max_tokens) const {
   std::vector<llama_token> suffix = tok(fim.suffix);
   std::vector<llama_token> prefix = tok(fim.prefix);
 
+  // The request's token budgets first; the context-size trimming below still applies on top.
+  const FimBudget& fb = fim.budget;
+  if (fb.suffix_tokens >= 0 && static_cast<int>(suffix.size()) > fb.suffix_tokens) suffix.resize(fb.suffix_tokens);
+  if (fb.prefix_tokens >= 0) {
+    const size_t keep = static_cast<size_t>(fb.prefix_tokens);
+    size_t cut = prefix_cut(*this, prefix, keep, std::max<size_t>(keep / 8, 1));
+    prefix.erase(prefix.begin(), prefix.begin() + static_cast<std::ptrdiff_t>(cut));
+  }
+
   const int fixed = (add_bos ? 1 : 0) + 3 + static_cast<int>(file_header.size());
-  // Trim: suffix to a quarter of the budget (its end), prefix keeps its end, extra chunks go first.
+  // Trim to the context: suffix to a quarter of the budget (its start), prefix keeps its end, extra
+  // chunks go first.
   int avail = budget - fixed;
   int max_suffix = std::max(0, avail / 4);
   if (static_cast<int>(suffix.size()) > max_suffix) suffix.resize(max_suffix);
   int room_prefix = avail - static_cast<int>(suffix.size());
   if (static_cast<int>(prefix.size()) > room_prefix) prefix.erase(prefix.begin(), prefix.end() - room_prefix);
   int room_extra = avail - static_cast<int>(suffix.size()) - static_cast<int>(prefix.size());
+  if (fb.extra_tokens >= 0) room_extra = std::min(room_extra, fb.extra_tokens);
   // Keep the chunks nearest to the file (the last ones) when they do not all fit.
   std::vector<llama_token> extra;
   int used = 0;

@@ -124,6 +124,19 @@ void check_prompt_fits(const Engine& engine, Request& req) {
 
 static constexpr size_t kMaxText = 4u << 20;  // 4 MiB per text field
 
+// fim.budget: {prefix_tokens?, suffix_tokens?, extra_tokens?}, each a non-negative integer; unknown
+// fields are rejected so a misspelt budget does not silently do nothing.
+static constexpr int64_t kMaxBudgetTokens = 1 << 20;
+
+static void parse_fim_budget(const json& b, FimBudget& out) {
+  for (auto it = b.begin(); it != b.end(); ++it)
+    if (it.key() != "prefix_tokens" && it.key() != "suffix_tokens" && it.key() != "extra_tokens")
+      throw bad("fim.budget." + it.key() + " is not a known field (prefix_tokens, suffix_tokens, extra_tokens)");
+  out.prefix_tokens = static_cast<int>(get_int(b, "prefix_tokens", "fim.budget", -1, 0, kMaxBudgetTokens));
+  out.suffix_tokens = static_cast<int>(get_int(b, "suffix_tokens", "fim.budget", -1, 0, kMaxBudgetTokens));
+  out.extra_tokens = static_cast<int>(get_int(b, "extra_tokens", "fim.budget", -1, 0, kMaxBudgetTokens));
+}
+
 RequestPtr parse_submit(const json& msg, const Engine& engine) {
   auto req = std::make_shared<Request>();
   req->id = get_string(msg, "id", "submit", true, 256);
@@ -152,6 +165,7 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
         in.extra.push_back({get_string(c, "filename", "fim.extra[]", false, 4096), get_string(c, "text", "fim.extra[]", true, kMaxText)});
       }
     }
+    if (const json* b = get_object(*fim, "budget", "fim")) parse_fim_budget(*b, in.budget);
     BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
     req->prompt = std::move(bp.tokens);
     req->line_prefix = std::move(bp.line_prefix);

@@ -15,11 +15,19 @@ struct ContextChunk {
   std::string text;
 };
 
+// Token budgets for the parts of a FIM prompt (-1 = no budget; the context size still applies).
+struct FimBudget {
+  int prefix_tokens = -1;  // keep the LAST n tokens of the prefix (cut moved forward to a line start when cheap)
+  int suffix_tokens = -1;  // keep the FIRST n tokens of the suffix
+  int extra_tokens = -1;   // extra chunks, nearest to the file first, whole chunks only
+};
+
 struct FimInput {
   std::string prefix;
   std::string suffix;
   std::string filename;
   std::vector<ContextChunk> extra;
+  FimBudget budget;
 };
 
 struct ChatMessage {

@@ -11,6 +11,13 @@
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
+/** A token budget: a whole, non-negative number of tokens up to `max`. */
+const tokens = (max: number) =>
+  z
+    .number('must be a number of tokens')
+    .int('must be a whole number of tokens')
+    .min(0, 'must not be negative')
+    .max(max, `must be at most ${max} tokens`);
 
 /** Dotted name (without the `pronto.` prefix) -> schema, default, description. */
 export const settingsTable = {
@@ -43,8 +50,27 @@ export const settingsTable = {
   },
   'completion.alternatives': { schema: int(1, 5), default: 1, description: 'Suggestions generated per request (the first greedy, the others sampled).' },
   'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
-  'context.prefixChars': { schema: int(0, 200000), default: 6000, description: 'Characters before the cursor sent to the model (about 3-4 per token).' },
-  'context.suffixChars': { schema: int(0, 100000), default: 1500, description: 'Characters after the cursor sent to the model.' },
+  'context.prefixTokens': {
+    schema: tokens(65536),
+    default: 1024,
+    description: 'Tokens of the file before the cursor the model sees at most (the engine cuts at a line start near this budget).',
+  },
+  'context.suffixTokens': { schema: tokens(65536), default: 256, description: 'Tokens of the file after the cursor the model sees at most.' },
+  'context.extraTokens': {
+    schema: tokens(65536),
+    default: 1024,
+    description: 'Tokens of extra context (recently edited files, definitions) the model sees at most; the chunks nearest the cursor are kept first.',
+  },
+  'context.prefixChars': {
+    schema: int(0, 1000000),
+    default: 200000,
+    description: 'Upper bound on the characters before the cursor sent to the engine, on top of the token budget (which alone sends about 6 characters per token).',
+  },
+  'context.suffixChars': {
+    schema: int(0, 1000000),
+    default: 50000,
+    description: 'Upper bound on the characters after the cursor sent to the engine, on top of the token budget.',
+  },
   'context.ringChunks': { schema: int(0, 64), default: 8, description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).' },
   'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
 } as const;

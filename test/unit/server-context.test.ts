@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { ContextRing, lineSetSimilarity } from '../../server/src/context/ring';
-import { cursorWindow, cutPrefix, cutSuffix } from '../../server/src/context/window';
+import { PRECUT_CHARS_PER_TOKEN, cursorWindow, cutPrefix, cutSuffix, fimBudget, precutChars } from '../../server/src/context/window';
 
 test('cutPrefix keeps whole lines within the budget', () => {
   const text = 'line1\nline2\nline3\nab';
@@ -78,4 +78,15 @@ test('findDefinitions finds declarations in other documents, one per name', () =
     { filename: 'util.ts', text: 'export async function computeTotal(items: Item[], tax: number) {\n  return 1;' },
     { filename: 'model.py', text: 'class Item:\n    price: float' },
   ]);
+});
+
+test('the character pre-cut is derived from the token budget and bounded by the character setting', () => {
+  assert.equal(precutChars(1024, 200000), 1024 * PRECUT_CHARS_PER_TOKEN);
+  assert.equal(precutChars(1024, 1000), 1000);
+  assert.equal(precutChars(0, 1000), 0);
+  assert.deepEqual(fimBudget({ 'context.prefixTokens': 10, 'context.suffixTokens': 20, 'context.extraTokens': 30 }), {
+    prefix_tokens: 10,
+    suffix_tokens: 20,
+    extra_tokens: 30,
+  });
 });

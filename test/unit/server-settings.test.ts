@@ -54,3 +54,25 @@ test('engineSettingsChanged only for settings that need a restart', () => {
   assert.equal(engineSettingsChanged(a, { ...a, 'completion.maxTokens': 5 }), false);
   assert.equal(engineSettingsChanged(a, { ...a, 'model.path': '/x' }), true);
 });
+
+test('token budgets: defaults, valid values, and bad values named with a reason', () => {
+  const d = parseSettings().settings;
+  assert.equal(d['context.prefixTokens'], 1024);
+  assert.equal(d['context.suffixTokens'], 256);
+  assert.equal(d['context.extraTokens'], 1024);
+  const ok = parseSettings({ context: { prefixTokens: 2048, suffixTokens: 0, extraTokens: 64 } });
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.settings['context.prefixTokens'], 2048);
+  assert.equal(ok.settings['context.suffixTokens'], 0);
+  assert.equal(ok.settings['context.extraTokens'], 64);
+  const bad = parseSettings({ context: { prefixTokens: -1, suffixTokens: 12.5, extraTokens: '1k' } });
+  assert.equal(bad.settings['context.prefixTokens'], 1024);
+  assert.equal(bad.settings['context.suffixTokens'], 256);
+  assert.equal(bad.settings['context.extraTokens'], 1024);
+  assert.equal(bad.problems.length, 3);
+  const named = (key: string) => bad.problems.find((p) => p.includes(`"pronto.context.${key}"`)) ?? '';
+  assert.match(named('prefixTokens'), /must not be negative/);
+  assert.match(named('suffixTokens'), /whole number of tokens/);
+  assert.match(named('extraTokens'), /number of tokens/);
+  assert.match(parseSettings({ context: { prefixTokens: 1e6 } }).problems[0] ?? '', /pronto\.context\.prefixTokens.*at most 65536 tokens/);
+});

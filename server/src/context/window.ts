@@ -1,8 +1,32 @@
 /**
  * The text around the cursor that goes into the FIM prompt: a prefix and a suffix window, each cut
- * to a character budget (≈3-4 characters per token) at a line boundary so the model never sees half
- * a line at the far edge.
+ * to a character budget at a line boundary so the model never sees half a line at the far edge.
+ *
+ * The real budget is in TOKENS (`pronto.context.prefixTokens` / `suffixTokens` / `extraTokens`),
+ * sent with every FIM request as `fim.budget` and enforced by the engine, which knows the tokens.
+ * The character cut here is only a generous pre-cut so a huge file is not sent whole: `tokens ×
+ * PRECUT_CHARS_PER_TOKEN` characters (code averages 3-4 characters per token), further bounded by
+ * `pronto.context.prefixChars` / `suffixChars`.
  */
+import type { FimBudget } from '../../../protocol/engine';
+import type { Settings } from '../settings';
+
+export const PRECUT_CHARS_PER_TOKEN = 6;
+
+/** The engine-side token budgets of a FIM request, from the settings. */
+export function fimBudget(settings: Pick<Settings, 'context.prefixTokens' | 'context.suffixTokens' | 'context.extraTokens'>): FimBudget {
+  return {
+    prefix_tokens: settings['context.prefixTokens'],
+    suffix_tokens: settings['context.suffixTokens'],
+    extra_tokens: settings['context.extraTokens'],
+  };
+}
+
+/** Characters to send for a token budget: generous (the engine cuts exactly), at most `maxChars`. */
+export function precutChars(tokens: number, maxChars: number): number {
+  return Math.min(maxChars, tokens * PRECUT_CHARS_PER_TOKEN);
+}
+
 export interface CursorWindow {
   prefix: string;
   suffix: string;
