@@ -140,3 +140,64 @@ export namespace RequestStatusNotification {
   export const method = 'pronto/requestStatus' as const;
   export const type = new NotificationType0(method);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Context: definitions of symbols near the cursor, resolved by the editor
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What the client says it can do, in `initializationOptions.capabilities` of `initialize`
+ * (next to `pronto`, the settings). The server sends `pronto/resolveDefinitions` only to clients
+ * that set `resolveDefinitions: true`; for the others it falls back to its own text-pattern search.
+ */
+export interface ProntoClientCapabilities {
+  resolveDefinitions?: boolean;
+}
+
+/** An identifier near the cursor, at a position in the document (0-based line and UTF-16 character). */
+export interface DefinitionPosition {
+  line: number;
+  character: number;
+  name: string;
+}
+
+export interface ResolveDefinitionsParams {
+  uri: string;
+  positions: DefinitionPosition[];
+  /**
+   * Lines of `uri` the completion prompt already contains (the prefix/suffix window, inclusive):
+   * definitions inside them are not worth sending back. Optional.
+   */
+  excludeLines?: { start: number; end: number };
+}
+
+export interface ResolvedDefinition {
+  /** The identifier looked up (one of the request's names). */
+  name: string;
+  /** Where the definition is. */
+  uri: string;
+  /** A short snippet: the definition's lines (declaration or enclosing block), capped in size. */
+  text: string;
+  /** 0-based line of the snippet's first line in `uri`, when known. */
+  line?: number;
+}
+
+export interface ResolveDefinitionsResult {
+  /** Definitions found, at most one per name, in the request's order; names without one are left out. */
+  definitions: ResolvedDefinition[];
+  /**
+   * Names the client could not look up in time (its provider was slow): unknown rather than
+   * "no definition", so the server asks again later instead of caching the absence. Optional.
+   */
+  unresolved?: string[];
+}
+
+/**
+ * server → client, request: go-to-definition for identifiers near the cursor (in VS Code, through
+ * `vscode.executeDefinitionProvider`). Asked in the background, never on a keystroke's critical
+ * path; results are cached per (document, name) and feed the FIM request's extra context chunks.
+ */
+export namespace ResolveDefinitionsRequest {
+  export const method = 'pronto/resolveDefinitions' as const;
+  export const type = new RequestType<ResolveDefinitionsParams, ResolveDefinitionsResult, void>(method);
+}

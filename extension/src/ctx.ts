@@ -12,10 +12,15 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from 'vscode-languageclient/node';
+import { resolveDefinitions } from './definitions';
 import {
   DidAcceptCompletionNotification,
   RequestStatusNotification,
+  ResolveDefinitionsRequest,
   StatusNotification,
+  type ProntoClientCapabilities,
+  type ResolveDefinitionsParams,
+  type ResolveDefinitionsResult,
   type DidAcceptParams,
   type StatusParams,
 } from '../../protocol/lsp';
@@ -45,6 +50,12 @@ export class Ctx implements vscode.Disposable {
   get status(): StatusParams | undefined {
     return this.lastStatus;
   }
+
+  /** The last pronto/resolveDefinitions the server asked and what this side answered (logs, tests). */
+  get lastDefinitions(): { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined {
+    return this.lastResolved;
+  }
+  private lastResolved: { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined;
 
   start(): Promise<void> {
     return this.serialise(() => this.doStart());
@@ -105,7 +116,8 @@ export class Ctx implements vscode.Disposable {
       outputChannel: this.log,
       // Editors without workspace/configuration get the settings here; VS Code's are re-read by
       // the server through workspace/configuration and win.
-      initializationOptions: { pronto: plainSettings() },
+      // `capabilities`: what this client answers (protocol/lsp.ts ProntoClientCapabilities).
+      initializationOptions: { pronto: plainSettings(), capabilities: { resolveDefinitions: true } satisfies ProntoClientCapabilities },
       synchronize: { configurationSection: 'pronto' },
       middleware: {
         // Attach a command to every suggestion so a full accept (Tab) reaches the server's stats
@@ -137,6 +149,16 @@ export class Ctx implements vscode.Disposable {
         this.lastStatus = params;
         this.log.info(`status: ${params.state}${params.enabled ? '' : ' (disabled)'}: ${params.message}`);
         this.changed.fire();
+      }),
+      client.onRequest(ResolveDefinitionsRequest.method, async (params: ResolveDefinitionsParams, token) => {
+        const t0 = Date.now();
+        const result = await resolveDefinitions(params, token);
+        this.log.info(
+          `resolveDefinitions: ${params.positions.map((p) => p.name).join(', ')} -> ${result.definitions.map((d) => d.name).join(', ') || 'none'} (${Date.now() - t0} ms)`,
+        );
+        this.lastResolved = { params, result };
+        this.changed.fire();
+        return result;
       }),
     );
     this.log.info(`starting the language server ${serverModule}`);

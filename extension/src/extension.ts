@@ -7,7 +7,7 @@
  */
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import type { StatusParams } from '../../protocol/lsp';
+import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { StatsPanel } from './statsPanel';
@@ -17,6 +17,8 @@ import { StatusBar } from './statusBar';
 export interface ProntoApi {
   client(): LanguageClient | undefined;
   status(): StatusParams | undefined;
+  /** The last pronto/resolveDefinitions request from the server and this side's answer. */
+  lastDefinitions(): { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined;
   onDidChange: vscode.Event<void>;
 }
 
@@ -30,7 +32,7 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   ctx = c;
   const statusBar = new StatusBar(c);
   extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
-  const api: ProntoApi = { client: () => c.runningClient, status: () => c.status, onDidChange: c.onDidChange };
+  const api: ProntoApi = { client: () => c.runningClient, status: () => c.status, lastDefinitions: () => c.lastDefinitions, onDidChange: c.onDidChange };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the
   // commands (restart, logs) stay usable.
   try {

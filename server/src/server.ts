@@ -15,10 +15,13 @@
  *   pronto/requestStatus            → push pronto/status again
  *   pronto/listModels, downloadModel→ ModelService (server/src/models/)
  *   pronto/status (server → client) ← StatusReporter
+ *   pronto/resolveDefinitions (server → client, only when the client advertises
+ *     initializationOptions.capabilities.resolveDefinitions) ← EditorDefinitions, in the background
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  CancellationTokenSource,
   DidChangeConfigurationNotification,
   InlineCompletionTriggerKind,
   TextDocumentSyncKind,
@@ -35,6 +38,7 @@ import {
   DownloadProgressNotification,
   ListModelsRequest,
   RequestStatusNotification,
+  ResolveDefinitionsRequest,
   RestartEngineRequest,
   SetEnabledNotification,
   StatsRequest,
@@ -42,11 +46,16 @@ import {
   type CatalogModel,
   type DidAcceptParams,
   type DownloadProgressParams,
+  type ProntoClientCapabilities,
+  type ResolveDefinitionsParams,
+  type ResolveDefinitionsResult,
   type StatsResult,
 } from '../../protocol/lsp';
 import { CompletionProvider } from './completion/provider';
+import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
 import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
+import { cursorWindow } from './context/window';
 import { engineSettingsChanged, parseSettings, type Settings } from './settings';
 import { CompletionStats } from './stats';
 import { StatusReporter } from './status';
@@ -62,6 +71,8 @@ export interface ServerDeps {
   createModelService?: (storageDir: string, settings: Settings) => ModelService;
   /** Makes (or finds) the generated demo model and returns its path; used when no model is set. */
   ensureDemoModel?: (storageDir: string) => Promise<string>;
+  /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
+  resolveDefinitionsTimeoutMs?: number;
   launcher?: EngineManagerDeps['launcher'];
   findBinary?: EngineManagerDeps['findBinary'];
   backoff?: EngineManagerDeps['backoff'];
@@ -119,11 +130,18 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     log,
   });
 
+  const openDocuments = () => [...documents.values()].map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() }));
+  /** Set at initialize when the client can answer pronto/resolveDefinitions. */
+  let editorDefinitions: EditorDefinitions | undefined;
   const provider = new CompletionProvider({
     getClient: () => manager.client,
     getSettings: () => settings,
     ring,
-    getDocuments: () => [...documents.values()].map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() })),
+    getDocuments: openDocuments,
+    getDefinitions: (uri, prefixWindow) => {
+      const names = identifiersNearCursor(prefixWindow);
+      return combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri);
+    },
     stats,
     onRequestStart: () => status.requestStarted(),
     onRequestEnd: (f) => status.requestEnded(f),
@@ -152,6 +170,18 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     const dir = (initOptions as { storageDir?: unknown } | undefined)?.storageDir;
     if (typeof dir === 'string' && dir) storageDir = dir;
     hasConfiguration = params.capabilities.workspace?.configuration === true;
+    const clientCaps = (initOptions as { capabilities?: ProntoClientCapabilities } | undefined)?.capabilities;
+    if (clientCaps?.resolveDefinitions === true) {
+      editorDefinitions = new EditorDefinitions({
+        request: (p: ResolveDefinitionsParams, signal: AbortSignal) => {
+          const source = new CancellationTokenSource();
+          signal.addEventListener('abort', () => source.cancel(), { once: true });
+          return connection.sendRequest(ResolveDefinitionsRequest.method, p, source.token) as Promise<ResolveDefinitionsResult>;
+        },
+        timeoutMs: deps.resolveDefinitionsTimeoutMs,
+        log,
+      });
+    }
     return {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },
@@ -214,6 +244,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   connection.onDidCloseTextDocument(({ textDocument }) => {
     documents.delete(textDocument.uri);
     lastEditLine.delete(textDocument.uri);
+    editorDefinitions?.forget(textDocument.uri);
   });
 
   connection.languages.inlineCompletion.on(async (params, token) => {
@@ -223,6 +254,27 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     try {
       const offset = doc.offsetAt(params.position);
       const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+      // Background: ask the editor for definitions near the cursor; the answer serves this request
+      // if it arrives during the debounce, and later keystrokes from the cache otherwise.
+      if (editorDefinitions) {
+        const text = doc.getText();
+        // Lines surely in the prompt (the engine cuts the window to token budgets; 2 characters
+        // per token is a low estimate): the client skips same-file definitions inside them.
+        const window = cursorWindow(
+          text,
+          offset,
+          Math.min(settings['context.prefixChars'], settings['context.prefixTokens'] * 2),
+          Math.min(settings['context.suffixChars'], settings['context.suffixTokens'] * 2),
+        );
+        const line = params.position.line;
+        editorDefinitions.prepare({
+          uri: doc.uri,
+          version: doc.version,
+          text,
+          offset,
+          excludeLines: { start: line - window.prefix.split('\n').length + 1, end: line + window.suffix.split('\n').length - 1 },
+        });
+      }
       const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, abortSignalFrom(token));
       const items: InlineCompletionItem[] = result.items.map((insertText) => ({
         insertText,
@@ -263,6 +315,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   process.once('exit', () => manager.killNow());
 
   connection.onShutdown(async () => {
+    editorDefinitions?.dispose();
     provider.abortAll();
     await manager.stop();
   });

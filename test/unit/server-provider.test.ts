@@ -47,6 +47,18 @@ test('a completion arrives post-processed, with the FIM window and single-line l
   assert.equal(stats.snapshot().shown, 1);
 });
 
+test('every FIM request carries the token budgets; the character pre-cut follows the prefix budget', async () => {
+  const { engine, provider } = await setup({ context: { prefixTokens: 5, suffixTokens: 7, extraTokens: 9 } });
+  // 5 tokens × 6 characters = 30 characters at most, cut at a line start.
+  const far = Array.from({ length: 20 }, (_, i) => `line${i}`).join('\n');
+  await provider.provide(doc(`${far}\n/*fake:x*/\ncall(║);`));
+  const s = submits(engine)[0]!;
+  assert.deepEqual(s.fim?.budget, { prefix_tokens: 5, suffix_tokens: 7, extra_tokens: 9 });
+  assert.ok(s.fim!.prefix.length <= 30, JSON.stringify(s.fim?.prefix));
+  assert.ok(s.fim!.prefix.endsWith('call('), JSON.stringify(s.fim?.prefix));
+  assert.ok(!s.fim!.prefix.includes('line0'));
+});
+
 test('multi-line context asks for a block', async () => {
   const { engine, provider } = await setup();
   const r = await provider.provide(doc('/*fake:\\n  return 1;\\n}\\nmore();*/\nfunction f() {║'));

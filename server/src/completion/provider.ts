@@ -12,11 +12,12 @@
  * to the same controller.
  */
 import * as path from 'node:path';
+import type { ContextChunk } from '../../../protocol/engine';
 import type { SubmitInput } from '../engine/client';
 import type { EngineClient } from '../engine/client';
 import { findDefinitions, identifiersNearCursor, type OpenDocument } from '../context/definitions';
 import type { ContextRing } from '../context/ring';
-import { cursorWindow } from '../context/window';
+import { cursorWindow, fimBudget, precutChars } from '../context/window';
 import type { Settings } from '../settings';
 import type { CompletionStats } from '../stats';
 import { CompletionCache } from './cache';
@@ -38,6 +39,11 @@ export interface ProviderDeps {
   ring: ContextRing;
   /** Open documents, searched for definitions of symbols near the cursor. */
   getDocuments?: () => OpenDocument[];
+  /**
+   * Definitions chunks for a request (editor-resolved ones with the pattern-search fallback, see
+   * context/definitions.ts); when set, used instead of the pattern search over `getDocuments`.
+   */
+  getDefinitions?: (uri: string, prefixWindow: string) => ContextChunk[];
   stats: CompletionStats;
   onRequestStart?: () => void;
   onRequestEnd?: (figures: { tokensPerSecond?: number; lastLatencyMs?: number }) => void;
@@ -183,12 +189,19 @@ export class CompletionProvider {
     | { kind: 'cancelled'; message: string; stats: EngineTotals }
     | { kind: 'error'; message: string; stats: EngineTotals }
   > {
-    const win = cursorWindow(input.text, input.offset, settings['context.prefixChars'], settings['context.suffixChars']);
+    const win = cursorWindow(
+      input.text,
+      input.offset,
+      precutChars(settings['context.prefixTokens'], settings['context.prefixChars']),
+      precutChars(settings['context.suffixTokens'], settings['context.suffixChars']),
+    );
     const multiline = wantsMultiline(settings['completion.multiline'], win.linePrefix, win.lineSuffix);
     const cursorLine = before.split('\n').length - 1;
     const windowStart = cursorLine - win.prefix.split('\n').length + 1;
     const windowEnd = cursorLine + win.suffix.split('\n').length - 1;
-    const definitions = this.deps.getDocuments
+    const definitions = this.deps.getDefinitions
+      ? this.deps.getDefinitions(input.uri, win.prefix)
+      : this.deps.getDocuments
       ? findDefinitions(identifiersNearCursor(win.prefix), this.deps.getDocuments(), input.uri)
       : [];
     const ringChunks = this.deps.ring.forRequest(input.uri, windowStart, windowEnd);
@@ -196,7 +209,13 @@ export class CompletionProvider {
     const newDefinitions = definitions.filter((d) => !ringChunks.some((c) => c.filename === d.filename && c.text.includes(d.text)));
     const extra = [...ringChunks, ...newDefinitions];
     const base: SubmitInput = {
-      fim: { prefix: win.prefix, suffix: win.suffix, filename: filenameOf(input.uri), ...(extra.length ? { extra } : {}) },
+      fim: {
+        prefix: win.prefix,
+        suffix: win.suffix,
+        filename: filenameOf(input.uri),
+        ...(extra.length ? { extra } : {}),
+        budget: fimBudget(settings),
+      },
       limits: {
         // Single-line answers end at the first line break (stop_at_eol), so one limit serves both.
         max_tokens: settings['completion.maxTokens'],

@@ -7,6 +7,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { ProntoApi } from '../../../extension/src/extension';
+import type { ResolvedDefinition } from '../../../protocol/lsp';
 import pkg from '../../../package.json';
 
 const EXTENSION_ID = `${pkg.publisher}.${pkg.name}`;
@@ -97,6 +98,102 @@ export async function run(): Promise<void> {
     assert.ok(text.length > 0, 'a non-empty suggestion');
     assert.equal(first.command?.command, 'pronto.didAcceptCompletion', 'the client attaches the accept-reporting command');
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+
+  await step('the extension answers pronto/resolveDefinitions with a real definition from VS Code\'s TypeScript features', async () => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, 'a workspace folder is open');
+    const enc = new TextEncoder();
+    const geometry = vscode.Uri.joinPath(folder.uri, 'src', 'defs', 'geometry.ts');
+    const main = vscode.Uri.joinPath(folder.uri, 'src', 'defs', 'main.ts');
+    await vscode.workspace.fs.writeFile(
+      geometry,
+      enc.encode(
+        [
+          'export interface Point {',
+          '  x: number;',
+          '  y: number;',
+          '}',
+          '',
+          'export function distance(a: Point, b: Point): number {',
+          '  const dx = a.x - b.x;',
+          '  const dy = a.y - b.y;',
+          '  return Math.sqrt(dx * dx + dy * dy);',
+          '}',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const mainText = [
+      "import { distance, type Point } from './geometry';",
+      '',
+      'function midpoint(a: Point, b: Point): Point {',
+      '  return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };',
+      '}',
+      '',
+      'const o: Point = { x: 0, y: 0 };',
+      'const half = distance(o, midpoint(o, ',
+    ].join('\n');
+    await vscode.workspace.fs.writeFile(main, enc.encode(mainText));
+    const doc = await vscode.workspace.openTextDocument(main);
+    await vscode.window.showTextDocument(doc);
+    // The built-in TypeScript features: activated (the real signal that its provider is registered),
+    // then one direct go-to-definition, which also waits for tsserver to load the project.
+    const ts = vscode.extensions.getExtension('vscode.typescript-language-features');
+    assert.ok(ts, 'the built-in TypeScript language features are installed');
+    await ts.activate();
+    const lastLine = doc.lineCount - 1;
+    const distanceAt = new vscode.Position(lastLine, doc.lineAt(lastLine).text.indexOf('distance'));
+    let direct: (vscode.Location | vscode.LocationLink)[] = [];
+    for (let attempt = 0; attempt < 20 && direct.length === 0; attempt++) {
+      direct = (await vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[]>('vscode.executeDefinitionProvider', main, distanceAt)) ?? [];
+    }
+    assert.ok(direct.length > 0, 'VS Code resolves distance() directly');
+
+    // A completion request makes the server ask the extension in the background. Names the
+    // extension could not look up before its deadline (tsserver shares 2 cores with the engine)
+    // come back as `unresolved` and are asked again on the next request: repeat a few times.
+    const client = a.client();
+    assert.ok(client, 'the language client is running');
+    const provider = client.getFeature('textDocument/inlineCompletion')?.getProvider(doc);
+    assert.ok(provider, 'an inline-completion provider for main.ts');
+    let last: ReturnType<ProntoApi['lastDefinitions']>;
+    const asked = new Set<string>();
+    const definitions: ResolvedDefinition[] = [];
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const previous = a.lastDefinitions();
+      const cts = new vscode.CancellationTokenSource();
+      await provider.provideInlineCompletionItems(
+        doc,
+        doc.lineAt(lastLine).range.end,
+        { triggerKind: vscode.InlineCompletionTriggerKind.Invoke, selectedCompletionInfo: undefined },
+        cts.token,
+      );
+      const fresh = () => {
+        const l = a.lastDefinitions();
+        return l !== previous && l?.params.uri === main.toString() ? l : undefined;
+      };
+      await waitFor(a, "the server's pronto/resolveDefinitions for main.ts", () => fresh() !== undefined, 60_000);
+      last = fresh()!;
+      log(`attempt ${attempt}: ${JSON.stringify(last.params.positions)} -> ${JSON.stringify(last.result)}`);
+      for (const p of last.params.positions) asked.add(p.name);
+      definitions.push(...last.result.definitions);
+      if (!last.result.unresolved?.some((n) => n === 'distance' || n === 'Point')) break;
+    }
+    assert.ok(last, 'an answer');
+    assert.ok(asked.has('distance') && asked.has('midpoint') && asked.has('Point'), `names asked: ${[...asked].join(', ')}`);
+    const dist = definitions.find((d) => d.name === 'distance');
+    assert.ok(dist, `distance resolved: ${JSON.stringify(definitions)}`);
+    assert.equal(dist.uri, geometry.toString());
+    assert.match(dist.text, /^export function distance\(a: Point, b: Point\): number \{/);
+    assert.match(dist.text, /Math\.sqrt/, 'the whole declaration, not just its first line');
+    const point = definitions.find((d) => d.name === 'Point');
+    assert.ok(point && point.uri === geometry.toString() && /interface Point/.test(point.text), `Point resolved: ${JSON.stringify(point)}`);
+    assert.ok(
+      !definitions.some((d) => d.name === 'midpoint'),
+      'midpoint is defined in the same file right above the cursor (already in the prompt): skipped',
+    );
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   await step('disable and enable round-trip through the server', async () => {
