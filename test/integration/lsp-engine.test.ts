@@ -6,7 +6,7 @@
  * /metrics), not the words.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -136,6 +136,36 @@ describe('LSP server with no model configured', { timeout: 120_000, skip: built 
     } finally {
       await h.stop();
       rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Running, not a zombie (an orphan's exit is reaped by PID 1, which in a container may never do it). */
+function running(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('an engine whose server dies', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
+  test('shuts itself down when the server is killed with SIGKILL (stdin pipe closes)', async () => {
+    const { target } = await ensureTestModels();
+    const h = startLspServer();
+    try {
+      await h.initialize({ pronto: { model: { path: target }, engine: { threads: 1 } } });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const [enginePid] = enginePids(h.child.pid!);
+      assert.ok(enginePid, 'the server started an engine');
+      h.child.kill('SIGKILL');
+      const deadline = Date.now() + 20_000;
+      while (running(enginePid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(running(enginePid), false, `engine ${enginePid} still running 20 s after its server was killed`);
+    } finally {
+      await h.stop();
     }
   });
 });

@@ -90,10 +90,10 @@ test('starts the engine with the settings as arguments and becomes ready', async
   assert.equal(m.state.state, 'ready');
   assert.ok(m.client);
   assert.deepEqual(launched[0]!.args, [
-    '--model', modelPath, '--draft-model', modelPath, '--gpu-layers', '0', '--ctx', '4096', '--parallel', '3', '--host', '127.0.0.1', '--port', '0',
+    '--model', modelPath, '--draft-model', modelPath, '--gpu-layers', '0', '--ctx', '4096', '--parallel', '3', '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin',
   ]);
   await m.start(parseSettings({ model: { path: modelPath }, engine: { threads: 1 } }).settings);
-  assert.deepEqual(launched[1]!.args, ['--model', modelPath, '--ctx', '8192', '--parallel', '2', '--threads', '1', '--host', '127.0.0.1', '--port', '0']);
+  assert.deepEqual(launched[1]!.args, ['--model', modelPath, '--ctx', '8192', '--parallel', '2', '--threads', '1', '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin']);
   await m.stop();
   assert.equal(m.state.state, 'stopped');
   assert.deepEqual(launched[0]!.killed, ['SIGTERM']);

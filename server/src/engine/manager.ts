@@ -185,6 +185,7 @@ export class EngineManager {
       ...(settings['engine.threads'] > 0 ? ['--threads', String(settings['engine.threads'])] : []),
       '--host', '127.0.0.1',
       '--port', '0',
+      '--exit-with-stdin',
     ];
     const modelName = path.basename(model.path);
     this.emit({ state: 'starting', message: `Loading ${modelName}…`, model: modelName, demoModel: model.demo });

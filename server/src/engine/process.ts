@@ -42,8 +42,10 @@ const loadExeca = () => import('execa');
 export const execaLauncher: EngineLauncher = {
   async launch(binary, args, { readyTimeoutMs, onLog }) {
     const { execa } = await loadExeca();
+    // stdin is a pipe the engine watches (--exit-with-stdin): if this server dies without stopping
+    // it (SIGKILL, a crashed extension host), the pipe closes and the engine shuts down by itself.
     const child = execa(binary, args, {
-      stdin: 'ignore',
+      stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'pipe',
       reject: false,
