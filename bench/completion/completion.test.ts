@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { CancellationTokenSource } from "vscode-jsonrpc";
 import { LlamaVscodeClient, llamaVscodeDefaults } from "./llamaVscodeClient";
 import { parseProntoMetrics } from "./lspClient";
+import { replay, type CompletionClient } from "./replay";
 import { buildSession, defaultSessionOptions, type Session } from "./session";
 
 const file = ["// header", "function f(a, b) {", "  const sum = a + b;", "  return sum * 2;", "}", "", "module.exports = f;", ""].join("\n");
@@ -174,4 +175,49 @@ test("parseProntoMetrics reads the engine's counters and names a missing one", (
   ].join("\n");
   assert.deepEqual(parseProntoMetrics(text), { requests: 12, evaluated: 3400, reused: 99, generated: 160, cancellations: 4 });
   assert.throws(() => parseProntoMetrics("pronto_requests_total 1"), /pronto_prompt_tokens_evaluated_total/);
+});
+
+test("replay: superseded states are dropped, pauses wait for their answer, failures are reported", async () => {
+  const s = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 20, fromLine: 1, keyGapMs: [15, 15], pauseMs: [300, 300] });
+  const changes: number[] = [];
+  let calls = 0;
+  const slow: CompletionClient = {
+    change: (_k, i) => void changes.push(i),
+    provide: async (k) => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 100));
+      return { items: [`after ${k.offset}`], fromCache: false };
+    },
+  };
+  const records = await replay(s, slow, { debounceMs: 60, waitCapMs: 5000 });
+  assert.deepEqual(changes, [...Array(20).keys()]);
+  // Timers are real: on a loaded machine one may fire late, so allow one stray among ~16 keys.
+  const stray = (xs: boolean[]): number => xs.filter(Boolean).length;
+  for (const r of records.filter((x) => x.pause)) {
+    assert.equal(r.shown, true, `pause ${r.index} got no suggestion`);
+    assert.ok(r.latencyMs! >= 150 && r.latencyMs! < 2000, `latency ${r.latencyMs}`);
+  }
+  // The next key came 15 ms later, inside the 60 ms debounce: never asked, never answered.
+  const typed = records.filter((x) => !x.pause);
+  assert.ok(typed.length >= 12);
+  assert.ok(stray(typed.map((r) => r.called)) <= 1, "keys superseded during the debounce reached the provider");
+  assert.ok(typed.every((r) => !r.called || !r.answered));
+  assert.ok(calls <= records.filter((r) => r.pause).length + 1, "only the pauses outlive the debounce");
+
+  // With a debounce shorter than the gap every state is asked for, but answers (60 ms) to states
+  // that a newer key (15 ms) replaced are dropped, as VS Code drops them.
+  const eager = await replay(s, slow, { debounceMs: 1, waitCapMs: 5000 });
+  const eagerTyped = eager.filter((x) => !x.pause);
+  assert.ok(stray(eagerTyped.map((r) => !r.called)) <= 1, "with a 1 ms debounce every state is asked for");
+  assert.ok(eagerTyped.every((r) => !r.answered && r.latencyMs === undefined), "an answer for a replaced state was kept");
+  assert.ok(eager.filter((x) => x.pause).every((x) => x.shown));
+
+  // A pause waits at most waitCapMs for a provider that never answers, then counts as timed out.
+  const never: CompletionClient = { change: () => undefined, provide: (_k, token) => new Promise((r) => token.onCancellationRequested(() => r(null))) };
+  const short = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 3, fromLine: 1, keyGapMs: [5, 5], pauseMs: [20, 20] });
+  const timed = await replay(short, never, { debounceMs: 1, waitCapMs: 50 });
+  assert.equal(timed.at(-1)!.timedOut, true);
+
+  const failing: CompletionClient = { change: () => undefined, provide: async () => { throw new Error("server gone"); } };
+  await assert.rejects(replay(short, failing, { debounceMs: 1, waitCapMs: 50 }), /keystroke \d+: the provider failed: server gone/);
 });
