@@ -1,9 +1,10 @@
 // Engine benchmark: pronto-engine against llama-server on the same model and the same edit traces.
 //   npm run bench:engine -- [--json out.json] [--keystrokes 16] [--n-predict 8] [--decode-tokens 128]
 //                           [--threads 2] [--only vscode,best,ours] [--speculative] [--model path.gguf]
+//                           [--engine path/to/pronto-engine]   (default: npm run -s engine:path, the prebuilt-linked build)
 // See bench/README.md for what is measured and how to read the table.
 
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ensureBenchModel } from "../test/support/models";
@@ -23,6 +24,8 @@ interface Options {
   only: Set<ConfigName>;
   speculative: boolean;
   model?: string;
+  /** pronto-engine binary to measure, e.g. one built with PRONTO_LLAMA_FROM_SOURCE=ON (same llama.cpp build as the peer). */
+  engine?: string;
 }
 
 type ConfigName = "vscode" | "best" | "ours";
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Options {
       case "--threads": o.threads = int(a, v(), 1, 256); break;
       case "--speculative": o.speculative = true; break;
       case "--model": o.model = v(); if (!o.model) throw new Error("--model needs a path"); break;
+      case "--engine": o.engine = v(); if (!o.engine) throw new Error("--engine needs a path"); break;
       case "--only": {
         const names = (v() ?? "").split(",").filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (vscode, best, ours)`);
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
   let engineBin: string | undefined;
   const skipped: Record<string, string> = {};
   if (o.only.has("ours")) {
-    const r = prontoEngineBinary(repoRoot);
+    const r = o.engine ? (existsSync(o.engine) ? { bin: path.resolve(o.engine) } : { why: `--engine ${o.engine} does not exist` }) : prontoEngineBinary(repoRoot);
     if (r.bin) engineBin = r.bin;
     else {
       skipped.ours = `pronto-engine not available: ${r.why}`;
@@ -194,6 +198,7 @@ async function main(): Promise<void> {
   const table = renderTable(header, rows);
   console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos)` +
     `${o.speculative ? ", ours WITH speculation" : ", no speculation"}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"})`);
+  if (engineBin) console.log(`ours: ${engineBin} (${o.engine ? "--engine" : "npm run -s engine:path"})`);
   console.log(table);
   for (const [k, why] of Object.entries(skipped)) console.log(`(${k} skipped: ${why})`);
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -7,10 +7,10 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { CancellationTokenSource } from "vscode-jsonrpc";
-import { LlamaVscodeClient, llamaVscodeDefaults } from "./llamaVscodeClient";
-import { parseProntoMetrics } from "./lspClient";
-import { replay, type CompletionClient } from "./replay";
-import { buildSession, defaultSessionOptions, type Session } from "./session";
+import { LlamaVscodeClient, llamaVscodeDefaults } from "../../bench/completion/llamaVscodeClient";
+import { parseProntoMetrics } from "../../bench/completion/lspClient";
+import { replay, type CompletionClient } from "../../bench/completion/replay";
+import { buildSession, defaultSessionOptions, type Session } from "../../bench/completion/session";
 
 const file = ["// header", "function f(a, b) {", "  const sum = a + b;", "  return sum * 2;", "}", "", "module.exports = f;", ""].join("\n");
 
