@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import type { FimRequest } from "./traces";
-import { startServerProcess, type ServerProcess } from "./process";
+import { startServerProcess, type InferenceServerOptions, type ServerProcess } from "./process";
 import type { RequestSample } from "./stats";
 
 export function llamaServerBinary(repoRoot: string): string {
@@ -20,16 +20,7 @@ export function ensureLlamaServer(repoRoot: string): string {
   return bin;
 }
 
-export interface LlamaServerOptions {
-  bin: string;
-  model: string;
-  threads: number;
-  ctx: number;
-  parallel: number;
-  /** Extra flags, e.g. ["--cache-reuse", "256"] or ["--spm-infill"]. */
-  args?: string[];
-  readyTimeoutMs?: number;
-}
+export type LlamaServerOptions = InferenceServerOptions;
 
 export interface LlamaServer {
   url: string;

@@ -4,6 +4,18 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as readline from "node:readline";
 
+/** How a benchmarked inference server (llama-server or pronto-engine) is started: same model, threads, context and sequences for both. */
+export interface InferenceServerOptions {
+  bin: string;
+  model: string;
+  threads: number;
+  ctx: number;
+  parallel: number;
+  /** Extra flags, e.g. ["--cache-reuse", "256"] or ["--spm-infill"]. */
+  args?: string[];
+  readyTimeoutMs?: number;
+}
+
 export interface ServerProcess<T> {
   child: ChildProcess;
   /** What the ready matcher returned. */

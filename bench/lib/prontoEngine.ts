@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import WebSocket from "ws";
 import { parseServerMessage, readyLineSchema, type DoneEvent, type ReadyLine, type SubmitMessage } from "../../protocol/engine";
-import { startServerProcess, type ServerProcess } from "./process";
+import { startServerProcess, type InferenceServerOptions, type ServerProcess } from "./process";
 import type { RequestSample } from "./stats";
 import type { FimRequest } from "./traces";
 
@@ -16,15 +16,7 @@ export function prontoEngineBinary(repoRoot: string): { bin?: string; why?: stri
   return { why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
 }
 
-export interface ProntoEngineOptions {
-  bin: string;
-  model: string;
-  threads: number;
-  ctx: number;
-  parallel: number;
-  args?: string[];
-  readyTimeoutMs?: number;
-}
+export type ProntoEngineOptions = InferenceServerOptions;
 
 export interface ProntoEngine {
   url: string;
