@@ -6,7 +6,9 @@
 #include <string>
 #include <thread>
 #include <unistd.h>
+#include <chrono>
 #include <climits>
+#include <mutex>
 #include <sys/stat.h>
 
 #include "engine.h"
@@ -17,6 +19,21 @@
 using namespace pronto;
 
 static bool g_verbose = false;
+
+// Graceful stop (close the listener, let connections finish), with a deadline: a connection that does
+// not finish (a stuck client, a long-poll) must never keep a stopped engine alive. A parent that sent
+// SIGTERM, or a sidecar that died, expects the process gone within seconds.
+static void shut_down() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(3));
+      std::fprintf(stderr, "pronto-engine: connections did not close within 3 s, exiting\n");
+      std::_Exit(0);
+    }).detach();
+    stop_server();
+  });
+}
 
 static void log_cb(ggml_log_level level, const char* text, void*) {
   if (g_verbose || level == GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
@@ -187,7 +204,11 @@ int main(int argc, char** argv) {
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
-    stop_server();
+    std::fprintf(stderr, "pronto-engine: signal %d, shutting down\n", sig);
+    shut_down();
+    sigwait(&sigs, &sig);  // a second signal: the parent insists
+    std::fprintf(stderr, "pronto-engine: second signal %d, exiting now\n", sig);
+    std::_Exit(0);
   });
   signal_thread.detach();
   if (exit_with_stdin) {
@@ -196,7 +217,7 @@ int main(int argc, char** argv) {
       while (read(0, buf, sizeof buf) > 0) {
       }
       std::fprintf(stderr, "pronto-engine: stdin closed, shutting down\n");
-      stop_server();
+      shut_down();
     }).detach();
   }
 

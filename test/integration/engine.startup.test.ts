@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { healthSchema } from '../../protocol/engine';
 import { ensureTestModels } from '../support/models';
-import { engineBinary, runEngine, startEngine } from '../support/engine';
+import { EngineSocket, engineBinary, runEngine, startEngine } from '../support/engine';
 
 const pkgVersion = JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).version as string;
 
@@ -132,5 +132,24 @@ test('--exit-with-stdin: the engine shuts down cleanly when its parent closes st
     assert.match(stderr, /stdin closed, shutting down/);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('SIGTERM ends the engine within seconds even while a WebSocket client stays connected', async () => {
+  const { target } = await ensureTestModels();
+  const engine = await startEngine({ model: target, args: ['--threads', '1', '--ctx', '256', '--parallel', '1'] });
+  const socket = await EngineSocket.open(engine.url);
+  try {
+    const exited = new Promise<void>((resolve) => engine.child.once('exit', () => resolve()));
+    const t0 = Date.now();
+    engine.child.kill('SIGTERM');
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
+    const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
+    assert.equal(outcome, 'exited', `engine still running 10 s after SIGTERM with a client connected:\n${engine.stderr()}`);
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.match(engine.stderr(), /signal 15, shutting down/);
+  } finally {
+    socket.ws.terminate();
+    await engine.stop();
   }
 });
