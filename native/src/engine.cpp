@@ -514,6 +514,7 @@ void Engine::finish(Slot& s, const std::string& reason) {
   if (reason != "stop") {
     if (final_text.size() > s.sent) s.req->sink->on_token(s.req->id, final_text.substr(s.sent));
   }
+  busy_--;  // before the client hears "done", so /metrics read right after it is already true
   s.req->sink->on_done(s.req->id, final_text, reason, s.stats);
   drop_ahead(s);
   s.req.reset();
@@ -523,6 +524,7 @@ void Engine::finish(Slot& s, const std::string& reason) {
 
 void Engine::fail(Slot& s, const std::string& code, const std::string& message) {
   metrics_.error(code);
+  busy_--;
   s.req->sink->on_error(s.req->id, code, message);
   drop_ahead(s);
   s.req.reset();

@@ -2,6 +2,7 @@
 // queue. The protocol layer (protocol_json.cpp, http_server.cpp) turns JSON into `Request`s and hands
 // them over with submit(); results come back through each request's `Sink`.
 #pragma once
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -92,7 +93,7 @@ class Engine {
   const FimInfo& fim_info() const { return fim_info_; }
   int n_ctx() const { return n_ctx_; }
   int n_parallel() const { return n_parallel_; }
-  int busy_sequences() const { return busy_.load(); }
+  int busy_sequences() const { return std::max(0, busy_.load()); }
   Metrics& metrics() { return metrics_; }
   double kv_usage() const { return kv_usage_.load(); }
 
