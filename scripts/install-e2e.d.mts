@@ -15,3 +15,8 @@ export interface E2EPaths {
 export declare function e2ePaths(): E2EPaths;
 export declare function missingE2E(): string[];
 export declare function ensureE2E(): E2EPaths;
+export declare function codeServerEnv(home: string, tmp: string, extra?: Record<string, string>): NodeJS.ProcessEnv;
+export declare function codeServerArgs(
+  paths: E2EPaths,
+  opts: { bind: string; userData: string; extensions: string; workspace: string; extraArgs?: string[] },
+): string[];

@@ -82,6 +82,41 @@ function codeServerInstalled(p) {
 }
 
 /** What is missing, as human-readable lines (empty when everything is in place). */
+/**
+ * Environment for a code-server that must not touch the user's own: HOME, XDG_* and TMPDIR in a
+ * throwaway folder (code-server and Node 24 write there), and no NODE_OPTIONS from a test runner.
+ */
+export function codeServerEnv(home, tmp, extra = {}) {
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_DATA_HOME: join(home, '.local', 'share'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    TMPDIR: tmp,
+    ...extra,
+  };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/** Arguments for `node24 <args>`: code-server offline, no auth, no telemetry or update checks. */
+export function codeServerArgs(paths, { bind, userData, extensions, workspace, extraArgs = [] }) {
+  return [
+    paths.codeServerEntry,
+    '--bind-addr', bind,
+    '--auth', 'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--user-data-dir', userData,
+    '--extensions-dir', extensions,
+    ...extraArgs,
+    workspace,
+  ];
+}
+
 export function missingE2E() {
   const p = e2ePaths();
   const missing = aptMissing().map((x) => `Debian package ${x}`);

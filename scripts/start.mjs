@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureE2E, missingE2E, e2ePaths } from './install-e2e.mjs';
+import { codeServerArgs, codeServerEnv, ensureE2E, missingE2E, e2ePaths } from './install-e2e.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => process.stderr.write(`[start] ${m}\n`);
@@ -107,27 +107,13 @@ if (settings) {
 }
 
 // 4. code-server in the foreground, in its own process group.
-const env = {
-  ...process.env,
-  HOME: dirs.home,
-  XDG_CONFIG_HOME: join(dirs.home, '.config'),
-  XDG_DATA_HOME: join(dirs.home, '.local', 'share'),
-  XDG_CACHE_HOME: join(dirs.home, '.cache'),
-  TMPDIR: dirs.tmp,
-  PRONTO_ENGINE_PATH: engine,
-};
-delete env.NODE_OPTIONS;
-const args = [
-  paths.codeServerEntry,
-  '--bind-addr', `${opts.host}:${opts.port}`,
-  '--auth', 'none',
-  '--disable-telemetry',
-  '--disable-update-check',
-  '--disable-workspace-trust',
-  '--user-data-dir', dirs.userData,
-  '--extensions-dir', dirs.extensions,
-  opts.workspace,
-];
+const env = codeServerEnv(dirs.home, dirs.tmp, { PRONTO_ENGINE_PATH: engine });
+const args = codeServerArgs(paths, {
+  bind: `${opts.host}:${opts.port}`,
+  userData: dirs.userData,
+  extensions: dirs.extensions,
+  workspace: opts.workspace,
+});
 if (opts.host !== '127.0.0.1' && opts.host !== 'localhost') {
   log(`warning: --auth none on ${opts.host}: anyone who can reach this address gets a VS Code with a terminal on this machine`);
 }

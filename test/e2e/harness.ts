@@ -13,7 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { e2ePaths, missingE2E, type E2EPaths } from '../../scripts/install-e2e.mjs';
+import { codeServerArgs, codeServerEnv, e2ePaths, missingE2E, type E2EPaths } from '../../scripts/install-e2e.mjs';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 export const outputRoot = join(repoRoot, 'test-output', 'e2e');
@@ -162,31 +162,15 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   }
   if (opts.installExtension === 'copy') installExtensionCopy(dirs.extensions);
 
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: dirs.home,
-    XDG_CONFIG_HOME: join(dirs.home, '.config'),
-    XDG_DATA_HOME: join(dirs.home, '.local', 'share'),
-    XDG_CACHE_HOME: join(dirs.home, '.cache'),
-    TMPDIR: dirs.tmp,
-  };
-  // The test runner's own Node loader flags must not leak into code-server's Node 24.
-  delete env.NODE_OPTIONS;
+  const env = codeServerEnv(dirs.home, dirs.tmp);
   if (opts.installExtension === 'vsix') installExtensionVsix(paths, env, root, dirs);
-  const args = [
-    paths.codeServerEntry,
-    '--bind-addr', '127.0.0.1:0',
-    '--auth', 'none',
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    '--reconnection-grace-time', '5',
-    '--user-data-dir', dirs.userData,
-    '--extensions-dir', dirs.extensions,
-    ...(opts.extraArgs ?? []),
-    dirs.workspace,
-  ];
+  const args = codeServerArgs(paths, {
+    bind: '127.0.0.1:0',
+    userData: dirs.userData,
+    extensions: dirs.extensions,
+    workspace: dirs.workspace,
+    extraArgs: ['--reconnection-grace-time', '5', ...(opts.extraArgs ?? [])],
+  });
   const child = spawn(paths.node24, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const logFile = join(root, 'code-server.log');
