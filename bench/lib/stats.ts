@@ -12,6 +12,14 @@ export function mean(values: readonly number[]): number {
   return values.length ? values.reduce((s, x) => s + x, 0) / values.length : NaN;
 }
 
+/** Median (mean of the two middle values for an even count); NaN for an empty list. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((x, y) => x - y);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
 /** What one FIM request measured, client side. */
 export interface RequestSample {
   /** Prompt tokens the server evaluated (not reused from cache). */

@@ -140,6 +140,7 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
     error = "failed to create a context of " + std::to_string(opts.n_ctx) + " tokens for " + opts.model_path;
     return false;
   }
+  attach_threadpool(threads);
   n_ctx_ = static_cast<int>(llama_n_ctx(ctx_.get()));
   can_shift_ = llama_memory_can_shift(llama_get_memory(ctx_.get()));
   cache_reuse_ = std::max(0, opts.cache_reuse);
@@ -163,6 +164,8 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
       error = "failed to create the draft context for " + opts.draft_model_path;
       return false;
     }
+    // Both contexts run on the inference thread, one after the other: they can share the pool.
+    if (threadpool_.pool) llama_attach_threadpool(draft_ctx_.get(), threadpool_.pool, nullptr);
   }
 
   batch_ = llama_batch_init(n_batch_ + n_parallel_ * 17, 0, 1);
@@ -305,6 +308,24 @@ void Engine::loop() {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& r : queue_) r->sink->on_error(r->id, "internal", "engine is shutting down");
   queue_.clear();
+}
+
+// The CPU backend is loaded at run time (one of several CPU variants), so its thread-pool functions are
+// looked up through the backend registry, as llama.cpp's common library does. Without a CPU device
+// (or on failure) the contexts keep ggml's default: a pool created per graph computation.
+void Engine::attach_threadpool(int n_threads) {
+  ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+  if (!cpu) return;
+  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+  using NewFn = ggml_threadpool* (*)(ggml_threadpool_params*);
+  using FreeFn = void (*)(ggml_threadpool*);
+  auto new_fn = reinterpret_cast<NewFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new"));
+  auto free_fn = reinterpret_cast<FreeFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free"));
+  if (!new_fn || !free_fn) return;
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(n_threads);
+  threadpool_.pool = new_fn(&tpp);
+  threadpool_.free_fn = free_fn;
+  if (threadpool_.pool) llama_attach_threadpool(ctx_.get(), threadpool_.pool, nullptr);
 }
 
 static size_t common_prefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {

@@ -105,6 +105,7 @@ class Engine {
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const std::string& code, const std::string& message);
   void drop_ahead(Slot& s);
+  void attach_threadpool(int n_threads);
   // Feeds one accepted token; returns false when the request has ended.
   bool accept_token(Slot& s, llama_token t);
   llama_token sample(Slot& s, const float* logits, std::vector<std::pair<llama_token, float>>* probs);
@@ -113,6 +114,16 @@ class Engine {
   std::vector<llama_token> model_draft(Slot& s, int n_max, std::vector<Dist>* q);
   bool sync_draft(Slot& s);
 
+  // A persistent CPU thread pool attached to the contexts (as llama-server does): without one, ggml
+  // builds without OpenMP (the prebuilt libraries) create and join worker threads on every decode.
+  struct ThreadPool {
+    ggml_threadpool* pool = nullptr;
+    void (*free_fn)(ggml_threadpool*) = nullptr;
+    ~ThreadPool() {
+      if (pool && free_fn) free_fn(pool);
+    }
+  };
+  ThreadPool threadpool_;  // declared before the contexts: destroyed after them
   ModelPtr model_;
   ContextPtr ctx_;
   ModelPtr draft_;

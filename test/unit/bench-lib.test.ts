@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { percentile, renderTable, summarize } from "../../bench/lib/stats";
+import { median, percentile, renderTable, summarize } from "../../bench/lib/stats";
 import { findSite, requestAt, singleFileTrace, twoFileTrace, type SourceFile } from "../../bench/lib/traces";
 
 const file = (name: string, n: number): SourceFile => ({
@@ -57,6 +57,14 @@ describe("bench stats", () => {
     assert.equal(percentile(xs, 95), 10);
     assert.equal(percentile(xs, 0), 1);
     assert.ok(Number.isNaN(percentile([], 50)));
+  });
+
+  test("median of odd and even counts, unsorted input left alone", () => {
+    const xs = [30, 10, 20];
+    assert.equal(median(xs), 20);
+    assert.deepEqual(xs, [30, 10, 20]);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.ok(Number.isNaN(median([])));
   });
 
   test("summaries and the table", () => {
