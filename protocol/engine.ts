@@ -231,6 +231,8 @@ export const readyLineSchema = z.object({
   build: buildInfoSchema,
   n_ctx: z.number(),
   n_parallel: z.number(),
+  /** KV cache element type in use (f16 or q8_0, --kv-type); older engines omit it. */
+  kv_type: z.string().optional(),
 });
 export type ReadyLine = z.infer<typeof readyLineSchema>;
 

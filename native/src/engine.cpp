@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -39,6 +40,18 @@ namespace pronto {
 static int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Size of one attention head's key vector: `<arch>.attention.key_length` when the model sets it, else
+// n_embd / n_head.
+static int head_size_k(const llama_model* model) {
+  char arch[64] = {0}, buf[32] = {0};
+  if (llama_model_meta_val_str(model, "general.architecture", arch, sizeof arch) > 0) {
+    std::string key = std::string(arch) + ".attention.key_length";
+    if (llama_model_meta_val_str(model, key.c_str(), buf, sizeof buf) > 0) return std::atoi(buf);
+  }
+  int n_head = llama_model_n_head(model);
+  return n_head > 0 ? llama_model_n_embd(model) / n_head : 0;
 }
 
 struct Engine::Slot {
@@ -135,7 +148,27 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
   cp.kv_unified = true;
   cp.n_threads = threads;
   cp.n_threads_batch = threads;
+  // KV element type: f16 by default. Why q8_0 is offered: with one unified cell pool, ggml's CPU
+  // flash attention for a single-token decode splits the KV range [0, n_kv) evenly across threads
+  // when K and V are f16 (its split-KV path). The decoding sequence's cells then sit in one thread's
+  // half whenever another long sequence is resident, so one thread does all of the attention while
+  // the other only skips masked cells: measured here, a 2,500-token sequence decoded 24% slower than
+  // llama-server (which gives each slot its own KV stream) with one 2,000-token sequence resident.
+  // With q8_0 K/V, ggml splits by attention head instead, balanced whatever the cell layout: the same
+  // case ran at 1.0x of llama-server, in half the memory. Why it is not the default: llama.cpp
+  // v0.5.0 shifts a quantized K (chunk reuse moves cached tokens) through a Hadamard "attention
+  // rotation" whose result depends on the batch size, so greedy output with speculation is then no
+  // longer token-identical to plain decoding; and the rotation exists only for heads that are a
+  // multiple of 64 (for others the shift crashes llama.cpp), so q8_0 is refused for such models.
+  const int head_k = head_size_k(model_.get());
+  if (opts.kv_type == "q8_0" && head_k % 64 != 0) {
+    error = "--kv-type q8_0 needs a head size divisible by 64 (this model's is " + std::to_string(head_k) +
+            "): llama.cpp cannot shift a quantized KV cache otherwise; use --kv-type f16";
+    return false;
+  }
+  cp.type_k = cp.type_v = opts.kv_type == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
   ctx_.reset(llama_init_from_model(model_.get(), cp));
+  kv_type_ = opts.kv_type;
   if (!ctx_) {
     error = "failed to create a context of " + std::to_string(opts.n_ctx) + " tokens for " + opts.model_path;
     return false;
@@ -159,6 +192,7 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
     }
     llama_context_params dp = cp;
     dp.n_seq_max = n_parallel_;
+    if (dp.type_k == GGML_TYPE_Q8_0 && head_size_k(draft_.get()) % 64 != 0) dp.type_k = dp.type_v = GGML_TYPE_F16;
     draft_ctx_.reset(llama_init_from_model(draft_.get(), dp));
     if (!draft_ctx_) {
       error = "failed to create the draft context for " + opts.draft_model_path;

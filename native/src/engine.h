@@ -33,6 +33,9 @@ struct EngineOptions {
   int n_threads = 0;    // 0 = hardware concurrency
   int n_batch = 512;
   int cache_reuse = 32;  // min chunk for reuse with position shift, 0 = off
+  // KV cache element type: f16 (default) or q8_0 (half the memory, faster CPU decode with several long
+  // sequences resident, speculation not bit-exact). Why: engine.cpp, load().
+  std::string kv_type = "f16";
   std::string fim_order = "spm";  // spm (reuse-friendly, default) | psm
 };
 
@@ -92,6 +95,7 @@ class Engine {
   const ModelInfo* draft_info() const { return draft_ ? &draft_info_ : nullptr; }
   const FimInfo& fim_info() const { return fim_info_; }
   int n_ctx() const { return n_ctx_; }
+  const std::string& kv_type() const { return kv_type_; }
   int n_parallel() const { return n_parallel_; }
   int busy_sequences() const { return std::max(0, busy_.load()); }
   Metrics& metrics() { return metrics_; }
@@ -133,6 +137,7 @@ class Engine {
   FimInfo fim_info_;
   std::vector<llama_token> eog_tokens_;
   int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 512, n_vocab_ = 0;
+  std::string kv_type_;
   int64_t lru_clock_ = 0;
   bool can_shift_ = false;
   int cache_reuse_ = 32;

@@ -42,6 +42,38 @@ test('ready line, /health and /v1/models on a real model', async () => {
   }
 });
 
+test('KV cache type: f16 by default, q8_0 on request (also after a chunk shift), refused with a message where it cannot work', async () => {
+  const { target, draft, starcoder } = await ensureTestModels();
+  const lines = Array.from({ length: 40 }, (_, i) => `value_${i} = compute(items[${i}], scale=${i * 7})\n`);
+  const run = async (args: string[]): Promise<string | undefined> => {
+    const e = await startEngine({ model: args[0]!, args: ['--ctx', '2048', '--parallel', '1', ...args.slice(1)] });
+    try {
+      // The second prompt drops the first lines: chunk reuse shifts the cached rest back (K-shift),
+      // which llama.cpp must do on a quantized cache too.
+      for (const prompt of [lines.join(''), lines.slice(3).join('')]) {
+        const r = await fetch(`${e.url}/v1/completions`, {
+          method: 'POST',
+          body: JSON.stringify({ prompt, max_tokens: 8, temperature: 0, ignore_eos: true }),
+        });
+        assert.equal(r.status, 200);
+        const body = (await r.json()) as { usage: { completion_tokens: number } };
+        assert.equal(body.usage.completion_tokens, 8);
+      }
+      const metrics = await (await fetch(`${e.url}/metrics`)).text();
+      const reused = Number(/^pronto_prompt_tokens_reused_total (\d+)/m.exec(metrics)?.[1]);
+      assert.ok(reused > 100, `the shifted chunk was reused (${reused} tokens)`);
+      return e.ready.kv_type;
+    } finally {
+      await e.stop();
+    }
+  };
+  assert.equal(await run([starcoder]), 'f16');
+  assert.equal(await run([starcoder, '--kv-type', 'q8_0']), 'q8_0'); // head size 64
+  const impossible = await runEngine(['--model', target, '--kv-type', 'q8_0', '--ctx', '256']); // head size 16
+  assert.notEqual(impossible.code, 0);
+  assert.match(impossible.stderr, /--kv-type q8_0 needs a head size divisible by 64 \(this model's is 16\).*use --kv-type f16/);
+});
+
 test('a model with FIM file separators reports repo-level FIM', async () => {
   const { starcoder } = await ensureTestModels();
   const e = await startEngine({ model: starcoder, args: ['--ctx', '512', '--parallel', '1'] });
@@ -110,6 +142,9 @@ test('bad command lines are refused with a message', async () => {
   const unknown = await runEngine(['--model', 'x.gguf', '--frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown option "--frobnicate"/);
+  const badKv = await runEngine(['--model', 'x.gguf', '--kv-type', 'q4']);
+  assert.equal(badKv.code, 2);
+  assert.match(badKv.stderr, /--kv-type must be f16 or q8_0, got "q4"/);
   assert.ok(engineBinary.endsWith('pronto-engine'));
 });
 

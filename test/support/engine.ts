@@ -136,6 +136,13 @@ export class EngineSocket {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: WebSocket.RawData) => this.onMessage(data.toString()));
+    // A dead engine must fail the test, not hang it: pending requests end with a synthetic error.
+    ws.on('close', (code: number) => {
+      for (const [id, w] of this.waiters) {
+        w.resolve({ tokens: w.tokens, error: { type: 'error', id, error: { code: 'internal', message: `socket closed (code ${code}) before the request ended` } } });
+      }
+      this.waiters.clear();
+    });
   }
 
   static open(url: string, headers?: Record<string, string>): Promise<EngineSocket> {

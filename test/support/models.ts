@@ -25,7 +25,9 @@ const GENERATOR_VERSION = 1;
 type Recipe = Omit<RandomModelOptions, "outPath">;
 
 export const recipes = {
-  /** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017). */
+  /** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
+   * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
+   * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
   target: {
     vocabPath: path.join(vocabDir, "ggml-vocab-deepseek-coder.gguf"),
     arch: "llama", nLayer: 2, nEmbd: 64, nHead: 4, nHeadKv: 2, nFf: 256, ctx: 4096,
@@ -37,10 +39,11 @@ export const recipes = {
     arch: "llama", nLayer: 1, nEmbd: 32, nHead: 2, nHeadKv: 2, nFf: 128, ctx: 4096,
     type: "f16", seed: 2, fim: DEEPSEEK_CODER_FIM, name: "pronto-test-draft",
   },
-  /** starcoder2 arch, starcoder vocab (<fim_prefix> 1 ... <repo_name> 5, <file_sep> 6). */
+  /** starcoder2 arch, starcoder vocab (<fim_prefix> 1 ... <repo_name> 5, <file_sep> 6). Head size 64,
+   * as in real models: the one test model a q8_0 KV cache (--kv-type) can take. */
   starcoder: {
     vocabPath: path.join(vocabDir, "ggml-vocab-starcoder.gguf"),
-    arch: "starcoder2", nLayer: 2, nEmbd: 64, nHead: 4, nHeadKv: 2, nFf: 256, ctx: 4096,
+    arch: "starcoder2", nLayer: 2, nEmbd: 128, nHead: 2, nHeadKv: 1, nFf: 256, ctx: 4096,
     type: "f16", seed: 3, fim: STARCODER_FIM, name: "pronto-test-starcoder",
   },
   /** Qwen2.5-Coder-0.5B's shape at Q8_0 (~530 MB), qwen2 vocab + Qwen2.5 special/FIM tokens. */
