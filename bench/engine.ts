@@ -2,7 +2,7 @@
 //   npm run bench:engine -- [--json out.json] [--keystrokes 16] [--n-predict 8] [--decode-tokens 128]
 //                           [--threads 2] [--only vscode,best,ours] [--speculative] [--model path.gguf]
 //                           [--engine path/to/pronto-engine]   (default: npm run -s engine:path, the prebuilt-linked build)
-//                           [--window small|llama.vscode] [--decode-rounds 6]
+//                           [--window small|llama.vscode] [--decode-rounds 6] [--engine-args "--kv-type q8_0"]
 // See bench/README.md for what is measured and how to read the table.
 
 import { existsSync, writeFileSync } from "node:fs";
@@ -31,6 +31,8 @@ interface Options {
   model?: string;
   /** pronto-engine binary to measure, e.g. one built with PRONTO_LLAMA_FROM_SOURCE=ON (same llama.cpp build as the peer). */
   engine?: string;
+  /** Extra pronto-engine flags, e.g. "--kv-type q8_0". */
+  engineArgs: string[];
 }
 
 type ConfigName = "vscode" | "best" | "ours";
@@ -41,7 +43,7 @@ const CONFIG_LABEL: Record<ConfigName, string> = {
 };
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, decodeRounds: 6, window: defaultWindow, windowName: "small", threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
+  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, decodeRounds: 6, window: defaultWindow, windowName: "small", engineArgs: [], threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
   const int = (flag: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
@@ -57,6 +59,7 @@ function parseArgs(argv: string[]): Options {
       case "--decode-tokens": o.decodeTokens = int(a, v(), 2, 4096); break;
       case "--threads": o.threads = int(a, v(), 1, 256); break;
       case "--decode-rounds": o.decodeRounds = int(a, v(), 1, 50); break;
+      case "--engine-args": o.engineArgs = (v() ?? "").split(/\s+/).filter(Boolean); break;
       case "--window": {
         const w = v();
         if (w === "small") o.window = defaultWindow;
@@ -76,7 +79,7 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case "--help": case "-h":
-        console.log("usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N]");
+        console.log("usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N] [--engine-args flags]");
         process.exit(0);
       default: throw new Error(`unknown argument ${a} (try --help)`);
     }
@@ -92,7 +95,7 @@ interface Target {
 
 async function startTarget(name: ConfigName, o: Options, model: string, llamaBin: string | undefined, engineBin: string | undefined): Promise<Target> {
   if (name === "ours") {
-    const e = await startProntoEngine({ bin: engineBin!, model, threads: o.threads, ctx: 16384, parallel: 4 });
+    const e = await startProntoEngine({ bin: engineBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: o.engineArgs });
     return {
       infill: (r) => prontoInfill(e, r, o.nPredict, o.speculative),
       decode: (p) => prontoDecode(e, p, o.decodeTokens),
@@ -217,7 +220,7 @@ async function main(): Promise<void> {
   const table = renderTable(header, rows);
   console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.windowName} (${o.window.prefixLines}/${o.window.suffixLines}/${o.window.extraLines} lines)` +
     `${o.speculative ? ", ours WITH speculation" : ", no speculation"}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"})`);
-  if (engineBin) console.log(`ours: ${engineBin} (${o.engine ? "--engine" : "npm run -s engine:path"})`);
+  if (engineBin) console.log(`ours: ${engineBin} (${o.engine ? "--engine" : "npm run -s engine:path"})${o.engineArgs.length ? ` ${o.engineArgs.join(" ")}` : ""}`);
   console.log(table);
   for (const [k, why] of Object.entries(skipped)) console.log(`(${k} skipped: ${why})`);
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -227,7 +230,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), loadavg: os.loadavg() },
       model,
-      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, decodeRounds: o.decodeRounds, threads: o.threads, speculative: o.speculative, window: o.window, windowName: o.windowName },
+      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, decodeRounds: o.decodeRounds, engineArgs: o.engineArgs, threads: o.threads, speculative: o.speculative, window: o.window, windowName: o.windowName },
       configs: Object.fromEntries(configs.map((c) => [c, CONFIG_LABEL[c]])),
       traces: traces.map((t) => ({ name: t.name, description: t.description })),
       results,
