@@ -231,7 +231,7 @@ export const readyLineSchema = z.object({
   build: buildInfoSchema,
   n_ctx: z.number(),
   n_parallel: z.number(),
-  /** KV cache element type in use (f16 or q8_0, --kv-type); older engines omit it. */
+  /** KV cache element type in use (q8_0 or f16; --kv-type auto picks one); older engines omit it. */
   kv_type: z.string().optional(),
 });
 export type ReadyLine = z.infer<typeof readyLineSchema>;

@@ -148,27 +148,28 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
   cp.kv_unified = true;
   cp.n_threads = threads;
   cp.n_threads_batch = threads;
-  // KV element type: f16 by default. Why q8_0 is offered: with one unified cell pool, ggml's CPU
-  // flash attention for a single-token decode splits the KV range [0, n_kv) evenly across threads
-  // when K and V are f16 (its split-KV path). The decoding sequence's cells then sit in one thread's
-  // half whenever another long sequence is resident, so one thread does all of the attention while
-  // the other only skips masked cells: measured here, a 2,500-token sequence decoded 24% slower than
-  // llama-server (which gives each slot its own KV stream) with one 2,000-token sequence resident.
-  // With q8_0 K/V, ggml splits by attention head instead, balanced whatever the cell layout: the same
-  // case ran at 1.0x of llama-server, in half the memory. Why it is not the default: llama.cpp
-  // v0.5.0 shifts a quantized K (chunk reuse moves cached tokens) through a Hadamard "attention
-  // rotation" whose result depends on the batch size, so greedy output with speculation is then no
-  // longer token-identical to plain decoding; and the rotation exists only for heads that are a
-  // multiple of 64 (for others the shift crashes llama.cpp), so q8_0 is refused for such models.
+  // KV element type: `auto` (the default) takes q8_0 where it works, else f16. Why q8_0: with one
+  // unified cell pool, ggml's CPU flash attention for a single-token decode splits the KV range
+  // [0, n_kv) evenly across threads when K and V are f16 (its split-KV path). The decoding sequence's
+  // cells then sit in one thread's half whenever another long sequence is resident, so one thread does
+  // all of the attention while the other only skips masked cells: measured here, a 2,500-token
+  // sequence decoded at 0.76x of llama-server (which gives each slot its own KV stream) with one
+  // 2,000-token sequence resident. With q8_0 K/V, ggml splits by attention head instead, balanced
+  // whatever the cell layout: the same case ran at 1.0x, in half the memory. Where it does not work:
+  // llama.cpp v0.5.0 shifts a quantized K (chunk reuse moves cached tokens) through a Hadamard
+  // "attention rotation" that exists only for head sizes divisible by 64; for other models the shift
+  // dereferences the missing rotation (SIGSEGV), so they get f16, and an explicit q8_0 is refused.
   const int head_k = head_size_k(model_.get());
-  if (opts.kv_type == "q8_0" && head_k % 64 != 0) {
+  const char* rot_off = std::getenv("LLAMA_ATTN_ROT_DISABLE");  // llama.cpp's switch for the rotation
+  const bool q8_ok = head_k > 0 && head_k % 64 == 0 && !(rot_off && std::atoi(rot_off) != 0);
+  if (opts.kv_type == "q8_0" && !q8_ok) {
     error = "--kv-type q8_0 needs a head size divisible by 64 (this model's is " + std::to_string(head_k) +
-            "): llama.cpp cannot shift a quantized KV cache otherwise; use --kv-type f16";
+            "): llama.cpp cannot shift a quantized KV cache otherwise; use --kv-type f16 or auto";
     return false;
   }
-  cp.type_k = cp.type_v = opts.kv_type == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
+  kv_type_ = opts.kv_type == "auto" ? (q8_ok ? "q8_0" : "f16") : opts.kv_type;
+  cp.type_k = cp.type_v = kv_type_ == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
   ctx_.reset(llama_init_from_model(model_.get(), cp));
-  kv_type_ = opts.kv_type;
   if (!ctx_) {
     error = "failed to create a context of " + std::to_string(opts.n_ctx) + " tokens for " + opts.model_path;
     return false;

@@ -33,9 +33,9 @@ struct EngineOptions {
   int n_threads = 0;    // 0 = hardware concurrency
   int n_batch = 512;
   int cache_reuse = 32;  // min chunk for reuse with position shift, 0 = off
-  // KV cache element type: f16 (default) or q8_0 (half the memory, faster CPU decode with several long
-  // sequences resident, speculation not bit-exact). Why: engine.cpp, load().
-  std::string kv_type = "f16";
+  // KV cache element type: auto (default: q8_0 for head sizes divisible by 64, else f16), q8_0 or f16.
+  // q8_0: half the memory, balanced CPU attention with several long sequences resident. Why: load().
+  std::string kv_type = "auto";
   std::string fim_order = "spm";  // spm (reuse-friendly, default) | psm
 };
 

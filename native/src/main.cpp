@@ -53,9 +53,9 @@ static const char* kUsage =
     "  --parallel N         sequences kept in the context (default 4)\n"
     "  --batch N            prompt tokens per decode (default 512)\n"
     "  --threads N          CPU threads (default: all cores)\n"
-    "  --kv-type f16|q8_0   KV cache type (default f16). q8_0: half the memory and faster CPU decode\n"
-    "                       with several long sequences resident, but speculative output is not\n"
-    "                       bit-identical to plain decoding; needs a head size divisible by 64\n"
+    "  --kv-type T          KV cache type: auto (default: q8_0 when the head size is divisible by 64,\n"
+    "                       else f16), q8_0, f16. q8_0 takes half the memory and keeps CPU decode\n"
+    "                       fast with several long sequences resident\n"
     "  --fim-order spm|psm  FIM prompt order (default spm: suffix first, the text before the cursor last)\n"
     "  --cache-reuse N      reuse cached chunks of >= N tokens after an edit, shifting them (default 32, 0 = off)\n"
     "  --host ADDR          bind address (default 127.0.0.1)\n"
@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
     else if (a == "--cache-reuse") eo.cache_reuse = parse_int(a, need(), 0, 1 << 20);
     else if (a == "--kv-type") {
       eo.kv_type = need();
-      if (eo.kv_type != "f16" && eo.kv_type != "q8_0") die("--kv-type must be f16 or q8_0, got \"" + eo.kv_type + "\"", 2);
+      if (eo.kv_type != "auto" && eo.kv_type != "f16" && eo.kv_type != "q8_0")
+        die("--kv-type must be auto, q8_0 or f16, got \"" + eo.kv_type + "\"", 2);
     } else if (a == "--fim-order") {
       eo.fim_order = need();
       if (eo.fim_order != "spm" && eo.fim_order != "psm") die("--fim-order must be spm or psm, got \"" + eo.fim_order + "\"", 2);

@@ -42,7 +42,7 @@ test('ready line, /health and /v1/models on a real model', async () => {
   }
 });
 
-test('KV cache type: f16 by default, q8_0 on request (also after a chunk shift), refused with a message where it cannot work', async () => {
+test('KV cache type: auto takes q8_0 for 64-wide heads (also through a chunk shift), else f16; an unusable q8_0 is refused', async () => {
   const { target, draft, starcoder } = await ensureTestModels();
   const lines = Array.from({ length: 40 }, (_, i) => `value_${i} = compute(items[${i}], scale=${i * 7})\n`);
   const run = async (args: string[]): Promise<string | undefined> => {
@@ -67,11 +67,12 @@ test('KV cache type: f16 by default, q8_0 on request (also after a chunk shift),
       await e.stop();
     }
   };
-  assert.equal(await run([starcoder]), 'f16');
-  assert.equal(await run([starcoder, '--kv-type', 'q8_0']), 'q8_0'); // head size 64
+  assert.equal(await run([starcoder]), 'q8_0'); // head size 64
+  assert.equal(await run([starcoder, '--kv-type', 'f16']), 'f16');
+  assert.equal(await run([target]), 'f16'); // head size 16
   const impossible = await runEngine(['--model', target, '--kv-type', 'q8_0', '--ctx', '256']); // head size 16
   assert.notEqual(impossible.code, 0);
-  assert.match(impossible.stderr, /--kv-type q8_0 needs a head size divisible by 64 \(this model's is 16\).*use --kv-type f16/);
+  assert.match(impossible.stderr, /--kv-type q8_0 needs a head size divisible by 64 \(this model's is 16\).*use --kv-type f16 or auto/);
 });
 
 test('a model with FIM file separators reports repo-level FIM', async () => {
@@ -144,7 +145,7 @@ test('bad command lines are refused with a message', async () => {
   assert.match(unknown.stderr, /unknown option "--frobnicate"/);
   const badKv = await runEngine(['--model', 'x.gguf', '--kv-type', 'q4']);
   assert.equal(badKv.code, 2);
-  assert.match(badKv.stderr, /--kv-type must be f16 or q8_0, got "q4"/);
+  assert.match(badKv.stderr, /--kv-type must be auto, q8_0 or f16, got "q4"/);
   assert.ok(engineBinary.endsWith('pronto-engine'));
 });
 
