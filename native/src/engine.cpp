@@ -54,6 +54,15 @@ static int head_size_k(const llama_model* model) {
   return n_head > 0 ? llama_model_n_embd(model) / n_head : 0;
 }
 
+// Whether llama.cpp can keep this model's KV cache in q8_0 (see Engine::load): it shifts a quantized K
+// only through its Hadamard attention rotation, which exists for head sizes divisible by 64 and can
+// be switched off with LLAMA_ATTN_ROT_DISABLE.
+static bool q8_kv_ok(const llama_model* model) {
+  const int head_k = head_size_k(model);
+  const char* rot_off = std::getenv("LLAMA_ATTN_ROT_DISABLE");
+  return head_k > 0 && head_k % 64 == 0 && !(rot_off && std::atoi(rot_off) != 0);
+}
+
 struct Engine::Slot {
   int id = 0;
   std::vector<llama_token> cache;        // tokens whose KV is in sequence `id`, positions 0..n-1
@@ -159,12 +168,12 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
   // llama.cpp v0.5.0 shifts a quantized K (chunk reuse moves cached tokens) through a Hadamard
   // "attention rotation" that exists only for head sizes divisible by 64; for other models the shift
   // dereferences the missing rotation (SIGSEGV), so they get f16, and an explicit q8_0 is refused.
-  const int head_k = head_size_k(model_.get());
-  const char* rot_off = std::getenv("LLAMA_ATTN_ROT_DISABLE");  // llama.cpp's switch for the rotation
-  const bool q8_ok = head_k > 0 && head_k % 64 == 0 && !(rot_off && std::atoi(rot_off) != 0);
+  const bool q8_ok = q8_kv_ok(model_.get());
   if (opts.kv_type == "q8_0" && !q8_ok) {
-    error = "--kv-type q8_0 needs a head size divisible by 64 (this model's is " + std::to_string(head_k) +
-            "): llama.cpp cannot shift a quantized KV cache otherwise; use --kv-type f16 or auto";
+    error = "--kv-type q8_0 needs a head size divisible by 64 (this model's is " +
+            std::to_string(head_size_k(model_.get())) +
+            ") and LLAMA_ATTN_ROT_DISABLE unset: llama.cpp cannot shift a quantized KV cache otherwise; use "
+            "--kv-type f16 or auto";
     return false;
   }
   kv_type_ = opts.kv_type == "auto" ? (q8_ok ? "q8_0" : "f16") : opts.kv_type;
@@ -193,7 +202,7 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
     }
     llama_context_params dp = cp;
     dp.n_seq_max = n_parallel_;
-    if (dp.type_k == GGML_TYPE_Q8_0 && head_size_k(draft_.get()) % 64 != 0) dp.type_k = dp.type_v = GGML_TYPE_F16;
+    if (!q8_kv_ok(draft_.get())) dp.type_k = dp.type_v = GGML_TYPE_F16;  // the draft's heads may differ
     draft_ctx_.reset(llama_init_from_model(draft_.get(), dp));
     if (!draft_ctx_) {
       error = "failed to create the draft context for " + opts.draft_model_path;

@@ -46,6 +46,13 @@ export const recipes = {
     arch: "starcoder2", nLayer: 2, nEmbd: 128, nHead: 2, nHeadKv: 1, nFf: 256, ctx: 4096,
     type: "f16", seed: 3, fim: STARCODER_FIM, name: "pronto-test-starcoder",
   },
+  /** A draft for `starcoder` (same vocab) with 16-wide heads: its context must keep f16 when the
+   * target's KV cache is q8_0. */
+  starcoderDraft: {
+    vocabPath: path.join(vocabDir, "ggml-vocab-starcoder.gguf"),
+    arch: "starcoder2", nLayer: 1, nEmbd: 32, nHead: 2, nHeadKv: 2, nFf: 128, ctx: 4096,
+    type: "f16", seed: 5, fim: STARCODER_FIM, name: "pronto-test-starcoder-draft",
+  },
   /** Qwen2.5-Coder-0.5B's shape at Q8_0 (~530 MB), qwen2 vocab + Qwen2.5 special/FIM tokens. */
   bench: {
     vocabPath: path.join(vocabDir, "ggml-vocab-qwen2.gguf"),
