@@ -17,6 +17,7 @@ import { fmt, mean, percentile, ratio, renderTable } from "./lib/stats";
 import { LlamaVscodeClient, llamaVscodeDefaults, type PeerRequest } from "./completion/llamaVscodeClient";
 import { ProntoLspClient, type EngineCounters } from "./completion/lspClient";
 import { defaultReplayOptions, replay, type KeystrokeRecord } from "./completion/replay";
+import { intArg, strArg } from "./lib/args";
 import { defaultSessionOptions, loadSession, type Session } from "./completion/session";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -48,29 +49,20 @@ function parseArgs(argv: string[]): Options {
     file: "node_modules/ws/lib/websocket.js", fromLine: defaultSessionOptions.fromLine, seed: defaultSessionOptions.seed,
     waitCapMs: defaultReplayOptions.waitCapMs,
   };
-  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
-    return n;
-  };
-  const str = (flag: string, v: string | undefined): string => {
-    if (!v) throw new Error(`${flag} needs a value`);
-    return v;
-  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string | undefined => argv[++i];
     switch (a) {
-      case "--json": o.json = str(a, v()); break;
-      case "--keystrokes": o.keystrokes = int(a, v(), 1, 400); break;
-      case "--n-predict": o.nPredict = int(a, v(), 1, 512); break;
-      case "--threads": o.threads = int(a, v(), 1, 256); break;
-      case "--file": o.file = str(a, v()); break;
-      case "--from-line": o.fromLine = int(a, v(), 1, 1_000_000) - 1; break;
-      case "--seed": o.seed = int(a, v(), 0, 2 ** 31); break;
-      case "--wait-cap-ms": o.waitCapMs = int(a, v(), 100, 600_000); break;
-      case "--bundle": o.bundle = path.resolve(str(a, v())); if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`); break;
-      case "--model": o.model = path.resolve(str(a, v())); if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`); break;
+      case "--json": o.json = strArg(a, v()); break;
+      case "--keystrokes": o.keystrokes = intArg(a, v(), 1, 400); break;
+      case "--n-predict": o.nPredict = intArg(a, v(), 1, 512); break;
+      case "--threads": o.threads = intArg(a, v(), 1, 256); break;
+      case "--file": o.file = strArg(a, v()); break;
+      case "--from-line": o.fromLine = intArg(a, v(), 1, 1_000_000) - 1; break;
+      case "--seed": o.seed = intArg(a, v(), 0, 2 ** 31); break;
+      case "--wait-cap-ms": o.waitCapMs = intArg(a, v(), 100, 600_000); break;
+      case "--bundle": o.bundle = path.resolve(strArg(a, v())); if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`); break;
+      case "--model": o.model = path.resolve(strArg(a, v())); if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`); break;
       case "--only": {
         const names = (v() ?? "").split(",").filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (ours, vscode, best)`);

@@ -12,7 +12,8 @@ import { ensureBenchModel } from "../test/support/models";
 import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from "./lib/llamaServer";
 import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from "./lib/prontoEngine";
 import { fmt, median, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from "./lib/stats";
-import { llamaVscodeWindow, defaultWindow, standardTraces, type FimRequest, type Trace, type WindowOptions } from "./lib/traces";
+import { standardTraces, windowPresets, type FimRequest, type Trace, type WindowName } from "./lib/traces";
+import { intArg, strArg } from "./lib/args";
 
 const repoRoot = path.resolve(__dirname, "..");
 
@@ -23,8 +24,7 @@ interface Options {
   decodeTokens: number;
   /** Plain-decode rounds; each round runs every server once (order alternating), medians are reported. */
   decodeRounds: number;
-  window: WindowOptions;
-  windowName: string;
+  window: WindowName;
   threads: number;
   only: Set<ConfigName>;
   speculative: boolean;
@@ -43,34 +43,27 @@ const CONFIG_LABEL: Record<ConfigName, string> = {
 };
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, decodeRounds: 6, window: defaultWindow, windowName: "small", engineArgs: [], threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
-  const int = (flag: string, v: string | undefined, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
-    return n;
-  };
+  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, decodeRounds: 6, window: "small", engineArgs: [], threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string | undefined => argv[++i];
     switch (a) {
-      case "--json": o.json = v(); if (!o.json) throw new Error("--json needs a file name"); break;
-      case "--keystrokes": o.keystrokes = int(a, v(), 1, 200); break;
-      case "--n-predict": o.nPredict = int(a, v(), 1, 512); break;
-      case "--decode-tokens": o.decodeTokens = int(a, v(), 2, 4096); break;
-      case "--threads": o.threads = int(a, v(), 1, 256); break;
-      case "--decode-rounds": o.decodeRounds = int(a, v(), 1, 50); break;
+      case "--json": o.json = strArg(a, v()); break;
+      case "--keystrokes": o.keystrokes = intArg(a, v(), 1, 200); break;
+      case "--n-predict": o.nPredict = intArg(a, v(), 1, 512); break;
+      case "--decode-tokens": o.decodeTokens = intArg(a, v(), 2, 4096); break;
+      case "--threads": o.threads = intArg(a, v(), 1, 256); break;
+      case "--decode-rounds": o.decodeRounds = intArg(a, v(), 1, 50); break;
       case "--engine-args": o.engineArgs = (v() ?? "").split(/\s+/).filter(Boolean); break;
       case "--window": {
         const w = v();
-        if (w === "small") o.window = defaultWindow;
-        else if (w === "llama.vscode") o.window = llamaVscodeWindow;
-        else throw new Error(`--window: small or llama.vscode, got ${w ?? "nothing"}`);
-        o.windowName = w;
+        if (w !== "small" && w !== "llama.vscode") throw new Error(`--window: small or llama.vscode, got ${w ?? "nothing"}`);
+        o.window = w;
         break;
       }
       case "--speculative": o.speculative = true; break;
-      case "--model": o.model = v(); if (!o.model) throw new Error("--model needs a path"); break;
-      case "--engine": o.engine = v(); if (!o.engine) throw new Error("--engine needs a path"); break;
+      case "--model": o.model = strArg(a, v()); break;
+      case "--engine": o.engine = strArg(a, v()); break;
       case "--only": {
         const names = (v() ?? "").split(",").filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (vscode, best, ours)`);
@@ -130,7 +123,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const traces = standardTraces(repoRoot, o.keystrokes, o.window);
+  const traces = standardTraces(repoRoot, o.keystrokes, windowPresets[o.window]);
   const configs = (["vscode", "best", "ours"] as ConfigName[]).filter((c) => o.only.has(c));
   const results: Partial<Record<ConfigName, { traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>; decode?: Awaited<ReturnType<Target["decode"]>> & { rounds: number[] } }>> = {};
   const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split("\n").slice(-12).join("\n");
@@ -218,7 +211,7 @@ async function main(): Promise<void> {
   rows.push(decRow);
 
   const table = renderTable(header, rows);
-  console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.windowName} (${o.window.prefixLines}/${o.window.suffixLines}/${o.window.extraLines} lines)` +
+  console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.window} (${windowPresets[o.window].prefixLines}/${windowPresets[o.window].suffixLines}/${windowPresets[o.window].extraLines} lines)` +
     `${o.speculative ? ", ours WITH speculation" : ", no speculation"}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"})`);
   if (engineBin) console.log(`ours: ${engineBin} (${o.engine ? "--engine" : "npm run -s engine:path"})${o.engineArgs.length ? ` ${o.engineArgs.join(" ")}` : ""}`);
   console.log(table);
@@ -230,7 +223,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), loadavg: os.loadavg() },
       model,
-      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, decodeRounds: o.decodeRounds, engineArgs: o.engineArgs, threads: o.threads, speculative: o.speculative, window: o.window, windowName: o.windowName },
+      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, decodeRounds: o.decodeRounds, engineArgs: o.engineArgs, threads: o.threads, speculative: o.speculative, window: windowPresets[o.window], windowName: o.window },
       configs: Object.fromEntries(configs.map((c) => [c, CONFIG_LABEL[c]])),
       traces: traces.map((t) => ({ name: t.name, description: t.description })),
       results,

@@ -46,8 +46,13 @@ export interface WindowOptions {
 }
 
 export const defaultWindow: WindowOptions = { prefixLines: 48, suffixLines: 16, extraLines: 24 };
-/** llama.vscode's defaults: n_prefix 256 lines, n_suffix 64 lines, ring chunks of 64 lines. */
-export const llamaVscodeWindow: WindowOptions = { prefixLines: 256, suffixLines: 64, extraLines: 64 };
+/** The benchmark's windows: `small` (the default) and llama.vscode's defaults (n_prefix 256 lines,
+ * n_suffix 64 lines, ring chunks of 64 lines). */
+export const windowPresets = {
+  small: defaultWindow,
+  "llama.vscode": { prefixLines: 256, suffixLines: 64, extraLines: 64 },
+} satisfies Record<string, WindowOptions>;
+export type WindowName = keyof typeof windowPresets;
 
 export function loadSource(repoRoot: string, relPath: string): SourceFile {
   const text = readFileSync(path.join(repoRoot, relPath), "utf8");

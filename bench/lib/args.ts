@@ -1,0 +1,12 @@
+// Command-line value checks shared by the benchmarks: a bad value is an error that names the flag.
+
+export function intArg(flag: string, v: string | undefined, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
+  return n;
+}
+
+export function strArg(flag: string, v: string | undefined): string {
+  if (!v) throw new Error(`${flag} needs a value`);
+  return v;
+}
