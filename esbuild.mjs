@@ -16,7 +16,9 @@ const common = {
 };
 
 const webviewEntries = existsSync('media')
-  ? readdirSync('media').filter((f) => /\.(ts|tsx)$/.test(f) && !f.endsWith('.d.ts')).map((f) => `media/${f}`)
+  ? readdirSync('media')
+      .filter((f) => /\.(ts|tsx)$/.test(f) && !f.endsWith('.d.ts'))
+      .map((f) => `media/${f}`)
   : [];
 
 const targets = [

@@ -7,26 +7,26 @@
 //        [--seed 7] [--wait-cap-ms 20000] [--bundle dist/server.js] [--model file.gguf]
 // See bench/README.md ("npm run bench:completion") for the definitions of the figures.
 
-import { existsSync, writeFileSync } from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { ensureBenchModel } from "../test/support/models";
-import { ensureLlamaServer, llamaServerBinary, startLlamaServer } from "./lib/llamaServer";
-import { prontoEngineBinary } from "./lib/prontoEngine";
-import { fmt, mean, percentile, ratio, renderTable } from "./lib/stats";
-import { LlamaVscodeClient, llamaVscodeDefaults, type PeerRequest } from "./completion/llamaVscodeClient";
-import { ProntoLspClient, type EngineCounters } from "./completion/lspClient";
-import { defaultReplayOptions, replay, type KeystrokeRecord } from "./completion/replay";
-import { intArg, strArg } from "./lib/args";
-import { defaultSessionOptions, loadSession, type Session } from "./completion/session";
+import { existsSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ensureBenchModel } from '../test/support/models';
+import { ensureLlamaServer, llamaServerBinary, startLlamaServer } from './lib/llamaServer';
+import { prontoEngineBinary } from './lib/prontoEngine';
+import { fmt, mean, percentile, ratio, renderTable } from './lib/stats';
+import { LlamaVscodeClient, llamaVscodeDefaults, type PeerRequest } from './completion/llamaVscodeClient';
+import { ProntoLspClient, type EngineCounters } from './completion/lspClient';
+import { defaultReplayOptions, replay, type KeystrokeRecord } from './completion/replay';
+import { intArg, strArg } from './lib/args';
+import { defaultSessionOptions, loadSession, type Session } from './completion/session';
 
-const repoRoot = path.resolve(__dirname, "..");
+const repoRoot = path.resolve(__dirname, '..');
 
-type ConfigName = "ours" | "vscode" | "best";
+type ConfigName = 'ours' | 'vscode' | 'best';
 const CONFIG_LABEL: Record<ConfigName, string> = {
-  ours: "Pronto LSP server (stdio) + pronto-engine, server defaults (parallel 2, ctx 8192, debounce 75 ms, prefetch on)",
-  vscode: "llama.vscode client emulation + llama-server as its users run it (-np 1 -c 8192 --cache-reuse 256)",
-  best: "llama.vscode client emulation + llama-server best config (-np 4 -c 16384 --spm-infill --cache-reuse 256)",
+  ours: 'Pronto LSP server (stdio) + pronto-engine, server defaults (parallel 2, ctx 8192, debounce 75 ms, prefetch on)',
+  vscode: 'llama.vscode client emulation + llama-server as its users run it (-np 1 -c 8192 --cache-reuse 256)',
+  best: 'llama.vscode client emulation + llama-server best config (-np 4 -c 16384 --spm-infill --cache-reuse 256)',
 };
 
 interface Options {
@@ -45,35 +45,66 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    keystrokes: defaultSessionOptions.keystrokes, nPredict: 16, threads: 2, only: ["ours", "vscode", "best"],
-    file: "node_modules/ws/lib/websocket.js", fromLine: defaultSessionOptions.fromLine, seed: defaultSessionOptions.seed,
+    keystrokes: defaultSessionOptions.keystrokes,
+    nPredict: 16,
+    threads: 2,
+    only: ['ours', 'vscode', 'best'],
+    file: 'node_modules/ws/lib/websocket.js',
+    fromLine: defaultSessionOptions.fromLine,
+    seed: defaultSessionOptions.seed,
     waitCapMs: defaultReplayOptions.waitCapMs,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string | undefined => argv[++i];
     switch (a) {
-      case "--json": o.json = strArg(a, v()); break;
-      case "--keystrokes": o.keystrokes = intArg(a, v(), 1, 400); break;
-      case "--n-predict": o.nPredict = intArg(a, v(), 1, 512); break;
-      case "--threads": o.threads = intArg(a, v(), 1, 256); break;
-      case "--file": o.file = strArg(a, v()); break;
-      case "--from-line": o.fromLine = intArg(a, v(), 1, 1_000_000) - 1; break;
-      case "--seed": o.seed = intArg(a, v(), 0, 2 ** 31); break;
-      case "--wait-cap-ms": o.waitCapMs = intArg(a, v(), 100, 600_000); break;
-      case "--bundle": o.bundle = path.resolve(strArg(a, v())); if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`); break;
-      case "--model": o.model = path.resolve(strArg(a, v())); if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`); break;
-      case "--only": {
-        const names = (v() ?? "").split(",").filter(Boolean);
+      case '--json':
+        o.json = strArg(a, v());
+        break;
+      case '--keystrokes':
+        o.keystrokes = intArg(a, v(), 1, 400);
+        break;
+      case '--n-predict':
+        o.nPredict = intArg(a, v(), 1, 512);
+        break;
+      case '--threads':
+        o.threads = intArg(a, v(), 1, 256);
+        break;
+      case '--file':
+        o.file = strArg(a, v());
+        break;
+      case '--from-line':
+        o.fromLine = intArg(a, v(), 1, 1_000_000) - 1;
+        break;
+      case '--seed':
+        o.seed = intArg(a, v(), 0, 2 ** 31);
+        break;
+      case '--wait-cap-ms':
+        o.waitCapMs = intArg(a, v(), 100, 600_000);
+        break;
+      case '--bundle':
+        o.bundle = path.resolve(strArg(a, v()));
+        if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`);
+        break;
+      case '--model':
+        o.model = path.resolve(strArg(a, v()));
+        if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`);
+        break;
+      case '--only': {
+        const names = (v() ?? '').split(',').filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (ours, vscode, best)`);
-        if (!names.length) throw new Error("--only needs a list: ours,vscode,best");
+        if (!names.length) throw new Error('--only needs a list: ours,vscode,best');
         o.only = names as ConfigName[];
         break;
       }
-      case "--help": case "-h":
-        console.log("usage: npm run bench:completion -- [--json file] [--keystrokes N] [--n-predict N] [--threads N] [--only ours,vscode,best] [--file path] [--from-line N] [--seed N] [--wait-cap-ms N] [--bundle dist/server.js] [--model file.gguf]");
-        process.exit(0);
-      default: throw new Error(`unknown argument ${a} (try --help)`);
+      case '--help':
+      case '-h':
+        console.log(
+          'usage: npm run bench:completion -- [--json file] [--keystrokes N] [--n-predict N] [--threads N] [--only ours,vscode,best] [--file path] [--from-line N] [--seed N] [--wait-cap-ms N] [--bundle dist/server.js] [--model file.gguf]',
+        );
+        return process.exit(0);
+      default:
+        throw new Error(`unknown argument ${a} (try --help)`);
     }
   }
   return o;
@@ -111,7 +142,12 @@ interface RunResult {
   serverRecords?: unknown[];
 }
 
-function summarizeRecords(records: KeystrokeRecord[]): Pick<RunResult, "pauses" | "pauseLatencies" | "pauseShownLatencies" | "pausesShown" | "pausesEmpty" | "pausesTimedOut" | "shownInTime" | "allLatencies"> {
+function summarizeRecords(
+  records: KeystrokeRecord[],
+): Pick<
+  RunResult,
+  'pauses' | 'pauseLatencies' | 'pauseShownLatencies' | 'pausesShown' | 'pausesEmpty' | 'pausesTimedOut' | 'shownInTime' | 'allLatencies'
+> {
   const pauses = records.filter((r) => r.pause);
   return {
     pauses: pauses.length,
@@ -127,13 +163,27 @@ function summarizeRecords(records: KeystrokeRecord[]): Pick<RunResult, "pauses" 
 
 function progress(name: string): (r: KeystrokeRecord) => void {
   return (r) => {
-    const what = r.shown ? `shown ${Math.round(r.latencyMs!)} ms${r.fromCache ? " (cache)" : ""}` : r.timedOut ? "timed out" : r.answered ? "empty" : r.called ? "superseded" : "debounced";
-    if (r.pause || process.env.BENCH_VERBOSE) process.stderr.write(`  [${name}] key ${r.index + 1}${r.pause ? " (pause)" : ""}: ${what}\n`);
+    const what = r.shown
+      ? `shown ${Math.round(r.latencyMs!)} ms${r.fromCache ? ' (cache)' : ''}`
+      : r.timedOut
+        ? 'timed out'
+        : r.answered
+          ? 'empty'
+          : r.called
+            ? 'superseded'
+            : 'debounced';
+    if (r.pause || process.env.BENCH_VERBOSE) process.stderr.write(`  [${name}] key ${r.index + 1}${r.pause ? ' (pause)' : ''}: ${what}\n`);
   };
 }
 
 async function runOurs(o: Options, session: Session, model: string, engineBin: string): Promise<RunResult> {
-  const client = await ProntoLspClient.start(session, { modelPath: model, enginePath: engineBin, threads: o.threads, maxTokens: o.nPredict, bundle: o.bundle });
+  const client = await ProntoLspClient.start(session, {
+    modelPath: model,
+    enginePath: engineBin,
+    threads: o.threads,
+    maxTokens: o.nPredict,
+    bundle: o.bundle,
+  });
   try {
     process.stderr.write(`  [ours] engine at ${client.engineUrl}; warm-up request...\n`);
     await client.warmup();
@@ -141,20 +191,25 @@ async function runOurs(o: Options, session: Session, model: string, engineBin: s
     const s0 = await client.stats();
     const calls0 = client.requestsSent;
     const t0 = performance.now();
-    const records = await replay(session, client, { ...defaultReplayOptions, waitCapMs: o.waitCapMs }, progress("ours"));
+    const records = await replay(session, client, { ...defaultReplayOptions, waitCapMs: o.waitCapMs }, progress('ours'));
     await client.waitIdle();
     const wallMs = performance.now() - t0;
     const c1 = await client.counters();
     const s1 = await client.stats();
     return {
-      config: "ours", label: CONFIG_LABEL.ours, keystrokes: records.length, ...summarizeRecords(records),
+      config: 'ours',
+      label: CONFIG_LABEL.ours,
+      keystrokes: records.length,
+      ...summarizeRecords(records),
       cacheServed: s1.cacheHits - s0.cacheHits,
       engineTokensEvaluated: c1.evaluated - c0.evaluated,
       engineRequests: c1.requests - c0.requests,
       cancelledEngineRequests: c1.cancellations - c0.cancellations,
       clientCalls: client.requestsSent - calls0,
       generatedTokens: c1.generated - c0.generated,
-      wallMs, errors: [], records,
+      wallMs,
+      errors: [],
+      records,
       serverRecords: s1.recent.filter((x) => x.at >= Date.now() - wallMs - 1000),
     };
   } finally {
@@ -162,11 +217,11 @@ async function runOurs(o: Options, session: Session, model: string, engineBin: s
   }
 }
 
-async function runPeer(name: "vscode" | "best", o: Options, session: Session, model: string, llamaBin: string): Promise<RunResult> {
+async function runPeer(name: 'vscode' | 'best', o: Options, session: Session, model: string, llamaBin: string): Promise<RunResult> {
   const server = await startLlamaServer(
-    name === "vscode"
-      ? { bin: llamaBin, model, threads: o.threads, ctx: 8192, parallel: 1, args: ["--cache-reuse", "256"] }
-      : { bin: llamaBin, model, threads: o.threads, ctx: 16384, parallel: 4, args: ["--spm-infill", "--cache-reuse", "256"] },
+    name === 'vscode'
+      ? { bin: llamaBin, model, threads: o.threads, ctx: 8192, parallel: 1, args: ['--cache-reuse', '256'] }
+      : { bin: llamaBin, model, threads: o.threads, ctx: 16384, parallel: 4, args: ['--spm-infill', '--cache-reuse', '256'] },
   );
   const client = new LlamaVscodeClient(server.url, session, { ...llamaVscodeDefaults, n_predict: o.nPredict }, o.seed);
   try {
@@ -183,13 +238,19 @@ async function runPeer(name: "vscode" | "best", o: Options, session: Session, mo
     const wallMs = performance.now() - t0;
     const reqs = client.requests.slice(r0);
     return {
-      config: name, label: CONFIG_LABEL[name], keystrokes: records.length, ...summarizeRecords(records),
+      config: name,
+      label: CONFIG_LABEL[name],
+      keystrokes: records.length,
+      ...summarizeRecords(records),
       cacheServed: client.servedFromCache - cache0,
       engineTokensEvaluated: reqs.reduce((s, r) => s + r.promptN, 0),
       engineRequests: reqs.length,
       clientCalls: client.providerCalls - calls0,
       generatedTokens: reqs.reduce((s, r) => s + r.predictedN, 0),
-      wallMs, errors: [...client.errors], records, peerRequests: reqs,
+      wallMs,
+      errors: [...client.errors],
+      records,
+      peerRequests: reqs,
     };
   } finally {
     client.dispose();
@@ -214,28 +275,35 @@ function figures(r: RunResult): Record<string, number> {
 
 function render(results: RunResult[], capMs: number): string {
   const by = new Map(results.map((r) => [r.config, r]));
-  const ours = by.get("ours");
+  const ours = by.get('ours');
   const cols = results.map((r) => r.config);
-  const header = ["figure", ...cols.map((c) => (c === "ours" ? "ours" : `peer:${c}`))];
-  if (ours) for (const c of cols) if (c !== "ours") header.push(`ours/${c}`);
+  const header = ['figure', ...cols.map((c) => (c === 'ours' ? 'ours' : `peer:${c}`))];
+  if (ours) for (const c of cols) if (c !== 'ours') header.push(`ours/${c}`);
   const rows: string[][] = [];
   const add = (label: string, key: string, show: (x: number) => string): void => {
     const row = [label, ...results.map((r) => show(figures(r)[key]!))];
-    if (ours) for (const r of results) if (r.config !== "ours") row.push(ratioOf(figures(ours)[key]!, figures(r)[key]!));
+    if (ours) for (const r of results) if (r.config !== 'ours') row.push(ratioOf(figures(ours)[key]!, figures(r)[key]!));
     rows.push(row);
   };
   // A peer past the wait cap still bounds the ratio: ours / peer < ours / cap.
   const ratioOf = (a: number, b: number): string =>
-    a !== Infinity && b === Infinity && Number.isFinite(a) ? `<${(a / capMs).toFixed(2)}x` : a === Infinity || b === Infinity ? "n/a" : ratio(a, b);
-  add("latency at pauses p50 (ms)", "p50", ms);
-  add("latency at pauses p95 (ms)", "p95", ms);
-  add("  same, suggestion shown p50", "shownP50", ms);
-  add("latency, all shown p50 (ms)", "allP50", ms);
-  add("keystrokes shown in time", "shownInTime", (x) => `${fmt(100 * x)}%`);
-  add("served from cache / key", "cache", (x) => `${fmt(100 * x, 1)}%`);
-  add("engine tokens evaluated / key", "tokens", (x) => fmt(x, 1));
-  add("engine requests / key", "requests", (x) => fmt(x, 2));
-  const counts = ["pauses: shown/empty/timed out", ...results.map((r) => `${r.pausesShown}/${r.pausesEmpty}/${r.pausesTimedOut} of ${r.pauses}`)];
+    a !== Infinity && b === Infinity && Number.isFinite(a)
+      ? `<${(a / capMs).toFixed(2)}x`
+      : a === Infinity || b === Infinity
+        ? 'n/a'
+        : ratio(a, b);
+  add('latency at pauses p50 (ms)', 'p50', ms);
+  add('latency at pauses p95 (ms)', 'p95', ms);
+  add('  same, suggestion shown p50', 'shownP50', ms);
+  add('latency, all shown p50 (ms)', 'allP50', ms);
+  add('keystrokes shown in time', 'shownInTime', (x) => `${fmt(100 * x)}%`);
+  add('served from cache / key', 'cache', (x) => `${fmt(100 * x, 1)}%`);
+  add('engine tokens evaluated / key', 'tokens', (x) => fmt(x, 1));
+  add('engine requests / key', 'requests', (x) => fmt(x, 2));
+  const counts = [
+    'pauses: shown/empty/timed out',
+    ...results.map((r) => `${r.pausesShown}/${r.pausesEmpty}/${r.pausesTimedOut} of ${r.pauses}`),
+  ];
   return renderTable(header, [...rows, counts]);
 }
 
@@ -244,45 +312,73 @@ async function main(): Promise<void> {
   const session = loadSession(repoRoot, o.file, { ...defaultSessionOptions, keystrokes: o.keystrokes, fromLine: o.fromLine, seed: o.seed });
   const pauses = session.keystrokes.filter((k) => k.pause).length;
   const typingMs = session.keystrokes.reduce((s, k) => s + k.gapMs, 0);
-  console.log(`session: ${session.keystrokes.length} keystrokes (${pauses} pauses) retyping ${session.filename} from line ${session.startLine + 1}, seed ${o.seed}, ${fmt(typingMs / 1000, 1)} s of typing; n_predict ${o.nPredict}, ${o.threads} threads`);
+  console.log(
+    `session: ${session.keystrokes.length} keystrokes (${pauses} pauses) retyping ${session.filename} from line ${session.startLine + 1}, seed ${o.seed}, ${fmt(typingMs / 1000, 1)} s of typing; n_predict ${o.nPredict}, ${o.threads} threads`,
+  );
 
   const model = o.model ?? (await ensureBenchModel());
   console.log(`model: ${model}`);
   let engineBin: string | undefined;
   let llamaBin: string | undefined;
   const skipped: string[] = [];
-  if (o.only.includes("ours")) {
+  if (o.only.includes('ours')) {
     const e = prontoEngineBinary(repoRoot);
     if (e.bin) engineBin = e.bin;
     else skipped.push(`ours: no engine binary (npm run -s engine:path: ${e.why})`);
   }
-  if (o.only.some((c) => c !== "ours")) {
+  if (o.only.some((c) => c !== 'ours')) {
     llamaBin = existsSync(llamaServerBinary(repoRoot)) ? llamaServerBinary(repoRoot) : ensureLlamaServer(repoRoot);
   }
 
   const results: RunResult[] = [];
   for (const name of o.only) {
-    if (name === "ours" && !engineBin) continue;
+    if (name === 'ours' && !engineBin) continue;
     console.log(`\n== ${name}: ${CONFIG_LABEL[name]}`);
     const t = performance.now();
-    const r = name === "ours" ? await runOurs(o, session, model, engineBin!) : await runPeer(name, o, session, model, llamaBin!);
+    const r = name === 'ours' ? await runOurs(o, session, model, engineBin!) : await runPeer(name, o, session, model, llamaBin!);
     results.push(r);
-    console.log(`   done in ${fmt((performance.now() - t) / 1000, 1)} s (session ${fmt(r.wallMs / 1000, 1)} s)${r.errors.length ? `; ${r.errors.length} background errors: ${r.errors[0]}` : ""}`);
+    console.log(
+      `   done in ${fmt((performance.now() - t) / 1000, 1)} s (session ${fmt(r.wallMs / 1000, 1)} s)${r.errors.length ? `; ${r.errors.length} background errors: ${r.errors[0]}` : ''}`,
+    );
   }
   for (const s of skipped) console.log(`skipped ${s}`);
-  if (!results.length) throw new Error("nothing was measured");
+  if (!results.length) throw new Error('nothing was measured');
 
-  console.log(`\nCompletion benchmark (${os.cpus().length} cores, ${session.keystrokes.length} keystrokes, n_predict ${o.nPredict}, model ${path.basename(model)})`);
+  console.log(
+    `\nCompletion benchmark (${os.cpus().length} cores, ${session.keystrokes.length} keystrokes, n_predict ${o.nPredict}, model ${path.basename(model)})`,
+  );
   console.log(render(results, o.waitCapMs));
   for (const r of results) {
-    if (r.config === "ours") console.log(`ours: ${r.clientCalls} LSP inlineCompletion requests, ${r.engineRequests} engine requests (${r.cancelledEngineRequests} cancelled), ${r.generatedTokens} tokens generated`);
+    if (r.config === 'ours')
+      console.log(
+        `ours: ${r.clientCalls} LSP inlineCompletion requests, ${r.engineRequests} engine requests (${r.cancelledEngineRequests} cancelled), ${r.generatedTokens} tokens generated`,
+      );
     else {
-      const kinds = (k: PeerRequest["kind"]): number => r.peerRequests!.filter((q) => q.kind === k).length;
-      console.log(`peer:${r.config}: ${r.clientCalls} provider calls, ${r.engineRequests} /infill requests (${kinds("completion")} completion, ${kinds("future")} future-suggestion, ${kinds("ring")} ring update), mean request ${fmt(mean(r.peerRequests!.map((q) => q.ms)))} ms (server: prompt ${fmt(mean(r.peerRequests!.map((q) => q.promptMs)))} ms, generation ${fmt(mean(r.peerRequests!.map((q) => q.predictedMs)))} ms), ${r.generatedTokens} tokens generated`);
+      const kinds = (k: PeerRequest['kind']): number => r.peerRequests!.filter((q) => q.kind === k).length;
+      console.log(
+        `peer:${r.config}: ${r.clientCalls} provider calls, ${r.engineRequests} /infill requests (${kinds('completion')} completion, ${kinds('future')} future-suggestion, ${kinds('ring')} ring update), mean request ${fmt(mean(r.peerRequests!.map((q) => q.ms)))} ms (server: prompt ${fmt(mean(r.peerRequests!.map((q) => q.promptMs)))} ms, generation ${fmt(mean(r.peerRequests!.map((q) => q.predictedMs)))} ms), ${r.generatedTokens} tokens generated`,
+      );
     }
   }
   if (o.json) {
-    writeFileSync(o.json, JSON.stringify({ options: o, session: { file: session.filename, startLine: session.startLine + 1, keystrokes: session.keystrokes.map((k) => ({ text: k.text, gapMs: k.gapMs, pause: k.pause })) }, model, table: render(results, o.waitCapMs), results: results.map((r) => ({ ...r, figures: figures(r) })) }, (_k, v: unknown) => (v === Infinity ? "Infinity" : v), 2));
+    writeFileSync(
+      o.json,
+      JSON.stringify(
+        {
+          options: o,
+          session: {
+            file: session.filename,
+            startLine: session.startLine + 1,
+            keystrokes: session.keystrokes.map((k) => ({ text: k.text, gapMs: k.gapMs, pause: k.pause })),
+          },
+          model,
+          table: render(results, o.waitCapMs),
+          results: results.map((r) => ({ ...r, figures: figures(r) })),
+        },
+        (_k, v: unknown) => (v === Infinity ? 'Infinity' : v),
+        2,
+      ),
+    );
     console.log(`wrote ${o.json}`);
   }
 }

@@ -5,17 +5,17 @@
 //                           [--window small|llama.vscode] [--decode-rounds 6] [--engine-args "--kv-type q8_0"]
 // See bench/README.md for what is measured and how to read the table.
 
-import { existsSync, writeFileSync } from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
-import { ensureBenchModel } from "../test/support/models";
-import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from "./lib/llamaServer";
-import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from "./lib/prontoEngine";
-import { fmt, median, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from "./lib/stats";
-import { standardTraces, windowPresets, type FimRequest, type Trace, type WindowName } from "./lib/traces";
-import { intArg, strArg } from "./lib/args";
+import { existsSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ensureBenchModel } from '../test/support/models';
+import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from './lib/llamaServer';
+import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from './lib/prontoEngine';
+import { fmt, median, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from './lib/stats';
+import { type FimRequest, standardTraces, windowPresets, type WindowName } from './lib/traces';
+import { intArg, strArg } from './lib/args';
 
-const repoRoot = path.resolve(__dirname, "..");
+const repoRoot = path.resolve(__dirname, '..');
 
 interface Options {
   json?: string;
@@ -35,46 +35,80 @@ interface Options {
   engineArgs: string[];
 }
 
-type ConfigName = "vscode" | "best" | "ours";
+type ConfigName = 'vscode' | 'best' | 'ours';
 const CONFIG_LABEL: Record<ConfigName, string> = {
-  vscode: "llama-server as llama.vscode drives it (-np 1, --cache-reuse 256, PSM /infill)",
-  best: "llama-server best config (-np 4, --spm-infill, --cache-reuse 256)",
-  ours: "pronto-engine (--parallel 4, WebSocket /v1/stream FIM)",
+  vscode: 'llama-server as llama.vscode drives it (-np 1, --cache-reuse 256, PSM /infill)',
+  best: 'llama-server best config (-np 4, --spm-infill, --cache-reuse 256)',
+  ours: 'pronto-engine (--parallel 4, WebSocket /v1/stream FIM)',
 };
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { keystrokes: 16, nPredict: 8, decodeTokens: 128, decodeRounds: 6, window: "small", engineArgs: [], threads: 2, only: new Set(["vscode", "best", "ours"]), speculative: false };
+  const o: Options = {
+    keystrokes: 16,
+    nPredict: 8,
+    decodeTokens: 128,
+    decodeRounds: 6,
+    window: 'small',
+    engineArgs: [],
+    threads: 2,
+    only: new Set(['vscode', 'best', 'ours']),
+    speculative: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string | undefined => argv[++i];
     switch (a) {
-      case "--json": o.json = strArg(a, v()); break;
-      case "--keystrokes": o.keystrokes = intArg(a, v(), 1, 200); break;
-      case "--n-predict": o.nPredict = intArg(a, v(), 1, 512); break;
-      case "--decode-tokens": o.decodeTokens = intArg(a, v(), 2, 4096); break;
-      case "--threads": o.threads = intArg(a, v(), 1, 256); break;
-      case "--decode-rounds": o.decodeRounds = intArg(a, v(), 1, 50); break;
-      case "--engine-args": o.engineArgs = (v() ?? "").split(/\s+/).filter(Boolean); break;
-      case "--window": {
+      case '--json':
+        o.json = strArg(a, v());
+        break;
+      case '--keystrokes':
+        o.keystrokes = intArg(a, v(), 1, 200);
+        break;
+      case '--n-predict':
+        o.nPredict = intArg(a, v(), 1, 512);
+        break;
+      case '--decode-tokens':
+        o.decodeTokens = intArg(a, v(), 2, 4096);
+        break;
+      case '--threads':
+        o.threads = intArg(a, v(), 1, 256);
+        break;
+      case '--decode-rounds':
+        o.decodeRounds = intArg(a, v(), 1, 50);
+        break;
+      case '--engine-args':
+        o.engineArgs = (v() ?? '').split(/\s+/).filter(Boolean);
+        break;
+      case '--window': {
         const w = v();
-        if (w !== "small" && w !== "llama.vscode") throw new Error(`--window: small or llama.vscode, got ${w ?? "nothing"}`);
+        if (w !== 'small' && w !== 'llama.vscode') throw new Error(`--window: small or llama.vscode, got ${w ?? 'nothing'}`);
         o.window = w;
         break;
       }
-      case "--speculative": o.speculative = true; break;
-      case "--model": o.model = strArg(a, v()); break;
-      case "--engine": o.engine = strArg(a, v()); break;
-      case "--only": {
-        const names = (v() ?? "").split(",").filter(Boolean);
+      case '--speculative':
+        o.speculative = true;
+        break;
+      case '--model':
+        o.model = strArg(a, v());
+        break;
+      case '--engine':
+        o.engine = strArg(a, v());
+        break;
+      case '--only': {
+        const names = (v() ?? '').split(',').filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (vscode, best, ours)`);
-        if (!names.length) throw new Error("--only needs a list: vscode,best,ours");
+        if (!names.length) throw new Error('--only needs a list: vscode,best,ours');
         o.only = new Set(names as ConfigName[]);
         break;
       }
-      case "--help": case "-h":
-        console.log("usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N] [--engine-args flags]");
-        process.exit(0);
-      default: throw new Error(`unknown argument ${a} (try --help)`);
+      case '--help':
+      case '-h':
+        console.log(
+          'usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N] [--engine-args flags]',
+        );
+        return process.exit(0);
+      default:
+        throw new Error(`unknown argument ${a} (try --help)`);
     }
   }
   return o;
@@ -86,8 +120,14 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function startTarget(name: ConfigName, o: Options, model: string, llamaBin: string | undefined, engineBin: string | undefined): Promise<Target> {
-  if (name === "ours") {
+async function startTarget(
+  name: ConfigName,
+  o: Options,
+  model: string,
+  llamaBin: string | undefined,
+  engineBin: string | undefined,
+): Promise<Target> {
+  if (name === 'ours') {
     const e = await startProntoEngine({ bin: engineBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: o.engineArgs });
     return {
       infill: (r) => prontoInfill(e, r, o.nPredict, o.speculative),
@@ -96,9 +136,9 @@ async function startTarget(name: ConfigName, o: Options, model: string, llamaBin
     };
   }
   const s = await startLlamaServer(
-    name === "vscode"
-      ? { bin: llamaBin!, model, threads: o.threads, ctx: 8192, parallel: 1, args: ["--cache-reuse", "256"] }
-      : { bin: llamaBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: ["--cache-reuse", "256", "--spm-infill"] },
+    name === 'vscode'
+      ? { bin: llamaBin!, model, threads: o.threads, ctx: 8192, parallel: 1, args: ['--cache-reuse', '256'] }
+      : { bin: llamaBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: ['--cache-reuse', '256', '--spm-infill'] },
   );
   return { infill: (r) => llamaInfill(s, r, o.nPredict), decode: (p) => llamaDecode(s, p, o.decodeTokens), stop: () => s.stop() };
 }
@@ -108,25 +148,39 @@ async function main(): Promise<void> {
   const started = Date.now();
   const log = (s: string): void => console.error(s);
 
-  const model = o.model ?? (log("bench model: generating if missing (.cache/models)..."), await ensureBenchModel());
-  const needPeer = o.only.has("vscode") || o.only.has("best");
-  const llamaBin = needPeer ? (log("llama-server: building if needed..."), ensureLlamaServer(repoRoot)) : undefined;
+  if (!o.model) log('bench model: generating if missing (.cache/models)...');
+  const model = o.model ?? (await ensureBenchModel());
+  const needPeer = o.only.has('vscode') || o.only.has('best');
+  if (needPeer) log('llama-server: building if needed...');
+  const llamaBin = needPeer ? ensureLlamaServer(repoRoot) : undefined;
   let engineBin: string | undefined;
   const skipped: Record<string, string> = {};
-  if (o.only.has("ours")) {
-    const r = o.engine ? (existsSync(o.engine) ? { bin: path.resolve(o.engine) } : { why: `--engine ${o.engine} does not exist` }) : prontoEngineBinary(repoRoot);
+  if (o.only.has('ours')) {
+    const r = o.engine
+      ? existsSync(o.engine)
+        ? { bin: path.resolve(o.engine) }
+        : { why: `--engine ${o.engine} does not exist` }
+      : prontoEngineBinary(repoRoot);
     if (r.bin) engineBin = r.bin;
     else {
       skipped.ours = `pronto-engine not available: ${r.why}`;
-      o.only.delete("ours");
+      o.only.delete('ours');
       log(`NOTE: ${skipped.ours}`);
     }
   }
 
   const traces = standardTraces(repoRoot, o.keystrokes, windowPresets[o.window]);
-  const configs = (["vscode", "best", "ours"] as ConfigName[]).filter((c) => o.only.has(c));
-  const results: Partial<Record<ConfigName, { traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>; decode?: Awaited<ReturnType<Target["decode"]>> & { rounds: number[] } }>> = {};
-  const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split("\n").slice(-12).join("\n");
+  const configs = (['vscode', 'best', 'ours'] as ConfigName[]).filter((c) => o.only.has(c));
+  const results: Partial<
+    Record<
+      ConfigName,
+      {
+        traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>;
+        decode?: Awaited<ReturnType<Target['decode']>> & { rounds: number[] };
+      }
+    >
+  > = {};
+  const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split('\n').slice(-12).join('\n');
 
   // All configurations run side by side and take turns request by request, so a change in machine
   // load (other processes) hits them alike; only one request is in flight at any time.
@@ -147,9 +201,12 @@ async function main(): Promise<void> {
         const order = configs.map((_, j) => configs[(j + k) % configs.length]!);
         for (const c of order) {
           const s = await targets.get(c)!.infill(req);
-          if (s.generated !== o.nPredict) throw new Error(`${c} keystroke ${k + 1}: generated ${s.generated} tokens, expected ${o.nPredict} (ignore_eos)`);
+          if (s.generated !== o.nPredict)
+            throw new Error(`${c} keystroke ${k + 1}: generated ${s.generated} tokens, expected ${o.nPredict} (ignore_eos)`);
           samples.get(c)!.push(s);
-          log(`    key ${String(k + 1).padStart(2)} ${c.padEnd(6)}: evaluated ${String(s.evaluated).padStart(4)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`);
+          log(
+            `    key ${String(k + 1).padStart(2)} ${c.padEnd(6)}: evaluated ${String(s.evaluated).padStart(4)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`,
+          );
         }
       }
       for (const c of configs) results[c]!.traces[trace.name] = { summary: summarize(samples.get(c)!), samples: samples.get(c)! };
@@ -158,13 +215,15 @@ async function main(): Promise<void> {
       // 2-core machine, so it runs in rounds, alternating which server goes first, and the medians
       // are reported.
       if (i === traces.length - 1) {
-        const deciders = configs.filter((c) => c !== "vscode");
-        const runs = new Map<ConfigName, Array<Awaited<ReturnType<Target["decode"]>>>>(deciders.map((c) => [c, []]));
+        const deciders = configs.filter((c) => c !== 'vscode');
+        const runs = new Map<ConfigName, Array<Awaited<ReturnType<Target['decode']>>>>(deciders.map((c) => [c, []]));
         for (let r = 0; r < o.decodeRounds; r++) {
           for (const c of r % 2 ? [...deciders].reverse() : deciders) {
             const d = await targets.get(c)!.decode(decodePrompt);
             runs.get(c)!.push(d);
-            log(`  decode round ${r + 1} ${c}: ${fmt(d.clientTokPerS, 1)} tok/s client side, ${fmt(d.serverTokPerS, 1)} server side (${d.generated} tokens)`);
+            log(
+              `  decode round ${r + 1} ${c}: ${fmt(d.clientTokPerS, 1)} tok/s client side, ${fmt(d.serverTokPerS, 1)} server side (${d.generated} tokens)`,
+            );
           }
         }
         for (const [c, rs] of runs) {
@@ -182,10 +241,10 @@ async function main(): Promise<void> {
   }
 
   // ----- table
-  const cols = configs.map((c) => (c === "vscode" ? "peer:vscode" : c === "best" ? "peer:best" : "ours"));
-  const header = ["metric", ...cols];
-  if (results.ours && results.vscode) header.push("ours/vscode");
-  if (results.ours && results.best) header.push("ours/best");
+  const cols = configs.map((c) => (c === 'vscode' ? 'peer:vscode' : c === 'best' ? 'peer:best' : 'ours'));
+  const header = ['metric', ...cols];
+  if (results.ours && results.vscode) header.push('ours/vscode');
+  if (results.ours && results.best) header.push('ours/best');
   const rows: string[][] = [];
   const metric = (label: string, pick: (s: TraceSummary) => number, digits: number, traceName: string): void => {
     const vals = configs.map((c) => pick(results[c]!.traces[traceName]!.summary));
@@ -197,23 +256,29 @@ async function main(): Promise<void> {
   };
   for (const trace of traces) {
     rows.push([`[${trace.name}]`]);
-    metric("  prompt tokens evaluated / request", (s) => s.evaluatedMean, 1, trace.name);
-    metric("  prompt tokens / request", (s) => s.promptTokensMean, 0, trace.name);
-    metric("  TTFT p50 (ms)", (s) => s.ttftP50, 0, trace.name);
-    metric("  TTFT p95 (ms)", (s) => s.ttftP95, 0, trace.name);
-    metric("  request latency p50 (ms)", (s) => s.latencyP50, 0, trace.name);
-    metric("  request latency p95 (ms)", (s) => s.latencyP95, 0, trace.name);
+    metric('  prompt tokens evaluated / request', (s) => s.evaluatedMean, 1, trace.name);
+    metric('  prompt tokens / request', (s) => s.promptTokensMean, 0, trace.name);
+    metric('  TTFT p50 (ms)', (s) => s.ttftP50, 0, trace.name);
+    metric('  TTFT p95 (ms)', (s) => s.ttftP95, 0, trace.name);
+    metric('  request latency p50 (ms)', (s) => s.latencyP50, 0, trace.name);
+    metric('  request latency p95 (ms)', (s) => s.latencyP95, 0, trace.name);
   }
   const dec = configs.map((c) => results[c]!.decode?.clientTokPerS ?? NaN);
   const decRow = [`decode tok/s (${o.decodeTokens} tokens, no spec., median of ${o.decodeRounds})`, ...dec.map((v) => fmt(v, 1))];
-  if (results.ours && results.vscode) decRow.push("n/a");
-  if (results.ours && results.best) decRow.push(ratio(results.ours.decode?.clientTokPerS ?? NaN, results.best.decode?.clientTokPerS ?? NaN));
+  if (results.ours && results.vscode) decRow.push('n/a');
+  if (results.ours && results.best)
+    decRow.push(ratio(results.ours.decode?.clientTokPerS ?? NaN, results.best.decode?.clientTokPerS ?? NaN));
   rows.push(decRow);
 
   const table = renderTable(header, rows);
-  console.log(`\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.window} (${windowPresets[o.window].prefixLines}/${windowPresets[o.window].suffixLines}/${windowPresets[o.window].extraLines} lines)` +
-    `${o.speculative ? ", ours WITH speculation" : ", no speculation"}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"})`);
-  if (engineBin) console.log(`ours: ${engineBin} (${o.engine ? "--engine" : "npm run -s engine:path"})${o.engineArgs.length ? ` ${o.engineArgs.join(" ")}` : ""}`);
+  console.log(
+    `\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.window} (${windowPresets[o.window].prefixLines}/${windowPresets[o.window].suffixLines}/${windowPresets[o.window].extraLines} lines)` +
+      `${o.speculative ? ', ours WITH speculation' : ', no speculation'}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+  );
+  if (engineBin)
+    console.log(
+      `ours: ${engineBin} (${o.engine ? '--engine' : 'npm run -s engine:path'})${o.engineArgs.length ? ` ${o.engineArgs.join(' ')}` : ''}`,
+    );
   console.log(table);
   for (const [k, why] of Object.entries(skipped)) console.log(`(${k} skipped: ${why})`);
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -223,7 +288,17 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), loadavg: os.loadavg() },
       model,
-      options: { keystrokes: o.keystrokes, nPredict: o.nPredict, decodeTokens: o.decodeTokens, decodeRounds: o.decodeRounds, engineArgs: o.engineArgs, threads: o.threads, speculative: o.speculative, window: windowPresets[o.window], windowName: o.window },
+      options: {
+        keystrokes: o.keystrokes,
+        nPredict: o.nPredict,
+        decodeTokens: o.decodeTokens,
+        decodeRounds: o.decodeRounds,
+        engineArgs: o.engineArgs,
+        threads: o.threads,
+        speculative: o.speculative,
+        window: windowPresets[o.window],
+        windowName: o.window,
+      },
       configs: Object.fromEntries(configs.map((c) => [c, CONFIG_LABEL[c]])),
       traces: traces.map((t) => ({ name: t.name, description: t.description })),
       results,

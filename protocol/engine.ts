@@ -132,6 +132,13 @@ export const requestStatsSchema = z.object({
   t_prompt_ms: z.number(),
   t_first_token_ms: z.number(),
   t_total_ms: z.number(),
+  /** Batched decodes this request took part in. */
+  decode_steps: z.number(),
+  /**
+   * Decodes it took part in after its cancel arrived (at most 1: the one already running); 0 when
+   * it was not cancelled. Bounds cancellation by steps, whatever the machine's speed.
+   */
+  steps_after_cancel: z.number(),
 });
 export type RequestStats = z.infer<typeof requestStatsSchema>;
 

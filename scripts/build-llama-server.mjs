@@ -3,17 +3,17 @@
 // into native/.deps/llama-server-build. It is the peer the engine benchmark compares against.
 // Incremental: re-running only rebuilds what changed. Prints the binary path on success.
 //   node scripts/build-llama-server.mjs [--print-path]
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const src = join(root, "native/.deps/llama.cpp");
-const build = join(root, "native/.deps/llama-server-build");
-const bin = join(build, "bin/llama-server");
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'native/.deps/llama.cpp');
+const build = join(root, 'native/.deps/llama-server-build');
+const bin = join(build, 'bin/llama-server');
 
-if (process.argv.includes("--print-path")) {
+if (process.argv.includes('--print-path')) {
   if (!existsSync(bin)) {
     console.error(`llama-server not built yet: run node scripts/build-llama-server.mjs (expected ${bin})`);
     process.exit(1);
@@ -21,14 +21,14 @@ if (process.argv.includes("--print-path")) {
   console.log(bin);
   process.exit(0);
 }
-if (!existsSync(join(src, "CMakeLists.txt"))) {
+if (!existsSync(join(src, 'CMakeLists.txt'))) {
   console.error(`llama.cpp source missing at ${src}: run node scripts/prepare-llama.mjs first`);
   process.exit(1);
 }
 
 function run(cmd, args) {
-  console.error(`$ ${cmd} ${args.join(" ")}`);
-  const r = spawnSync(cmd, args, { stdio: "inherit" });
+  console.error(`$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
   if (r.error) {
     console.error(`cannot run ${cmd}: ${r.error.message}`);
     process.exit(1);
@@ -39,17 +39,22 @@ function run(cmd, args) {
   }
 }
 
-if (!existsSync(join(build, "build.ninja"))) {
-  run("cmake", [
-    "-S", src, "-B", build, "-G", "Ninja",
-    "-DCMAKE_BUILD_TYPE=Release",
-    "-DLLAMA_OPENSSL=OFF",
-    "-DLLAMA_BUILD_TESTS=OFF",
-    "-DLLAMA_BUILD_EXAMPLES=OFF",
-    "-DLLAMA_USE_PREBUILT_UI=OFF",
-    "-DLLAMA_BUILD_UI=OFF",
-    "-DBUILD_SHARED_LIBS=OFF",
+if (!existsSync(join(build, 'build.ninja'))) {
+  run('cmake', [
+    '-S',
+    src,
+    '-B',
+    build,
+    '-G',
+    'Ninja',
+    '-DCMAKE_BUILD_TYPE=Release',
+    '-DLLAMA_OPENSSL=OFF',
+    '-DLLAMA_BUILD_TESTS=OFF',
+    '-DLLAMA_BUILD_EXAMPLES=OFF',
+    '-DLLAMA_USE_PREBUILT_UI=OFF',
+    '-DLLAMA_BUILD_UI=OFF',
+    '-DBUILD_SHARED_LIBS=OFF',
   ]);
 }
-run("cmake", ["--build", build, "--target", "llama-server", "-j", "2"]);
+run('cmake', ['--build', build, '--target', 'llama-server', '-j', '2']);
 console.log(bin);

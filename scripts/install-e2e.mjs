@@ -50,6 +50,7 @@ function run(cmd, args, opts = {}) {
 
 function aptMissing() {
   return APT_PACKAGES.filter((p) => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
     const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
     return r.status !== 0 || !r.stdout.includes('install ok installed');
   });
@@ -104,14 +105,18 @@ export function codeServerEnv(home, tmp, extra = {}) {
 export function codeServerArgs(paths, { bind, userData, extensions, workspace, extraArgs = [] }) {
   return [
     paths.codeServerEntry,
-    '--bind-addr', bind,
-    '--auth', 'none',
+    '--bind-addr',
+    bind,
+    '--auth',
+    'none',
     '--disable-telemetry',
     '--disable-update-check',
     '--disable-workspace-trust',
     '--disable-getting-started-override',
-    '--user-data-dir', userData,
-    '--extensions-dir', extensions,
+    '--user-data-dir',
+    userData,
+    '--extensions-dir',
+    extensions,
     ...extraArgs,
     workspace,
   ];
@@ -173,7 +178,10 @@ export function ensureE2E() {
       npm_config_dangerously_allow_all_scripts: 'true',
     };
     log('installing code-server (about 4 minutes, 600 MB; done once and cached)');
-    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `code-server@${CODE_SERVER_VERSION}`], { cwd: dir, env });
+    run('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `code-server@${CODE_SERVER_VERSION}`], {
+      cwd: dir,
+      env,
+    });
     if (!existsSync(p.codeServerEntry)) throw new Error(`code-server installed but ${p.codeServerEntry} is missing`);
     writeFileSync(join(dir, '.installed'), `${CODE_SERVER_VERSION}\n`);
   } else {

@@ -16,7 +16,18 @@
 // Flags: --no-build (package what is in dist/ as is), --no-engine (leave the engine out),
 // --out FILE.vsix (default: <repo>/<name>-<version>.vsix).
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,9 +85,13 @@ if (existsSync(demoVocab)) {
 } else {
   log(`warning: ${demoVocab} is missing (node scripts/prepare-llama.mjs); the .vsix cannot make the demo model`);
 }
-if (existsSync(join(root, 'extension', 'walkthrough'))) cpSync(join(root, 'extension', 'walkthrough'), join(stage, 'extension', 'walkthrough'), { recursive: true });
+if (existsSync(join(root, 'extension', 'walkthrough')))
+  cpSync(join(root, 'extension', 'walkthrough'), join(stage, 'extension', 'walkthrough'), { recursive: true });
 if (existsSync(join(root, 'media'))) {
-  cpSync(join(root, 'media'), join(stage, 'media'), { recursive: true, filter: (src) => statSync(src).isDirectory() || !/\.(ts|tsx|md)$/.test(src) });
+  cpSync(join(root, 'media'), join(stage, 'media'), {
+    recursive: true,
+    filter: (src) => statSync(src).isDirectory() || !/\.(ts|tsx|md)$/.test(src),
+  });
 }
 
 // The engine and the shared libraries it needs, found with ldd, plus the ggml backends that are
@@ -100,7 +115,12 @@ else if (existsSync(engine)) {
     libDirs.add(dirname(lib));
   }
   if (ldd.includes('not found')) {
-    log(`warning: ldd reports missing libraries for ${engine}:\n${ldd.split('\n').filter((l) => l.includes('not found')).join('\n')}`);
+    log(
+      `warning: ldd reports missing libraries for ${engine}:\n${ldd
+        .split('\n')
+        .filter((l) => l.includes('not found'))
+        .join('\n')}`,
+    );
   }
   let copied = 0;
   for (const dir of libDirs) {
@@ -119,7 +139,11 @@ writeFileSync(join(stage, '.vscodeignore'), '**/*.map\n.vscodeignore\n');
 mkdirSync(dirname(out), { recursive: true });
 rmSync(out, { force: true });
 const vsce = join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
-run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--no-update-package-json', '--out', out], { cwd: stage });
+run(
+  process.execPath,
+  [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--no-update-package-json', '--out', out],
+  { cwd: stage },
+);
 if (!existsSync(out)) {
   log(`vsce finished but ${out} is missing`);
   process.exit(1);

@@ -35,7 +35,9 @@ function fetchPackage(key) {
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error(`npm pack ${entry.spec} produced no tarball`);
   const [algo, want] = entry.integrity.split('-', 2);
-  const got = createHash(algo).update(readFileSync(join(dir, tgz))).digest('base64');
+  const got = createHash(algo)
+    .update(readFileSync(join(dir, tgz)))
+    .digest('base64');
   if (got !== want) throw new Error(`integrity mismatch for ${entry.spec}: expected ${entry.integrity}, got ${algo}-${got}`);
   execFileSync('tar', ['xzf', tgz], { cwd: dir });
   rmSync(join(dir, tgz));

@@ -19,7 +19,14 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => process.stderr.write(`[start] ${m}\n`);
 
 function parseArgs(argv) {
-  const opts = { port: Number(process.env.PORT ?? 8080), host: '127.0.0.1', model: undefined, workspace: join(root, 'samples', 'workspace'), install: true, stateDir: join(root, '.cache', 'start') };
+  const opts = {
+    port: Number(process.env.PORT ?? 8080),
+    host: '127.0.0.1',
+    model: undefined,
+    workspace: join(root, 'samples', 'workspace'),
+    install: true,
+    stateDir: join(root, '.cache', 'start'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -33,7 +40,10 @@ function parseArgs(argv) {
     else if (a === '--workspace') opts.workspace = resolve(value());
     else if (a === '--no-install') opts.install = false;
     else if (a === '--state-dir') opts.stateDir = resolve(value());
-    else fail(`unknown argument ${a}\nusage: npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]`);
+    else
+      fail(
+        `unknown argument ${a}\nusage: npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]`,
+      );
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail(`--port must be an integer 0-65535, got ${opts.port}`);
   if (opts.model && !existsSync(opts.model)) fail(`--model: no such file ${opts.model}`);
@@ -126,7 +136,9 @@ const onOutput = (chunk) => {
   if (m) {
     printed = true;
     const url = `${m[1]}/?folder=${encodeURIComponent(opts.workspace)}`;
-    process.stdout.write(`\nPronto is running in VS Code at:\n\n    ${url}\n\nOpen it in a browser. The Pronto item in the status bar shows the engine state. Ctrl+C stops everything.\n\n`);
+    process.stdout.write(
+      `\nPronto is running in VS Code at:\n\n    ${url}\n\nOpen it in a browser. The Pronto item in the status bar shows the engine state. Ctrl+C stops everything.\n\n`,
+    );
   }
 };
 child.stdout.on('data', onOutput);

@@ -3,7 +3,7 @@
 // suites with Node's test runner, and ends with one plain line: `N passed, N failed[, N skipped]`.
 //
 //   npm test                 everything
-//   npm test -- unit e2e     only the named phases (typecheck, unit, integration, e2e)
+//   npm test -- unit e2e     only the named phases (lint, typecheck, unit, integration, e2e)
 //   npm test -- --no-setup   skip the install/build step (you built already)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 const args = process.argv.slice(2);
-const allPhases = ['typecheck', 'unit', 'integration', 'e2e'];
+const allPhases = ['lint', 'typecheck', 'unit', 'integration', 'e2e'];
 const phases = args.filter((a) => !a.startsWith('--'));
 for (const p of phases) {
   if (!allPhases.includes(p)) {
@@ -107,7 +107,15 @@ function runSuite(name, { concurrency }) {
 }
 
 for (const phase of selected) {
-  if (phase === 'typecheck') {
+  if (phase === 'lint') {
+    // Biome (lint + format of TS/JS/JSON) and clang-format (native/): one check each.
+    const code = run(process.execPath, [join(root, 'scripts/lint.mjs')]);
+    if (code === 0) totals.passed += 1;
+    else {
+      totals.failed += 1;
+      failures.push('lint (npm run format fixes formatting)');
+    }
+  } else if (phase === 'typecheck') {
     const code = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', '.']);
     if (code === 0) totals.passed += 1;
     else {

@@ -18,10 +18,10 @@
 // Left out: RAG, the OpenAI endpoint, status bar, chunks picked on save/yank/editor switch (the
 // session has none of these events); the random chunk choice uses a seeded PRNG.
 
-import { createHash } from "node:crypto";
-import type { CancellationToken } from "vscode-jsonrpc";
-import type { CompletionClient, ProviderAnswer } from "./replay";
-import { seededRandom, type Keystroke, type Session } from "./session";
+import { createHash } from 'node:crypto';
+import type { CancellationToken } from 'vscode-jsonrpc';
+import type { CompletionClient, ProviderAnswer } from './replay';
+import { seededRandom, type Keystroke, type Session } from './session';
 
 export interface LlamaVscodeConfig {
   n_prefix: number;
@@ -65,7 +65,7 @@ interface Chunk {
 
 /** One HTTP request to llama-server, as measured. */
 export interface PeerRequest {
-  kind: "completion" | "future" | "ring";
+  kind: 'completion' | 'future' | 'ring';
   promptN: number;
   predictedN: number;
   /** llama-server's own prompt and generation times (timings.prompt_ms, predicted_ms). */
@@ -78,7 +78,7 @@ class LruCache {
   private readonly map = new Map<string, string>();
   constructor(private readonly max: number) {}
   static hash(s: string): string {
-    return createHash("sha256").update(s, "utf8").digest("hex");
+    return createHash('sha256').update(s, 'utf8').digest('hex');
   }
   get(key: string): string | undefined {
     const v = this.map.get(key);
@@ -103,7 +103,7 @@ interface LlamaResponse {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function removeTrailingNewLines(lines: string[]): void {
-  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
 }
 
 export class LlamaVscodeClient implements CompletionClient {
@@ -134,7 +134,7 @@ export class LlamaVscodeClient implements CompletionClient {
   ) {
     this.cache = new LruCache(cfg.max_cache_keys);
     this.rand = seededRandom(seed);
-    this.lines = session.initialDoc.split("\n");
+    this.lines = session.initialDoc.split('\n');
   }
 
   /** Starts the ring buffer's periodic update (llama.vscode starts it at activation). */
@@ -164,30 +164,52 @@ export class LlamaVscodeClient implements CompletionClient {
   }
 
   change(k: Keystroke): void {
-    this.lines = k.doc.split("\n");
+    this.lines = k.doc.split('\n');
   }
 
   /** The warm-up (opening the file): one completion at the initial cursor, awaited with its background work. */
   async warmup(): Promise<void> {
     const k: Keystroke = {
-      text: "", doc: this.session.initialDoc, offset: this.session.initialOffset, line: this.session.initialLine,
-      character: this.session.initialCharacter, gapMs: 0, pause: true,
+      text: '',
+      doc: this.session.initialDoc,
+      offset: this.session.initialOffset,
+      line: this.session.initialLine,
+      character: this.session.initialCharacter,
+      gapMs: 0,
+      pause: true,
     };
     await this.provide(k, { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) } as CancellationToken);
     await this.idle();
   }
 
-  private async infill(kind: PeerRequest["kind"], body: object): Promise<LlamaResponse> {
+  private async infill(kind: PeerRequest['kind'], body: object): Promise<LlamaResponse> {
     const t0 = performance.now();
-    const res = await fetch(`${this.url}/infill`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const res = await fetch(`${this.url}/infill`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`llama-server /infill: HTTP ${res.status}: ${text.slice(0, 300)}`);
     const data = JSON.parse(text) as LlamaResponse;
-    this.requests.push({ kind, promptN: data.timings?.prompt_n ?? 0, predictedN: data.timings?.predicted_n ?? 0, promptMs: data.timings?.prompt_ms ?? NaN, predictedMs: data.timings?.predicted_ms ?? NaN, ms: performance.now() - t0 });
+    this.requests.push({
+      kind,
+      promptN: data.timings?.prompt_n ?? 0,
+      predictedN: data.timings?.predicted_n ?? 0,
+      promptMs: data.timings?.prompt_ms ?? NaN,
+      predictedMs: data.timings?.predicted_ms ?? NaN,
+      ms: performance.now() - t0,
+    });
     return data;
   }
 
-  private getFIMCompletion(kind: "completion" | "future", inputPrefix: string, inputSuffix: string, prompt: string, nindent: number): Promise<LlamaResponse> {
+  private getFIMCompletion(
+    kind: 'completion' | 'future',
+    inputPrefix: string,
+    inputSuffix: string,
+    prompt: string,
+    nindent: number,
+  ): Promise<LlamaResponse> {
     return this.infill(kind, {
       input_prefix: inputPrefix,
       input_suffix: inputSuffix,
@@ -197,7 +219,7 @@ export class LlamaVscodeClient implements CompletionClient {
       top_k: 40,
       top_p: 0.99,
       stream: false,
-      samplers: ["top_k", "top_p", "infill"],
+      samplers: ['top_k', 'top_p', 'infill'],
       cache_prompt: true,
       ...(nindent ? { n_indent: nindent } : {}),
       t_max_prompt_ms: this.cfg.t_max_prompt_ms,
@@ -218,7 +240,7 @@ export class LlamaVscodeClient implements CompletionClient {
       const line = k.line;
       const prefixLines = lines.slice(Math.max(0, line - this.cfg.n_prefix), line);
       const suffixLines = lines.slice(line + 1, Math.min(lines.length - 1, line + this.cfg.n_suffix) + 1);
-      const lineText = lines[line] ?? "";
+      const lineText = lines[line] ?? '';
       const linePrefix = lineText.slice(0, k.character);
       const lineSuffix = lineText.slice(k.character);
       const nindent = lineText.length - lineText.trimStart().length;
@@ -226,23 +248,23 @@ export class LlamaVscodeClient implements CompletionClient {
       let prompt = linePrefix;
       let spacesToRemove = 0;
       if (/^[ \t]*$/.test(prompt)) {
-        prompt = "";
+        prompt = '';
         spacesToRemove = linePrefix.length;
       }
-      const inputPrefix = prefixLines.join("\n") + "\n";
-      const inputSuffix = lineSuffix + "\n" + suffixLines.join("\n") + "\n";
+      const inputPrefix = prefixLines.join('\n') + '\n';
+      const inputSuffix = lineSuffix + '\n' + suffixLines.join('\n') + '\n';
 
-      const hashKey = LruCache.hash(inputPrefix + "|" + inputSuffix + "|" + prompt);
+      const hashKey = LruCache.hash(inputPrefix + '|' + inputSuffix + '|' + prompt);
       let completion = this.getCachedCompletion(hashKey, inputPrefix, inputSuffix, prompt);
       const isCachedResponse = completion !== undefined;
       if (isCachedResponse) this.servedFromCache++;
       else {
         if (token.isCancellationRequested) return null;
-        const data = await this.getFIMCompletion("completion", inputPrefix, inputSuffix, prompt, nindent);
+        const data = await this.getFIMCompletion('completion', inputPrefix, inputSuffix, prompt, nindent);
         completion = data.content;
       }
-      if (completion === undefined || completion.trim() === "") return { items: [], fromCache: isCachedResponse };
-      let suggestionLines = completion.split(/\r?\n/);
+      if (completion === undefined || completion.trim() === '') return { items: [], fromCache: isCachedResponse };
+      const suggestionLines = completion.split(/\r?\n/);
       removeTrailingNewLines(suggestionLines);
       if (this.shouldDiscardSuggestion(suggestionLines, line, linePrefix, lineSuffix)) return { items: [], fromCache: isCachedResponse };
       completion = this.updateSuggestion(suggestionLines, lineSuffix);
@@ -253,7 +275,7 @@ export class LlamaVscodeClient implements CompletionClient {
       this.track(
         (async () => {
           await sleep(0);
-          if (!token.isCancellationRequested && lineSuffix.trim() === "") {
+          if (!token.isCancellationRequested && lineSuffix.trim() === '') {
             await this.cacheFutureSuggestion(inputPrefix, inputSuffix, prompt, shownLines);
             this.cacheFutureAcceptLineSuggestion(inputPrefix, inputSuffix, prompt, shownLines);
           }
@@ -269,7 +291,7 @@ export class LlamaVscodeClient implements CompletionClient {
   private removeLeadingSpaces(str: string, n: number): string {
     let i = 0;
     // Same precedence as the original: (i < len && i < n && str[i] === ' ') || str[i] === '\t'
-    while ((i < str.length && i < n && str[i] === " ") || str[i] === "\t") i++;
+    while ((i < str.length && i < n && str[i] === ' ') || str[i] === '\t') i++;
     return str.slice(i);
   }
 
@@ -279,7 +301,7 @@ export class LlamaVscodeClient implements CompletionClient {
     for (let i = prompt.length; i >= 0; i--) {
       const newPrompt = prompt.slice(0, i);
       const promptCut = prompt.slice(i);
-      const r = this.cache.get(LruCache.hash(inputPrefix + "|" + inputSuffix + "|" + newPrompt));
+      const r = this.cache.get(LruCache.hash(inputPrefix + '|' + inputSuffix + '|' + newPrompt));
       if (r !== undefined && promptCut === r.slice(0, promptCut.length)) return r.slice(prompt.length - newPrompt.length);
     }
     return undefined;
@@ -287,19 +309,19 @@ export class LlamaVscodeClient implements CompletionClient {
 
   private shouldDiscardSuggestion(suggestionLines: string[], line: number, linePrefix: string, lineSuffix: string): boolean {
     const doc = this.lines;
-    const at = (i: number): string => doc[i] ?? "";
+    const at = (i: number): string => doc[i] ?? '';
     if (suggestionLines.length === 0) return true;
-    if (suggestionLines.length === 1 && suggestionLines[0]!.trim() === "") return true;
+    if (suggestionLines.length === 1 && suggestionLines[0]!.trim() === '') return true;
     if (line === doc.length - 1) return false;
     if (
       suggestionLines.length > 1 &&
-      (suggestionLines[0]!.trim() === "" || suggestionLines[0]!.trim() === lineSuffix.trim()) &&
+      (suggestionLines[0]!.trim() === '' || suggestionLines[0]!.trim() === lineSuffix.trim()) &&
       suggestionLines.slice(1).every((v, i) => v === at(line + 1 + i))
     )
       return true;
     if (suggestionLines.length === 1 && suggestionLines[0] === lineSuffix) return true;
     let firstNonEmpty = line + 1;
-    while (firstNonEmpty < doc.length && at(firstNonEmpty).trim() === "") firstNonEmpty++;
+    while (firstNonEmpty < doc.length && at(firstNonEmpty).trim() === '') firstNonEmpty++;
     if (firstNonEmpty >= doc.length) return false;
     if (linePrefix + suggestionLines[0] === at(firstNonEmpty)) {
       if (suggestionLines.length === 1) return true;
@@ -310,11 +332,11 @@ export class LlamaVscodeClient implements CompletionClient {
   }
 
   private updateSuggestion(suggestionLines: string[], lineSuffix: string): string {
-    if (lineSuffix.trim() !== "") {
+    if (lineSuffix.trim() !== '') {
       if (suggestionLines[0]!.endsWith(lineSuffix)) return suggestionLines[0]!.slice(0, -lineSuffix.length);
       if (suggestionLines.length > 1) return suggestionLines[0]!;
     }
-    return suggestionLines.join("\n");
+    return suggestionLines.join('\n');
   }
 
   private async cacheFutureSuggestion(inputPrefix: string, inputSuffix: string, prompt: string, suggestionLines: string[]): Promise<void> {
@@ -322,28 +344,34 @@ export class LlamaVscodeClient implements CompletionClient {
     const futureInputSuffix = inputSuffix;
     let futurePrompt = prompt + suggestionLines[0];
     if (suggestionLines.length > 1) {
-      futureInputPrefix = inputPrefix + prompt + suggestionLines.slice(0, -1).join("\n") + "\n";
+      futureInputPrefix = inputPrefix + prompt + suggestionLines.slice(0, -1).join('\n') + '\n';
       futurePrompt = suggestionLines[suggestionLines.length - 1]!;
       const futureInputPrefixLines = futureInputPrefix.slice(0, -1).split(/\r?\n/);
       if (futureInputPrefixLines.length > this.cfg.n_prefix) {
-        futureInputPrefix = futureInputPrefixLines.slice(futureInputPrefixLines.length - this.cfg.n_prefix).join("\n") + "\n";
+        futureInputPrefix = futureInputPrefixLines.slice(futureInputPrefixLines.length - this.cfg.n_prefix).join('\n') + '\n';
       }
     }
-    const futureHashKey = LruCache.hash(futureInputPrefix + "|" + futureInputSuffix + "|" + futurePrompt);
+    const futureHashKey = LruCache.hash(futureInputPrefix + '|' + futureInputSuffix + '|' + futurePrompt);
     if (this.cache.get(futureHashKey) !== undefined) return;
-    const futureData = await this.getFIMCompletion("future", futureInputPrefix, futureInputSuffix, futurePrompt, prompt.length - prompt.trimStart().length);
-    if (futureData.content !== undefined && futureData.content.trim() !== "") {
+    const futureData = await this.getFIMCompletion(
+      'future',
+      futureInputPrefix,
+      futureInputSuffix,
+      futurePrompt,
+      prompt.length - prompt.trimStart().length,
+    );
+    if (futureData.content !== undefined && futureData.content.trim() !== '') {
       const lines = futureData.content.split(/\r?\n/);
       removeTrailingNewLines(lines);
-      this.cache.put(futureHashKey, lines.join("\n"));
+      this.cache.put(futureHashKey, lines.join('\n'));
     }
   }
 
   private cacheFutureAcceptLineSuggestion(inputPrefix: string, inputSuffix: string, prompt: string, suggestionLines: string[]): void {
     if (suggestionLines.length <= 1) return;
-    const futureInputPrefix = inputPrefix + prompt + suggestionLines[0] + "\n";
-    const key = LruCache.hash(futureInputPrefix + "|" + inputSuffix + "|" + "");
-    if (this.cache.get(key) === undefined) this.cache.put(key, suggestionLines.slice(1).join("\n"));
+    const futureInputPrefix = inputPrefix + prompt + suggestionLines[0] + '\n';
+    const key = LruCache.hash(futureInputPrefix + '|' + inputSuffix + '|' + '');
+    if (this.cache.get(key) === undefined) this.cache.put(key, suggestionLines.slice(1).join('\n'));
   }
 
   // ---- extra context ring (src/extra-context.ts) ----
@@ -354,7 +382,12 @@ export class LlamaVscodeClient implements CompletionClient {
     const doc = this.lines;
     const get = (a: number, b: number): string[] => doc.slice(a, b + 1);
     this.pickChunk(get(Math.max(0, line - this.cfg.ring_scope), Math.max(0, line - this.cfg.n_prefix)));
-    this.pickChunk(get(Math.min(doc.length - 1, line + this.cfg.n_suffix), Math.min(doc.length - 1, line + this.cfg.n_suffix + this.cfg.ring_chunk_size)));
+    this.pickChunk(
+      get(
+        Math.min(doc.length - 1, line + this.cfg.n_suffix),
+        Math.min(doc.length - 1, line + this.cfg.n_suffix + this.cfg.ring_chunk_size),
+      ),
+    );
     this.lastLinePick = line;
   }
 
@@ -370,7 +403,7 @@ export class LlamaVscodeClient implements CompletionClient {
       this.queuedChunks.splice(0, 1);
       this.queuedChunksLines.splice(0, 1);
     }
-    this.queuedChunks.push({ text: chunkLines.join("\n") + "\n", time: Date.now(), filename: this.session.absPath });
+    this.queuedChunks.push({ text: chunkLines.join('\n') + '\n', time: Date.now(), filename: this.session.absPath });
     this.queuedChunksLines.push(chunkLines);
   }
 
@@ -388,9 +421,16 @@ export class LlamaVscodeClient implements CompletionClient {
     }
     // Fire and forget in llama.vscode; tracked here so the benchmark can wait for it.
     this.track(
-      this.infill("ring", {
-        input_prefix: "", input_suffix: "", input_extra: this.chunks, prompt: "", n_predict: 0, samplers: [],
-        cache_prompt: true, t_max_prompt_ms: this.cfg.t_max_prompt_ms, t_max_predict_ms: 1,
+      this.infill('ring', {
+        input_prefix: '',
+        input_suffix: '',
+        input_extra: this.chunks,
+        prompt: '',
+        n_predict: 0,
+        samplers: [],
+        cache_prompt: true,
+        t_max_prompt_ms: this.cfg.t_max_prompt_ms,
+        t_max_predict_ms: 1,
       }),
     );
   }

@@ -4,12 +4,12 @@
 // The server starts pronto-engine itself (engine.path); the engine's /metrics counters give the
 // tokens it evaluated and the requests it received, prefetches and cancelled requests included.
 
-import { pathToFileURL } from "node:url";
-import type { CancellationToken } from "vscode-jsonrpc";
-import type { StatsResult } from "../../protocol/lsp";
-import { startLspServer, type LspHarness } from "../../test/support/lsp";
-import type { CompletionClient, ProviderAnswer } from "./replay";
-import type { Keystroke, Session } from "./session";
+import { pathToFileURL } from 'node:url';
+import type { CancellationToken } from 'vscode-jsonrpc';
+import type { StatsResult } from '../../protocol/lsp';
+import { startLspServer, type LspHarness } from '../../test/support/lsp';
+import type { CompletionClient, ProviderAnswer } from './replay';
+import type { Keystroke, Session } from './session';
 
 export interface ProntoLspOptions {
   modelPath: string;
@@ -33,16 +33,16 @@ export interface EngineCounters {
 
 export function parseProntoMetrics(text: string): EngineCounters {
   const get = (name: string): number => {
-    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
     if (!m) throw new Error(`engine /metrics has no ${name}`);
     return Number(m[1]);
   };
   return {
-    requests: get("pronto_requests_total"),
-    evaluated: get("pronto_prompt_tokens_evaluated_total"),
-    reused: get("pronto_prompt_tokens_reused_total"),
-    generated: get("pronto_generated_tokens_total"),
-    cancellations: get("pronto_cancellations_total"),
+    requests: get('pronto_requests_total'),
+    evaluated: get('pronto_prompt_tokens_evaluated_total'),
+    reused: get('pronto_prompt_tokens_reused_total'),
+    generated: get('pronto_generated_tokens_total'),
+    cancellations: get('pronto_cancellations_total'),
   };
 }
 
@@ -69,20 +69,27 @@ export class ProntoLspClient implements CompletionClient {
           ...o.settings,
         },
       });
-      const exited = new Promise<never>((_, reject) => lsp.child.once("exit", (code) => reject(new Error(`the LSP server exited (code ${code}) before the engine was ready:\n${lsp.logs.slice(-15).join("\n")}`))));
+      const exited = new Promise<never>((_, reject) =>
+        lsp.child.once('exit', (code) =>
+          reject(new Error(`the LSP server exited (code ${code}) before the engine was ready:\n${lsp.logs.slice(-15).join('\n')}`)),
+        ),
+      );
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the engine was not ready within ${o.readyTimeoutMs ?? 240_000} ms:\n${lsp.logs.slice(-15).join("\n")}`)), o.readyTimeoutMs ?? 240_000);
+        timer = setTimeout(
+          () => reject(new Error(`the engine was not ready within ${o.readyTimeoutMs ?? 240_000} ms:\n${lsp.logs.slice(-15).join('\n')}`)),
+          o.readyTimeoutMs ?? 240_000,
+        );
       });
       try {
-        const s = await Promise.race([lsp.waitForStatus((st) => st.state === "ready" || st.state === "error"), exited, timeout]);
-        if (s.state === "error") throw new Error(`the server reported an error: ${s.message}\n${lsp.logs.slice(-15).join("\n")}`);
+        const s = await Promise.race([lsp.waitForStatus((st) => st.state === 'ready' || st.state === 'error'), exited, timeout]);
+        if (s.state === 'error') throw new Error(`the server reported an error: ${s.message}\n${lsp.logs.slice(-15).join('\n')}`);
       } finally {
         clearTimeout(timer);
       }
       // The manager logs "engine ready at http://host:port" before it reports ready.
       const url = lsp.logs.map((l) => /engine ready at (http:\/\/[^\s]+)/.exec(l)?.[1]).find((u) => u !== undefined);
-      if (!url) throw new Error(`no "engine ready at" line in the server's log:\n${lsp.logs.slice(-15).join("\n")}`);
+      if (!url) throw new Error(`no "engine ready at" line in the server's log:\n${lsp.logs.slice(-15).join('\n')}`);
       const uri = pathToFileURL(session.absPath).href;
       await lsp.open(uri, session.initialDoc, session.languageId);
       return new ProntoLspClient(lsp, url, session, uri);
@@ -96,9 +103,9 @@ export class ProntoLspClient implements CompletionClient {
     // Incremental change: the key's text inserted at the cursor before the keystroke.
     const end = k.offset - k.text.length;
     const before = k.doc.slice(0, end);
-    const line = before.split("\n").length - 1;
-    const character = end - (before.lastIndexOf("\n") + 1);
-    void this.lsp.connection.sendNotification("textDocument/didChange", {
+    const line = before.split('\n').length - 1;
+    const character = end - (before.lastIndexOf('\n') + 1);
+    void this.lsp.connection.sendNotification('textDocument/didChange', {
       textDocument: { uri: this.uri, version: ++this.version },
       contentChanges: [{ range: { start: { line, character }, end: { line, character } }, text: k.text }],
     });
@@ -115,14 +122,14 @@ export class ProntoLspClient implements CompletionClient {
     let result: { items: Array<{ insertText: string | { value: string } }> } | null;
     try {
       result = token
-        ? await this.lsp.connection.sendRequest("textDocument/inlineCompletion", params, token)
-        : await this.lsp.connection.sendRequest("textDocument/inlineCompletion", params);
+        ? await this.lsp.connection.sendRequest('textDocument/inlineCompletion', params, token)
+        : await this.lsp.connection.sendRequest('textDocument/inlineCompletion', params);
     } catch (e) {
       if (token?.isCancellationRequested) return null;
       throw e;
     }
     if (token?.isCancellationRequested) return null;
-    const items = (result?.items ?? []).map((i) => (typeof i.insertText === "string" ? i.insertText : i.insertText.value));
+    const items = (result?.items ?? []).map((i) => (typeof i.insertText === 'string' ? i.insertText : i.insertText.value));
     // Whether the server answered from its cache is counted server side (pronto/stats cacheHits).
     return { items, fromCache: false };
   }
@@ -134,7 +141,7 @@ export class ProntoLspClient implements CompletionClient {
   }
 
   stats(): Promise<StatsResult> {
-    return this.lsp.connection.sendRequest("pronto/stats");
+    return this.lsp.connection.sendRequest('pronto/stats');
   }
 
   get requestsSent(): number {

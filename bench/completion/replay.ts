@@ -10,8 +10,8 @@
 // Latency of a keystroke = time from the keystroke until the provider call for exactly that
 // document state answered with a non-empty suggestion, while its token was still live.
 
-import { CancellationTokenSource, type CancellationToken } from "vscode-jsonrpc";
-import type { Keystroke, Session } from "./session";
+import { CancellationTokenSource, type CancellationToken } from 'vscode-jsonrpc';
+import type { Keystroke, Session } from './session';
 
 export interface ProviderAnswer {
   items: string[];
@@ -56,7 +56,12 @@ export const defaultReplayOptions: ReplayOptions = { debounceMs: 50, waitCapMs: 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function replay(session: Session, client: CompletionClient, o: ReplayOptions = defaultReplayOptions, onKey?: (r: KeystrokeRecord) => void): Promise<KeystrokeRecord[]> {
+export async function replay(
+  session: Session,
+  client: CompletionClient,
+  o: ReplayOptions = defaultReplayOptions,
+  onKey?: (r: KeystrokeRecord) => void,
+): Promise<KeystrokeRecord[]> {
   const records: KeystrokeRecord[] = [];
   const pending: Promise<void>[] = [];
   const failures: string[] = [];
@@ -68,7 +73,17 @@ export async function replay(session: Session, client: CompletionClient, o: Repl
     const cts = new CancellationTokenSource();
     current = cts;
     client.change(k, index);
-    const rec: KeystrokeRecord = { index, pause: k.pause, text: k.text, at: tKey - t0, called: false, answered: false, shown: false, fromCache: false, timedOut: false };
+    const rec: KeystrokeRecord = {
+      index,
+      pause: k.pause,
+      text: k.text,
+      at: tKey - t0,
+      called: false,
+      answered: false,
+      shown: false,
+      fromCache: false,
+      timedOut: false,
+    };
     records.push(rec);
     let settle!: () => void;
     const settled = new Promise<void>((r) => (settle = r));
@@ -97,7 +112,10 @@ export async function replay(session: Session, client: CompletionClient, o: Repl
       // The user pauses for at least gapMs and keeps waiting (up to the cap) for this state's answer.
       const start = performance.now();
       let capTimer: NodeJS.Timeout | undefined;
-      const capped = await Promise.race([settled.then(() => false), new Promise<boolean>((r) => (capTimer = setTimeout(() => r(true), o.waitCapMs)))]);
+      const capped = await Promise.race([
+        settled.then(() => false),
+        new Promise<boolean>((r) => (capTimer = setTimeout(() => r(true), o.waitCapMs))),
+      ]);
       clearTimeout(capTimer);
       rec.timedOut = capped && !rec.answered;
       const waited = performance.now() - start;

@@ -7,8 +7,8 @@
 // plus the next line's indentation (an editor's auto-indent). The user never accepts a suggestion:
 // with random-weight models they are meaningless, so the user types the file's own text.
 
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 
 export interface Keystroke {
   /** What the key inserted at the cursor. */
@@ -79,19 +79,31 @@ const indentOf = (line: string): string => /^\s*/.exec(line)![0];
 
 function positionAt(doc: string, offset: number): { line: number; character: number } {
   const before = doc.slice(0, offset);
-  const line = before.split("\n").length - 1;
-  return { line, character: offset - (before.lastIndexOf("\n") + 1) };
+  const line = before.split('\n').length - 1;
+  return { line, character: offset - (before.lastIndexOf('\n') + 1) };
 }
 
 export function languageOf(filename: string): string {
   const ext = path.extname(filename);
-  return ({ ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".ts": "typescript", ".py": "python", ".c": "c", ".cpp": "cpp" } as Record<string, string>)[ext] ?? "plaintext";
+  return (
+    (
+      {
+        '.js': 'javascript',
+        '.mjs': 'javascript',
+        '.cjs': 'javascript',
+        '.ts': 'typescript',
+        '.py': 'python',
+        '.c': 'c',
+        '.cpp': 'cpp',
+      } as Record<string, string>
+    )[ext] ?? 'plaintext'
+  );
 }
 
 /** Builds the session from the text of a file. */
 export function buildSession(filename: string, absPath: string, text: string, o: SessionOptions = defaultSessionOptions): Session {
   if (!Number.isInteger(o.keystrokes) || o.keystrokes < 1) throw new Error(`keystrokes must be a positive integer, got ${o.keystrokes}`);
-  const lines = text.split("\n");
+  const lines = text.split('\n');
   let start = -1;
   for (let i = Math.max(0, o.fromLine); i < lines.length; i++) {
     if (lines[i]!.trim().length >= 8) {
@@ -106,20 +118,22 @@ export function buildSession(filename: string, absPath: string, text: string, o:
   let end = start;
   for (let i = start; i < lines.length && keys.length < o.keystrokes; i++) {
     const line = lines[i]!;
-    if (i > start) keys.push({ text: "\n" + indentOf(line), endsLine: false });
+    if (i > start) keys.push({ text: '\n' + indentOf(line), endsLine: false });
     const content = line.slice(indentOf(line).length);
-    for (let c = 0; c < content.length && keys.length < o.keystrokes; c++) keys.push({ text: content[c]!, endsLine: c === content.length - 1 });
+    for (let c = 0; c < content.length && keys.length < o.keystrokes; c++)
+      keys.push({ text: content[c]!, endsLine: c === content.length - 1 });
     end = i + 1;
   }
-  if (keys.length < o.keystrokes) throw new Error(`${filename}: only ${keys.length} characters to type after line ${start + 1}, asked ${o.keystrokes}`);
+  if (keys.length < o.keystrokes)
+    throw new Error(`${filename}: only ${keys.length} characters to type after line ${start + 1}, asked ${o.keystrokes}`);
 
-  const before = lines.slice(0, start).join("\n") + (start > 0 ? "\n" : "") + indentOf(lines[start]!);
-  const after = end < lines.length ? "\n" + lines.slice(end).join("\n") : "";
+  const before = lines.slice(0, start).join('\n') + (start > 0 ? '\n' : '') + indentOf(lines[start]!);
+  const after = end < lines.length ? '\n' + lines.slice(end).join('\n') : '';
   const rand = seededRandom(o.seed);
   const uniform = ([lo, hi]: [number, number]): number => Math.round(lo + rand() * (hi - lo));
 
   const keystrokes: Keystroke[] = [];
-  let typed = "";
+  let typed = '';
   for (const [k, key] of keys.entries()) {
     typed += key.text;
     const doc = before + typed + after;
@@ -148,5 +162,5 @@ export function buildSession(filename: string, absPath: string, text: string, o:
 
 export function loadSession(repoRoot: string, relPath: string, o: SessionOptions = defaultSessionOptions): Session {
   const abs = path.join(repoRoot, relPath);
-  return buildSession(relPath, abs, readFileSync(abs, "utf8"), o);
+  return buildSession(relPath, abs, readFileSync(abs, 'utf8'), o);
 }

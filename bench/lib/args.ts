@@ -2,7 +2,7 @@
 
 export function intArg(flag: string, v: string | undefined, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? "nothing"}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} needs an integer in ${min}..${max}, got ${v ?? 'nothing'}`);
   return n;
 }
 

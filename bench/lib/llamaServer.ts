@@ -1,21 +1,23 @@
 // llama-server (llama.cpp's own server) as the benchmark peer: finding the binary, starting it, and
 // the two requests the benchmarks make (`/infill` as llama.vscode sends it, `/completion` for decode).
 
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import * as path from "node:path";
-import type { FimRequest } from "./traces";
-import { startServerProcess, type InferenceServerOptions, type ServerProcess } from "./process";
-import type { RequestSample } from "./stats";
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { FimRequest } from './traces';
+import { startServerProcess, type InferenceServerOptions, type ServerProcess } from './process';
+import type { RequestSample } from './stats';
 
 export function llamaServerBinary(repoRoot: string): string {
-  return path.join(repoRoot, "native/.deps/llama-server-build/bin/llama-server");
+  return path.join(repoRoot, 'native/.deps/llama-server-build/bin/llama-server');
 }
 
 /** Builds llama-server if needed (scripts/build-llama-server.mjs, incremental) and returns its path. */
 export function ensureLlamaServer(repoRoot: string): string {
   const bin = llamaServerBinary(repoRoot);
-  const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/build-llama-server.mjs")], { stdio: ["ignore", "ignore", "inherit"] });
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build-llama-server.mjs')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (r.status !== 0 || !existsSync(bin)) throw new Error(`building llama-server failed (exit ${r.status}); see the output above`);
   return bin;
 }
@@ -31,8 +33,21 @@ export interface LlamaServer {
 /** Starts llama-server on a free port and waits for its "listening on" line (printed after the model loads). */
 export async function startLlamaServer(o: LlamaServerOptions): Promise<LlamaServer> {
   const args = [
-    "-m", o.model, "--host", "127.0.0.1", "--port", "0", "-t", String(o.threads), "-c", String(o.ctx),
-    "-np", String(o.parallel), "--metrics", "--no-webui", ...(o.args ?? []),
+    '-m',
+    o.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '-t',
+    String(o.threads),
+    '-c',
+    String(o.ctx),
+    '-np',
+    String(o.parallel),
+    '--metrics',
+    '--no-webui',
+    ...(o.args ?? []),
   ];
   const proc = await startServerProcess(
     o.bin,
@@ -40,7 +55,7 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<LlamaServ
     (line) => /listening on (http:\/\/[^\s]+)/.exec(line)?.[1],
     o.readyTimeoutMs ?? 180_000,
   );
-  const url = proc.ready.replace(/\/$/, "");
+  const url = proc.ready.replace(/\/$/, '');
   const health = await fetch(`${url}/health`);
   if (!health.ok) {
     await proc.stop();
@@ -65,23 +80,31 @@ interface LlamaChunk {
 }
 
 /** POSTs with stream: true and reads the SSE events; returns per-event arrival times. */
-async function streamRequest(url: string, body: object, signal?: AbortSignal): Promise<{ t0: number; events: Array<{ t: number; chunk: LlamaChunk }> }> {
+async function streamRequest(
+  url: string,
+  body: object,
+  signal?: AbortSignal,
+): Promise<{ t0: number; events: Array<{ t: number; chunk: LlamaChunk }> }> {
   const t0 = performance.now();
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, stream: true }), signal });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, stream: true }),
+    signal,
+  });
   if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
   const events: Array<{ t: number; chunk: LlamaChunk }> = [];
   const decoder = new TextDecoder();
-  let buf = "";
+  let buf = '';
   for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
     const t = performance.now();
     buf += decoder.decode(part, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (!line.startsWith("data:")) continue;
+      if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
-      if (data === "[DONE]") continue;
+      if (data === '[DONE]') continue;
       const chunk = JSON.parse(data) as LlamaChunk;
       if (chunk.error) throw new Error(`${url}: ${chunk.error.message ?? JSON.stringify(chunk.error)}`);
       events.push({ t, chunk });
@@ -92,7 +115,7 @@ async function streamRequest(url: string, body: object, signal?: AbortSignal): P
 
 function sampleFrom(t0: number, events: Array<{ t: number; chunk: LlamaChunk }>): RequestSample {
   const last = events.at(-1);
-  if (!last?.chunk.stop || !last.chunk.timings) throw new Error("llama-server stream ended without a final chunk with timings");
+  if (!last?.chunk.stop || !last.chunk.timings) throw new Error('llama-server stream ended without a final chunk with timings');
   const firstToken = events.find((e) => !e.chunk.stop);
   const timings = last.chunk.timings;
   const generated = timings.predicted_n ?? 0;
@@ -113,7 +136,7 @@ function sampleFrom(t0: number, events: Array<{ t: number; chunk: LlamaChunk }>)
  * Only differences: `stream: true` (to time the first token), `ignore_eos` and top_k 1 (fixed work).
  */
 export async function llamaInfill(server: LlamaServer, req: FimRequest, nPredict: number): Promise<RequestSample> {
-  const cut = req.prefix.lastIndexOf("\n") + 1;
+  const cut = req.prefix.lastIndexOf('\n') + 1;
   const { t0, events } = await streamRequest(`${server.url}/infill`, {
     input_prefix: req.prefix.slice(0, cut),
     prompt: req.prefix.slice(cut),
@@ -124,15 +147,24 @@ export async function llamaInfill(server: LlamaServer, req: FimRequest, nPredict
     cache_prompt: true,
     top_k: 1,
     top_p: 0.99,
-    samplers: ["top_k", "top_p", "infill"],
+    samplers: ['top_k', 'top_p', 'infill'],
   });
   return sampleFrom(t0, events);
 }
 
 /** Plain decode speed: `nPredict` tokens after a short prompt, measured from first to last token. */
-export async function llamaDecode(server: LlamaServer, prompt: string, nPredict: number): Promise<{ clientTokPerS: number; serverTokPerS: number; generated: number }> {
+export async function llamaDecode(
+  server: LlamaServer,
+  prompt: string,
+  nPredict: number,
+): Promise<{ clientTokPerS: number; serverTokPerS: number; generated: number }> {
   const { events } = await streamRequest(`${server.url}/completion`, {
-    prompt, n_predict: nPredict, ignore_eos: true, cache_prompt: false, top_k: 1, samplers: ["top_k"],
+    prompt,
+    n_predict: nPredict,
+    ignore_eos: true,
+    cache_prompt: false,
+    top_k: 1,
+    samplers: ['top_k'],
   });
   const tokenEvents = events.filter((e) => !e.chunk.stop);
   const last = events.at(-1)!;

@@ -1,8 +1,8 @@
 // Starting a server child process and waiting for the line that says it is ready (never a sleep).
 // The child is killed when stop() is called, and also if this process exits first.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import * as readline from "node:readline";
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as readline from 'node:readline';
 
 /** How a benchmarked inference server (llama-server or pronto-engine) is started: same model, threads, context and sequences for both. */
 export interface InferenceServerOptions {
@@ -31,10 +31,10 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = (): void => {
-    for (const c of live) c.kill("SIGKILL");
+    for (const c of live) c.kill('SIGKILL');
   };
-  process.on("exit", killAll);
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       killAll();
       process.exit(130);
@@ -49,12 +49,12 @@ function installExitHook(): void {
 export function startServerProcess<T>(
   bin: string,
   args: string[],
-  matchReady: (line: string, stream: "stdout" | "stderr") => T | undefined,
+  matchReady: (line: string, stream: 'stdout' | 'stderr') => T | undefined,
   timeoutMs: number,
   onLine?: (line: string) => void,
 ): Promise<ServerProcess<T>> {
   installExitHook();
-  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const lines: string[] = [];
   const remember = (line: string): void => {
@@ -62,11 +62,16 @@ export function startServerProcess<T>(
     if (lines.length > 40) lines.shift();
     onLine?.(line);
   };
-  const exited = new Promise<void>((resolve) => child.once("exit", () => { live.delete(child); resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
   };
@@ -76,13 +81,16 @@ export function startServerProcess<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      void stop().then(() => reject(new Error(`${bin}: ${why}\n  last output:\n    ${lines.slice(-12).join("\n    ")}`)));
+      void stop().then(() => reject(new Error(`${bin}: ${why}\n  last output:\n    ${lines.slice(-12).join('\n    ')}`)));
     };
     const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
-    child.once("error", (e) => fail(`cannot start: ${e.message}`));
-    child.once("exit", (code, signal) => fail(`exited before it was ready (${signal ?? `code ${code}`})`));
-    for (const [stream, name] of [[child.stdout!, "stdout"], [child.stderr!, "stderr"]] as const) {
-      readline.createInterface({ input: stream }).on("line", (line) => {
+    child.once('error', (e) => fail(`cannot start: ${e.message}`));
+    child.once('exit', (code, signal) => fail(`exited before it was ready (${signal ?? `code ${code}`})`));
+    for (const [stream, name] of [
+      [child.stdout!, 'stdout'],
+      [child.stderr!, 'stderr'],
+    ] as const) {
+      readline.createInterface({ input: stream }).on('line', (line) => {
         remember(line);
         if (settled) return;
         const r = matchReady(line, name);

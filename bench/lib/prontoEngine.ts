@@ -1,17 +1,17 @@
 // pronto-engine as benchmarked: started with the same model and threads as the peer, driven over its
 // WebSocket /v1/stream (protocol/engine.ts). Timing is client side, as for llama-server.
 
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
-import WebSocket from "ws";
-import { parseServerMessage, readyLineSchema, type DoneEvent, type ReadyLine, type SubmitMessage } from "../../protocol/engine";
-import { startServerProcess, type InferenceServerOptions, type ServerProcess } from "./process";
-import type { RequestSample } from "./stats";
-import type { FimRequest } from "./traces";
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import { parseServerMessage, readyLineSchema, type DoneEvent, type ReadyLine, type SubmitMessage } from '../../protocol/engine';
+import { startServerProcess, type InferenceServerOptions, type ServerProcess } from './process';
+import type { RequestSample } from './stats';
+import type { FimRequest } from './traces';
 
 /** The engine binary from `npm run -s engine:path`, or undefined with the reason. */
 export function prontoEngineBinary(repoRoot: string): { bin?: string; why?: string } {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, "scripts/engine-path.mjs")], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/engine-path.mjs')], { encoding: 'utf8' });
   if (r.status === 0 && r.stdout.trim()) return { bin: r.stdout.trim() };
   return { why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
 }
@@ -28,14 +28,25 @@ export interface ProntoEngine {
 
 export async function startProntoEngine(o: ProntoEngineOptions): Promise<ProntoEngine> {
   const args = [
-    "--model", o.model, "--host", "127.0.0.1", "--port", "0", "--threads", String(o.threads),
-    "--ctx", String(o.ctx), "--parallel", String(o.parallel), ...(o.args ?? []),
+    '--model',
+    o.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--threads',
+    String(o.threads),
+    '--ctx',
+    String(o.ctx),
+    '--parallel',
+    String(o.parallel),
+    ...(o.args ?? []),
   ];
   const proc = await startServerProcess(
     o.bin,
     args,
     (line, stream) => {
-      if (stream !== "stdout" || !line.trimStart().startsWith("{")) return undefined;
+      if (stream !== 'stdout' || !line.trimStart().startsWith('{')) return undefined;
       try {
         const parsed = readyLineSchema.safeParse(JSON.parse(line));
         return parsed.success ? parsed.data : undefined;
@@ -49,8 +60,8 @@ export async function startProntoEngine(o: ProntoEngineOptions): Promise<ProntoE
   const socket = new WebSocket(`ws://${proc.ready.host}:${proc.ready.port}/v1/stream`);
   try {
     await new Promise<void>((resolve, reject) => {
-      socket.once("open", () => resolve());
-      socket.once("error", reject);
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
     });
   } catch (e) {
     await proc.stop();
@@ -71,7 +82,11 @@ export async function startProntoEngine(o: ProntoEngineOptions): Promise<ProntoE
 let nextId = 0;
 
 /** Sends one submit and resolves with the done event and the arrival time of the first token event. */
-export function submit(engine: ProntoEngine, msg: Omit<SubmitMessage, "type" | "id">, timeoutMs = 300_000): Promise<{ t0: number; tFirst: number; tDone: number; done: DoneEvent; tokenEvents: number[] }> {
+export function submit(
+  engine: ProntoEngine,
+  msg: Omit<SubmitMessage, 'type' | 'id'>,
+  timeoutMs = 300_000,
+): Promise<{ t0: number; tFirst: number; tDone: number; done: DoneEvent; tokenEvents: number[] }> {
   const id = `bench-${++nextId}`;
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -79,19 +94,25 @@ export function submit(engine: ProntoEngine, msg: Omit<SubmitMessage, "type" | "
     const tokenEvents: number[] = [];
     const cleanup = (): void => {
       clearTimeout(timer);
-      engine.socket.off("message", onMessage);
-      engine.socket.off("close", onClose);
+      engine.socket.off('message', onMessage);
+      engine.socket.off('close', onClose);
     };
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`request ${id}: no done event within ${timeoutMs} ms`)); }, timeoutMs);
-    const onClose = (): void => { cleanup(); reject(new Error(`request ${id}: engine closed the socket`)); };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`request ${id}: no done event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error(`request ${id}: engine closed the socket`));
+    };
     const onMessage = (data: WebSocket.RawData): void => {
       const t = performance.now();
       const m = parseServerMessage(data.toString());
       if (m.id !== id) return;
-      if (m.type === "token") {
+      if (m.type === 'token') {
         if (Number.isNaN(tFirst)) tFirst = t;
         tokenEvents.push(t);
-      } else if (m.type === "done") {
+      } else if (m.type === 'done') {
         cleanup();
         resolve({ t0, tFirst: Number.isNaN(tFirst) ? t : tFirst, tDone: t, done: m, tokenEvents });
       } else {
@@ -99,9 +120,9 @@ export function submit(engine: ProntoEngine, msg: Omit<SubmitMessage, "type" | "
         reject(new Error(`request ${id}: engine error ${m.error.code}: ${m.error.message}`));
       }
     };
-    engine.socket.on("message", onMessage);
-    engine.socket.once("close", onClose);
-    engine.socket.send(JSON.stringify({ type: "submit", id, ...msg } satisfies SubmitMessage));
+    engine.socket.on('message', onMessage);
+    engine.socket.once('close', onClose);
+    engine.socket.send(JSON.stringify({ type: 'submit', id, ...msg } satisfies SubmitMessage));
   });
 }
 
@@ -124,7 +145,11 @@ export async function prontoInfill(engine: ProntoEngine, req: FimRequest, nPredi
 }
 
 /** Plain decode speed (speculation off), measured from the first token event to done. */
-export async function prontoDecode(engine: ProntoEngine, prompt: string, nPredict: number): Promise<{ clientTokPerS: number; serverTokPerS: number; generated: number }> {
+export async function prontoDecode(
+  engine: ProntoEngine,
+  prompt: string,
+  nPredict: number,
+): Promise<{ clientTokPerS: number; serverTokPerS: number; generated: number }> {
   const r = await submit(engine, {
     prompt,
     sampling: { temperature: 0 },

@@ -52,20 +52,32 @@ export function summarize(samples: readonly RequestSample[]): TraceSummary {
     requests: samples.length,
     evaluatedMean: mean(samples.map((s) => s.evaluated)),
     promptTokensMean: mean(samples.map((s) => s.promptTokens)),
-    ttftP50: percentile(samples.map((s) => s.ttftMs), 50),
-    ttftP95: percentile(samples.map((s) => s.ttftMs), 95),
-    latencyP50: percentile(samples.map((s) => s.latencyMs), 50),
-    latencyP95: percentile(samples.map((s) => s.latencyMs), 95),
+    ttftP50: percentile(
+      samples.map((s) => s.ttftMs),
+      50,
+    ),
+    ttftP95: percentile(
+      samples.map((s) => s.ttftMs),
+      95,
+    ),
+    latencyP50: percentile(
+      samples.map((s) => s.latencyMs),
+      50,
+    ),
+    latencyP95: percentile(
+      samples.map((s) => s.latencyMs),
+      95,
+    ),
   };
 }
 
 /** Renders rows as a fixed-width text table. */
 export function renderTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export const fmt = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : "n/a");
+export const fmt = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 export const ratio = (ours: number, peer: number): string =>
-  Number.isFinite(ours) && Number.isFinite(peer) && peer !== 0 ? `${(ours / peer).toFixed(2)}x` : "n/a";
+  Number.isFinite(ours) && Number.isFinite(peer) && peer !== 0 ? `${(ours / peer).toFixed(2)}x` : 'n/a';

@@ -7,8 +7,8 @@
 // finished them, e.g. by accepting a completion). Pure functions: the same files give the same
 // traces, so runs and servers are comparable.
 
-import { readFileSync } from "node:fs";
-import * as path from "node:path";
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 
 export interface ExtraChunk {
   filename: string;
@@ -50,13 +50,13 @@ export const defaultWindow: WindowOptions = { prefixLines: 48, suffixLines: 16, 
  * n_suffix 64 lines, ring chunks of 64 lines). */
 export const windowPresets = {
   small: defaultWindow,
-  "llama.vscode": { prefixLines: 256, suffixLines: 64, extraLines: 64 },
+  'llama.vscode': { prefixLines: 256, suffixLines: 64, extraLines: 64 },
 } satisfies Record<string, WindowOptions>;
 export type WindowName = keyof typeof windowPresets;
 
 export function loadSource(repoRoot: string, relPath: string): SourceFile {
-  const text = readFileSync(path.join(repoRoot, relPath), "utf8");
-  return { filename: relPath, lines: text.split("\n") };
+  const text = readFileSync(path.join(repoRoot, relPath), 'utf8');
+  return { filename: relPath, lines: text.split('\n') };
 }
 
 const indentOf = (line: string): string => /^\s*/.exec(line)![0];
@@ -81,8 +81,8 @@ export function requestAt(file: SourceFile, line: number, typed: number, win: Wi
   const after = file.lines.slice(line + 1, line + 1 + win.suffixLines);
   return {
     filename: file.filename,
-    prefix: (before.length ? before.join("\n") + "\n" : "") + indent + content.slice(0, typed),
-    suffix: "\n" + after.join("\n"),
+    prefix: (before.length ? before.join('\n') + '\n' : '') + indent + content.slice(0, typed),
+    suffix: '\n' + after.join('\n'),
     extra,
   };
 }
@@ -90,7 +90,7 @@ export function requestAt(file: SourceFile, line: number, typed: number, win: Wi
 /** `n` lines of `file` around `line`, as an extra-context chunk. */
 export function chunkAround(file: SourceFile, line: number, n: number): ExtraChunk {
   const start = Math.max(0, line - Math.floor(n / 2));
-  return { filename: file.filename, text: file.lines.slice(start, start + n).join("\n") };
+  return { filename: file.filename, text: file.lines.slice(start, start + n).join('\n') };
 }
 
 /**
@@ -101,7 +101,7 @@ export function singleFileTrace(file: SourceFile, other: SourceFile, keystrokes:
   const site = findSite(file, win.prefixLines + 10, keystrokes);
   const extra = [chunkAround(other, findSite(other, win.prefixLines + 10, 1), win.extraLines)];
   return {
-    name: "A: one file",
+    name: 'A: one file',
     description: `${keystrokes} keystrokes at ${file.filename}:${site + 1}`,
     warmup: [requestAt(file, site, 0, win, extra)],
     keystrokes: Array.from({ length: keystrokes }, (_, k) => requestAt(file, site, k + 1, win, extra)),
@@ -134,7 +134,7 @@ export function twoFileTrace(a: SourceFile, b: SourceFile, keystrokes: number, p
     lastLine[site.file] = site.line;
   }
   return {
-    name: "B: two files",
+    name: 'B: two files',
     description: `${keystrokes} keystrokes, switching between ${a.filename} and ${b.filename} every ${perSite}`,
     warmup,
     keystrokes: keys,
@@ -143,7 +143,7 @@ export function twoFileTrace(a: SourceFile, b: SourceFile, keystrokes: number, p
 
 /** The two standard traces over files from node_modules (present after npm ci). */
 export function standardTraces(repoRoot: string, keystrokes = 16, win = defaultWindow): Trace[] {
-  const a = loadSource(repoRoot, "node_modules/ws/lib/websocket.js");
-  const b = loadSource(repoRoot, "node_modules/ws/lib/receiver.js");
+  const a = loadSource(repoRoot, 'node_modules/ws/lib/websocket.js');
+  const b = loadSource(repoRoot, 'node_modules/ws/lib/receiver.js');
   return [singleFileTrace(a, b, keystrokes, win), twoFileTrace(a, b, keystrokes, 4, 3, win)];
 }

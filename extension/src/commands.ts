@@ -28,15 +28,18 @@ interface CommandSpec {
 }
 
 /** Returns false, so callers (and tests) can tell the command did not run. */
-const serverDown = (ctx: Ctx): Cmd => () => {
-  const msg = 'Pronto: the language server is not running. Use "Pronto: Restart Language Server", or "Pronto: Show Logs" to see why it stopped.';
-  ctx.log.warn(msg);
-  void vscode.window.showWarningMessage(msg, 'Restart Server', 'Show Logs').then((pick) => {
-    if (pick === 'Restart Server') void vscode.commands.executeCommand('pronto.restartServer');
-    if (pick === 'Show Logs') ctx.log.show();
-  });
-  return false;
-};
+const serverDown =
+  (ctx: Ctx): Cmd =>
+  () => {
+    const msg =
+      'Pronto: the language server is not running. Use "Pronto: Restart Language Server", or "Pronto: Show Logs" to see why it stopped.';
+    ctx.log.warn(msg);
+    void vscode.window.showWarningMessage(msg, 'Restart Server', 'Show Logs').then((pick) => {
+      if (pick === 'Restart Server') void vscode.commands.executeCommand('pronto.restartServer');
+      if (pick === 'Show Logs') ctx.log.show();
+    });
+    return false;
+  };
 
 /** Commands that work the same with or without a server. */
 const always = (f: (ctx: Ctx) => Cmd): CommandSpec => ({ enabled: (ctx) => f(ctx), disabled: f });
@@ -148,17 +151,17 @@ async function showMenu(ctx: Ctx): Promise<void> {
       { label: '$(debug-restart) Restart engine', command: 'pronto.restartEngine' },
     );
   }
-  items.push(
-    { label: '$(file) Select model file…', command: 'pronto.selectModel' },
-  );
+  items.push({ label: '$(file) Select model file…', command: 'pronto.selectModel' });
   if (running) items.push({ label: '$(cloud-download) Download a model…', command: 'pronto.downloadModel' });
-  items.push(
-    { label: '$(output) Show logs', command: 'pronto.showLogs' },
-  );
+  items.push({ label: '$(output) Show logs', command: 'pronto.showLogs' });
   items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
   items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', description: 'pronto.' });
-  const title = status ? `Pronto: ${status.state}${status.model ? ` · ${status.model}` : ''}` : running ? 'Pronto' : 'Pronto: server not running';
+  const title = status
+    ? `Pronto: ${status.state}${status.model ? ` · ${status.model}` : ''}`
+    : running
+      ? 'Pronto'
+      : 'Pronto: server not running';
   const pick = await vscode.window.showQuickPick(items, { title, placeHolder: status?.message });
   if (!pick?.command) return;
   if (pick.command === 'workbench.action.openSettings') await vscode.commands.executeCommand(pick.command, 'pronto.');

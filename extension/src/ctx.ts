@@ -5,13 +5,7 @@
  * bar, menu) receives a Ctx and asks it for a running client instead of holding one itself.
  */
 import * as vscode from 'vscode';
-import {
-  LanguageClient,
-  State,
-  TransportKind,
-  type LanguageClientOptions,
-  type ServerOptions,
-} from 'vscode-languageclient/node';
+import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { resolveDefinitions } from './definitions';
 import {
   DidAcceptCompletionNotification,

@@ -51,13 +51,19 @@ function targetOf(loc: vscode.Location | vscode.LocationLink): { uri: vscode.Uri
   return 'targetUri' in loc ? { uri: loc.targetUri, range: loc.targetRange } : { uri: loc.uri, range: loc.range };
 }
 
-export async function resolveDefinitions(params: ResolveDefinitionsParams, token?: vscode.CancellationToken): Promise<ResolveDefinitionsResult> {
+export async function resolveDefinitions(
+  params: ResolveDefinitionsParams,
+  token?: vscode.CancellationToken,
+): Promise<ResolveDefinitionsResult> {
   if (!params || typeof params.uri !== 'string' || !Array.isArray(params.positions)) {
     throw new Error('pronto/resolveDefinitions: params need a uri string and a positions array');
   }
   const uri = vscode.Uri.parse(params.uri);
   const positions = params.positions
-    .filter((p) => p && Number.isInteger(p.line) && Number.isInteger(p.character) && p.line >= 0 && p.character >= 0 && typeof p.name === 'string')
+    .filter(
+      (p) =>
+        p && Number.isInteger(p.line) && Number.isInteger(p.character) && p.line >= 0 && p.character >= 0 && typeof p.name === 'string',
+    )
     .slice(0, MAX_POSITIONS);
   const window = params.excludeLines;
   const unresolved: string[] = [];
@@ -66,14 +72,16 @@ export async function resolveDefinitions(params: ResolveDefinitionsParams, token
     positions.map(async (p): Promise<ResolvedDefinition | undefined> => {
       if (token?.isCancellationRequested) return undefined;
       const locations = await withTimeout(
-        vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[] | undefined>(
-          'vscode.executeDefinitionProvider',
-          uri,
-          new vscode.Position(p.line, p.character),
-        ).then(
-          (v) => v ?? [],
-          () => [], // a failing provider: no definition (not "try again")
-        ),
+        vscode.commands
+          .executeCommand<(vscode.Location | vscode.LocationLink)[] | undefined>(
+            'vscode.executeDefinitionProvider',
+            uri,
+            new vscode.Position(p.line, p.character),
+          )
+          .then(
+            (v) => v ?? [],
+            () => [], // a failing provider: no definition (not "try again")
+          ),
         Math.max(0, deadline - Date.now()),
       );
       if (locations === undefined) {

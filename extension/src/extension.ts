@@ -32,7 +32,12 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   ctx = c;
   const statusBar = new StatusBar(c);
   extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
-  const api: ProntoApi = { client: () => c.runningClient, status: () => c.status, lastDefinitions: () => c.lastDefinitions, onDidChange: c.onDidChange };
+  const api: ProntoApi = {
+    client: () => c.runningClient,
+    status: () => c.status,
+    lastDefinitions: () => c.lastDefinitions,
+    onDidChange: c.onDidChange,
+  };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the
   // commands (restart, logs) stay usable.
   try {

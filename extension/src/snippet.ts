@@ -37,4 +37,3 @@ export function capChars(text: string): string {
   const nl = cut.lastIndexOf('\n');
   return nl > 0 ? cut.slice(0, nl) : cut;
 }
-

@@ -84,7 +84,10 @@ export function renderStatus(status: StatusParams | undefined, serverRunning: bo
   lines.push(`**Pronto**: ${labels[state]}${status.enabled ? '' : ' (completions disabled)'}`);
   if (status.message) lines.push(escapeMarkdown(status.message));
   const details: string[] = [];
-  if (status.model) details.push(`Model: ${escapeMarkdown(status.model)}${status.demoModel ? ' (demo model: output is meaningless; choose a real model)' : ''}`);
+  if (status.model)
+    details.push(
+      `Model: ${escapeMarkdown(status.model)}${status.demoModel ? ' (demo model: output is meaningless; choose a real model)' : ''}`,
+    );
   if (status.backend) details.push(`Backend: ${escapeMarkdown(status.backend)}`);
   const figures = formatFigures(status);
   if (figures) details.push(`Last completion: ${figures}`);

@@ -39,7 +39,12 @@ export function counters(s: StatsResult): Counter[] {
 
 /** The last path segment of a document URI, decoded ("file:///a/b%20c.ts" → "b c.ts"). */
 export function fileName(uri: string): string {
-  const last = uri.replace(/[?#].*$/, '').split('/').filter(Boolean).pop() ?? uri;
+  const last =
+    uri
+      .replace(/[?#].*$/, '')
+      .split('/')
+      .filter(Boolean)
+      .pop() ?? uri;
   try {
     return decodeURIComponent(last);
   } catch {
@@ -69,14 +74,20 @@ export function recentRow(r: CompletionRecord): string[] {
 
 /** Newest first, at most `limit` rows. */
 export function recentRows(s: StatsResult, limit = 20): string[][] {
-  return [...s.recent].sort((a, b) => b.at - a.at).slice(0, limit).map(recentRow);
+  return [...s.recent]
+    .sort((a, b) => b.at - a.at)
+    .slice(0, limit)
+    .map(recentRow);
 }
 
 /** The line at the top of the page: is the server up, and in which state. */
 export function serverLine(m: StatusMessage | undefined): { text: string; down: boolean } {
   if (!m) return { text: 'Waiting for the extension…', down: false };
   if (m.server === 'down') {
-    return { text: 'The Pronto language server is not running: no statistics. Restart it, or see the logs for why it stopped.', down: true };
+    return {
+      text: 'The Pronto language server is not running: no statistics. Restart it, or see the logs for why it stopped.',
+      down: true,
+    };
   }
   const s: StatusParams | null = m.status;
   if (!s) return { text: 'Language server running; waiting for its first status.', down: false };

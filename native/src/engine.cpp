@@ -294,6 +294,8 @@ void Engine::submit(RequestPtr req) {
 }
 
 void Engine::cancel(const RequestPtr& req) {
+  int not_yet = -1;
+  req->steps_at_cancel.compare_exchange_strong(not_yet, req->decode_steps.load());
   req->cancelled = true;
   cv_.notify_all();
 }
@@ -415,7 +417,8 @@ static size_t reuse_chunks(llama_memory_t mem, int seq, std::vector<llama_token>
       auto it = index.find(gram(prompt, hp));
       if (it != index.end()) {
         int tries = 0;
-        for (auto q = std::lower_bound(it->second.begin(), it->second.end(), hc); q != it->second.end() && tries < 8; ++q, ++tries) {
+        for (auto q = std::lower_bound(it->second.begin(), it->second.end(), hc); q != it->second.end() && tries < 8;
+             ++q, ++tries) {
           if (std::equal(cache.begin() + *q, cache.begin() + *q + k, prompt.begin() + hp)) {
             found = *q;
             break;
@@ -565,6 +568,9 @@ void Engine::finish(Slot& s, const std::string& reason) {
   s.stats.t_total_ms = (t - s.req->t_submit_us) / 1000.0;
   if (s.t_prompt_done == 0) s.stats.t_prompt_ms = (t - s.t_admit) / 1000.0;
   s.stats.generated_tokens = s.n_gen;
+  s.stats.decode_steps = s.req->decode_steps.load();
+  const int at_cancel = s.req->steps_at_cancel.load();
+  s.stats.steps_after_cancel = at_cancel >= 0 ? s.stats.decode_steps - at_cancel : 0;
   metrics_.requests++;
   metrics_.prompt_evaluated += s.stats.evaluated_tokens;
   metrics_.prompt_reused += s.stats.reused_tokens;
@@ -904,7 +910,8 @@ bool Engine::step() {
       e.s->ahead.clear();
       if (e.s->req) {
         if (rc == 1)
-          fail(*e.s, "overloaded", "the KV cache is full: too many concurrent tokens for --ctx " + std::to_string(n_ctx_));
+          fail(*e.s, "overloaded",
+               "the KV cache is full: too many concurrent tokens for --ctx " + std::to_string(n_ctx_));
         else
           fail(*e.s, "internal", "llama_decode failed with code " + std::to_string(rc));
       }
@@ -913,13 +920,16 @@ bool Engine::step() {
   }
 
   llama_memory_t mem = llama_get_memory(ctx_.get());
+  for (auto& e : entries)
+    if (e.s->req) e.s->req->decode_steps++;
   for (auto& e : entries) {
     Slot& s = *e.s;
     if (!s.req) continue;
     if (!s.generating) {
       const auto& p = s.req->prompt;
       if (e.via_scratch)  // the gap joins the slot's own sequence (shared cells, no copy of data)
-        llama_memory_seq_cp(mem, s.scratch, s.id, static_cast<llama_pos>(e.start), static_cast<llama_pos>(e.start + e.n));
+        llama_memory_seq_cp(mem, s.scratch, s.id, static_cast<llama_pos>(e.start),
+                            static_cast<llama_pos>(e.start + e.n));
       s.cache.insert(s.cache.end(), p.begin() + s.cache.size(), p.begin() + s.cache.size() + e.n);
       if (!e.prompt_done) continue;
       s.t_prompt_done = now_us();
@@ -1007,8 +1017,10 @@ bool Engine::step() {
     for (int j = 0; j < n_valid - 1; j++) s.cache.push_back(e.draft[j]);
     llama_memory_seq_rm(mem, s.id, static_cast<llama_pos>(base + n_valid), -1);
     if (!e.draft.empty()) {
-      if (accepted == static_cast<int>(e.draft.size())) s.draft_n = std::min(s.draft_n + 2, 16);
-      else if (accepted == 0) s.draft_n = std::max(1, s.draft_n / 2);
+      if (accepted == static_cast<int>(e.draft.size()))
+        s.draft_n = std::min(s.draft_n + 2, 16);
+      else if (accepted == 0)
+        s.draft_n = std::max(1, s.draft_n / 2);
     }
     if (alive) s.last = next;
   }

@@ -19,8 +19,12 @@
 
 namespace pronto {
 
-struct LlamaModelDeleter { void operator()(llama_model* m) const { llama_model_free(m); } };
-struct LlamaContextDeleter { void operator()(llama_context* c) const { llama_free(c); } };
+struct LlamaModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+struct LlamaContextDeleter {
+  void operator()(llama_context* c) const { llama_free(c); }
+};
 using ModelPtr = std::unique_ptr<llama_model, LlamaModelDeleter>;
 using ContextPtr = std::unique_ptr<llama_context, LlamaContextDeleter>;
 
@@ -30,7 +34,7 @@ struct EngineOptions {
   int gpu_layers = -1;  // -1 = all when a GPU is present
   int n_ctx = 4096;
   int n_parallel = 4;
-  int n_threads = 0;    // 0 = hardware concurrency
+  int n_threads = 0;  // 0 = hardware concurrency
   int n_batch = 512;
   int cache_reuse = 32;  // min chunk for reuse with position shift, 0 = off
   // KV cache element type: auto (default: q8_0 for head sizes divisible by 64, else f16), q8_0 or f16.

@@ -54,7 +54,8 @@ struct WsSink : Sink {
   std::shared_ptr<WsConn> conn;
   explicit WsSink(std::shared_ptr<WsConn> c) : conn(std::move(c)) {}
   void on_token(const std::string& id, const std::string& text) override { conn->send(token_event(id, text)); }
-  void on_done(const std::string& id, const std::string& text, const std::string& reason, const RequestStats& s) override {
+  void on_done(const std::string& id, const std::string& text, const std::string& reason,
+               const RequestStats& s) override {
     std::string frame = done_event(id, text, reason, s);
     std::lock_guard<std::mutex> lock(conn->m);
     conn->inflight.erase(id);
@@ -78,7 +79,8 @@ static void handle_ws_message(Engine& engine, const std::shared_ptr<WsConn>& con
       have_id = true;
     }
     auto type = msg.find("type");
-    if (type == msg.end() || !type->is_string()) throw BadRequest{"bad_request", "message.type must be \"submit\" or \"cancel\""};
+    if (type == msg.end() || !type->is_string())
+      throw BadRequest{"bad_request", "message.type must be \"submit\" or \"cancel\""};
     const std::string& t = type->get_ref<const std::string&>();
     if (t == "cancel") {
       if (!have_id) throw BadRequest{"bad_request", "cancel.id must be a string"};
@@ -91,12 +93,14 @@ static void handle_ws_message(Engine& engine, const std::shared_ptr<WsConn>& con
       if (r) engine.cancel(r);  // unknown id: already finished, nothing to do
       return;
     }
-    if (t != "submit") throw BadRequest{"bad_request", "unknown message type \"" + t + "\" (expected submit or cancel)"};
+    if (t != "submit")
+      throw BadRequest{"bad_request", "unknown message type \"" + t + "\" (expected submit or cancel)"};
     RequestPtr req = parse_submit(msg, engine);
     req->sink = std::make_shared<WsSink>(conn);
     {
       std::lock_guard<std::mutex> lock(conn->m);
-      if (conn->inflight.count(req->id)) throw BadRequest{"bad_request", "a request with id \"" + req->id + "\" is already in flight"};
+      if (conn->inflight.count(req->id))
+        throw BadRequest{"bad_request", "a request with id \"" + req->id + "\" is already in flight"};
       conn->inflight[req->id] = req;
     }
     engine.submit(req);
@@ -177,7 +181,8 @@ static void handle_openai(Engine& engine, const httplib::Request& hreq, httplib:
       throw BadRequest{"bad_request", "chat.completions.messages must be a non-empty array of {role, content}"};
     std::vector<ChatMessage> ms;
     for (auto& m : *it) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") || !m["content"].is_string())
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+          !m["content"].is_string())
         throw BadRequest{"bad_request", "chat.completions.messages items must be {role: string, content: string}"};
       ms.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
     }
@@ -211,62 +216,82 @@ static void handle_openai(Engine& engine, const httplib::Request& hreq, httplib:
       if (e.kind == 0) continue;
       if (e.kind == 2) return send_error(res, e.code, e.text);
       json choice{{"index", 0}, {"finish_reason", openai_reason(e.reason)}};
-      if (chat) choice["message"] = {{"role", "assistant"}, {"content", e.text}};
-      else choice["text"] = e.text, choice["logprobs"] = nullptr;
+      if (chat)
+        choice["message"] = {{"role", "assistant"}, {"content", e.text}};
+      else
+        choice["text"] = e.text, choice["logprobs"] = nullptr;
       json out{{"id", req->id},
                {"object", chat ? "chat.completion" : "text_completion"},
                {"created", created},
                {"model", model},
                {"choices", json::array({choice})},
-               {"usage", {{"prompt_tokens", e.stats.prompt_tokens}, {"completion_tokens", e.stats.generated_tokens},
-                          {"total_tokens", e.stats.prompt_tokens + e.stats.generated_tokens}}},
+               {"usage",
+                {{"prompt_tokens", e.stats.prompt_tokens},
+                 {"completion_tokens", e.stats.generated_tokens},
+                 {"total_tokens", e.stats.prompt_tokens + e.stats.generated_tokens}}},
                {"stats", stats_json(e.stats)}};
       res.set_content(dump(out), "application/json");
       return;
     }
   }
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [&engine, req, sink, chat, model, created](size_t, httplib::DataSink& ds) {
-    auto chunk = [&](const json& delta_or_text, const json& finish) {
-      json choice{{"index", 0}, {"finish_reason", finish}};
-      if (chat) choice["delta"] = delta_or_text;
-      else choice["text"] = delta_or_text;
-      json j{{"id", req->id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
-             {"model", model}, {"choices", json::array({choice})}};
-      return "data: " + dump(j) + "\n\n";
-    };
-    if (chat) {
-      std::string first = chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr);
-      if (!ds.write(first.data(), first.size())) { engine.cancel(req); return false; }
-    }
-    while (true) {
-      QueueSink::Event e = sink->next();
-      std::string out;
-      if (e.kind == 0) {
-        out = chunk(chat ? json{{"content", e.text}} : json(e.text), nullptr);
-      } else if (e.kind == 1) {
-        out = chunk(chat ? json::object() : json(""), openai_reason(e.reason));
-        json usage{{"prompt_tokens", e.stats.prompt_tokens}, {"completion_tokens", e.stats.generated_tokens},
-                   {"total_tokens", e.stats.prompt_tokens + e.stats.generated_tokens}};
-        json tail{{"id", req->id}, {"object", chat ? "chat.completion.chunk" : "text_completion"}, {"created", created},
-                  {"model", model}, {"choices", json::array()}, {"usage", usage}, {"stats", stats_json(e.stats)}};
-        out += "data: " + dump(tail) + "\n\ndata: [DONE]\n\n";
-      } else {
-        out = "data: " + dump(error_body(e.code, e.text)) + "\n\ndata: [DONE]\n\n";
-      }
-      if (!ds.write(out.data(), out.size())) {
-        engine.cancel(req);  // client went away: free the sequence
-        if (e.kind == 0) {
-          while (sink->next().kind == 0) {}  // drain until the engine lets go of the request
-        }
-        return false;
-      }
-      if (e.kind != 0) {
-        ds.done();
-        return true;
-      }
-    }
-  });
+  res.set_chunked_content_provider("text/event-stream",
+                                   [&engine, req, sink, chat, model, created](size_t, httplib::DataSink& ds) {
+                                     auto chunk = [&](const json& delta_or_text, const json& finish) {
+                                       json choice{{"index", 0}, {"finish_reason", finish}};
+                                       if (chat)
+                                         choice["delta"] = delta_or_text;
+                                       else
+                                         choice["text"] = delta_or_text;
+                                       json j{{"id", req->id},
+                                              {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                                              {"created", created},
+                                              {"model", model},
+                                              {"choices", json::array({choice})}};
+                                       return "data: " + dump(j) + "\n\n";
+                                     };
+                                     if (chat) {
+                                       std::string first = chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr);
+                                       if (!ds.write(first.data(), first.size())) {
+                                         engine.cancel(req);
+                                         return false;
+                                       }
+                                     }
+                                     while (true) {
+                                       QueueSink::Event e = sink->next();
+                                       std::string out;
+                                       if (e.kind == 0) {
+                                         out = chunk(chat ? json{{"content", e.text}} : json(e.text), nullptr);
+                                       } else if (e.kind == 1) {
+                                         out = chunk(chat ? json::object() : json(""), openai_reason(e.reason));
+                                         json usage{{"prompt_tokens", e.stats.prompt_tokens},
+                                                    {"completion_tokens", e.stats.generated_tokens},
+                                                    {"total_tokens", e.stats.prompt_tokens + e.stats.generated_tokens}};
+                                         json tail{{"id", req->id},
+                                                   {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                                                   {"created", created},
+                                                   {"model", model},
+                                                   {"choices", json::array()},
+                                                   {"usage", usage},
+                                                   {"stats", stats_json(e.stats)}};
+                                         out += "data: " + dump(tail) + "\n\ndata: [DONE]\n\n";
+                                       } else {
+                                         out = "data: " + dump(error_body(e.code, e.text)) + "\n\ndata: [DONE]\n\n";
+                                       }
+                                       if (!ds.write(out.data(), out.size())) {
+                                         engine.cancel(req);  // client went away: free the sequence
+                                         if (e.kind == 0) {
+                                           while (sink->next().kind == 0) {
+                                           }  // drain until the engine lets go of the request
+                                         }
+                                         return false;
+                                       }
+                                       if (e.kind != 0) {
+                                         ds.done();
+                                         return true;
+                                       }
+                                     }
+                                   });
 }
 
 // Wraps a handler: BadRequest -> 4xx JSON, anything else -> 500 JSON. The one error exit of the layer.
@@ -285,7 +310,8 @@ static httplib::Server::Handler wrap(Engine& engine, F f) {
   };
 }
 
-bool run_server(Engine& engine, const ServerOptions& opts, const std::function<void(int)>& on_bound, std::string& error) {
+bool run_server(Engine& engine, const ServerOptions& opts, const std::function<void(int)>& on_bound,
+                std::string& error) {
   httplib::Server svr;
   svr.new_task_queue = [] { return new httplib::ThreadPool(8, 256); };
   svr.set_payload_max_length(64u << 20);
@@ -306,8 +332,10 @@ bool run_server(Engine& engine, const ServerOptions& opts, const std::function<v
   });
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    if (res.status == 404) send_error(res, "not_found", "no route for " + req.method + " " + req.path);
-    else if (res.status == 413) send_error(res, "bad_request", "request body too large");
+    if (res.status == 404)
+      send_error(res, "not_found", "no route for " + req.method + " " + req.path);
+    else if (res.status == 413)
+      send_error(res, "bad_request", "request body too large");
     else if (res.status >= 400 && res.status < 500) {
       int st = res.status;
       send_error(res, "bad_request", "bad HTTP request (status " + std::to_string(st) + ")");
@@ -331,30 +359,42 @@ bool run_server(Engine& engine, const ServerOptions& opts, const std::function<v
     res.set_content(dump(j), "application/json");
   });
   svr.Get("/v1/models", wrap(engine, [&engine](const httplib::Request&, httplib::Response& res) {
-    json data = json::array();
-    data.push_back({{"id", engine.model_info().name}, {"object", "model"}, {"owned_by", "pronto"}, {"meta", model_info_json(engine.model_info())}});
-    if (const ModelInfo* d = engine.draft_info())
-      data.push_back({{"id", d->name}, {"object", "model"}, {"owned_by", "pronto"}, {"role", "draft"}, {"meta", model_info_json(*d)}});
-    res.set_content(dump(json{{"object", "list"}, {"data", data}}), "application/json");
-  }));
+            json data = json::array();
+            data.push_back({{"id", engine.model_info().name},
+                            {"object", "model"},
+                            {"owned_by", "pronto"},
+                            {"meta", model_info_json(engine.model_info())}});
+            if (const ModelInfo* d = engine.draft_info())
+              data.push_back({{"id", d->name},
+                              {"object", "model"},
+                              {"owned_by", "pronto"},
+                              {"role", "draft"},
+                              {"meta", model_info_json(*d)}});
+            res.set_content(dump(json{{"object", "list"}, {"data", data}}), "application/json");
+          }));
   svr.Post("/tokenize", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) {
-    json body = parse_json_object(req.body);
-    auto it = body.find("content");
-    if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "tokenize.content must be a string"};
-    bool add_special = false, parse_special = false;
-    if (auto a = body.find("add_special"); a != body.end()) {
-      if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.add_special must be a boolean"};
-      add_special = a->get<bool>();
-    }
-    if (auto a = body.find("parse_special"); a != body.end()) {
-      if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.parse_special must be a boolean"};
-      parse_special = a->get<bool>();
-    }
-    auto toks = engine.tokenize(it->get<std::string>(), add_special, parse_special);
-    res.set_content(dump(json{{"tokens", toks}}), "application/json");
-  }));
-  svr.Post("/v1/completions", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) { handle_openai(engine, req, res, false); }));
-  svr.Post("/v1/chat/completions", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) { handle_openai(engine, req, res, true); }));
+             json body = parse_json_object(req.body);
+             auto it = body.find("content");
+             if (it == body.end() || !it->is_string())
+               throw BadRequest{"bad_request", "tokenize.content must be a string"};
+             bool add_special = false, parse_special = false;
+             if (auto a = body.find("add_special"); a != body.end()) {
+               if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.add_special must be a boolean"};
+               add_special = a->get<bool>();
+             }
+             if (auto a = body.find("parse_special"); a != body.end()) {
+               if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.parse_special must be a boolean"};
+               parse_special = a->get<bool>();
+             }
+             auto toks = engine.tokenize(it->get<std::string>(), add_special, parse_special);
+             res.set_content(dump(json{{"tokens", toks}}), "application/json");
+           }));
+  svr.Post("/v1/completions", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) {
+             handle_openai(engine, req, res, false);
+           }));
+  svr.Post("/v1/chat/completions", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) {
+             handle_openai(engine, req, res, true);
+           }));
   svr.Get("/metrics", [&engine](const httplib::Request&, httplib::Response& res) {
     int models = 1 + (engine.draft_info() ? 1 : 0);
     res.set_content(engine.metrics().render(engine.kv_usage(), engine.busy_sequences(), engine.n_parallel(), models),

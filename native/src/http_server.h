@@ -14,7 +14,8 @@ struct ServerOptions {
 
 // Binds (port 0 = any free port), calls on_bound(port), then serves until stop_server() is called.
 // Returns false with `error` when the address cannot be bound.
-bool run_server(Engine& engine, const ServerOptions& opts, const std::function<void(int)>& on_bound, std::string& error);
+bool run_server(Engine& engine, const ServerOptions& opts, const std::function<void(int)>& on_bound,
+                std::string& error);
 void stop_server();
 
 }  // namespace pronto

@@ -1,15 +1,15 @@
 // pronto-engine: command line, backend discovery, the ready line. See native/README.md.
+#include <sys/stat.h>
+#include <unistd.h>
+#include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
-#include <unistd.h>
-#include <chrono>
-#include <climits>
-#include <mutex>
-#include <sys/stat.h>
 
 #include "engine.h"
 #include "ggml-backend.h"
@@ -71,13 +71,13 @@ static int parse_int(const std::string& flag, const char* v, int lo, int hi) {
   errno = 0;
   long x = std::strtol(v, &end, 10);
   if (errno || !end || *end || x < lo || x > hi)
-    die(flag + " must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got \"" + v + "\"", 2);
+    die(flag + " must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got \"" + v +
+            "\"",
+        2);
   return static_cast<int>(x);
 }
 
-static bool is_loopback(const std::string& h) {
-  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
-}
+static bool is_loopback(const std::string& h) { return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0; }
 
 static std::string exe_dir() {
   char buf[PATH_MAX];
@@ -110,29 +110,44 @@ int main(int argc, char** argv) {
     } else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
-    } else if (a == "--model" || a == "-m") eo.model_path = need();
-    else if (a == "--draft-model" || a == "-md") eo.draft_model_path = need();
-    else if (a == "--gpu-layers" || a == "-ngl") eo.gpu_layers = parse_int(a, need(), 0, 100000);
-    else if (a == "--ctx" || a == "-c") eo.n_ctx = parse_int(a, need(), 64, 1 << 20);
-    else if (a == "--parallel" || a == "-np") eo.n_parallel = parse_int(a, need(), 1, 64);
-    else if (a == "--batch" || a == "-b") eo.n_batch = parse_int(a, need(), 32, 8192);
-    else if (a == "--cache-reuse") eo.cache_reuse = parse_int(a, need(), 0, 1 << 20);
+    } else if (a == "--model" || a == "-m")
+      eo.model_path = need();
+    else if (a == "--draft-model" || a == "-md")
+      eo.draft_model_path = need();
+    else if (a == "--gpu-layers" || a == "-ngl")
+      eo.gpu_layers = parse_int(a, need(), 0, 100000);
+    else if (a == "--ctx" || a == "-c")
+      eo.n_ctx = parse_int(a, need(), 64, 1 << 20);
+    else if (a == "--parallel" || a == "-np")
+      eo.n_parallel = parse_int(a, need(), 1, 64);
+    else if (a == "--batch" || a == "-b")
+      eo.n_batch = parse_int(a, need(), 32, 8192);
+    else if (a == "--cache-reuse")
+      eo.cache_reuse = parse_int(a, need(), 0, 1 << 20);
     else if (a == "--kv-type") {
       eo.kv_type = need();
       if (eo.kv_type != "auto" && eo.kv_type != "f16" && eo.kv_type != "q8_0")
         die("--kv-type must be auto, q8_0 or f16, got \"" + eo.kv_type + "\"", 2);
     } else if (a == "--fim-order") {
       eo.fim_order = need();
-      if (eo.fim_order != "spm" && eo.fim_order != "psm") die("--fim-order must be spm or psm, got \"" + eo.fim_order + "\"", 2);
-    }
-    else if (a == "--threads" || a == "-t") eo.n_threads = parse_int(a, need(), 1, 1024);
-    else if (a == "--host") so.host = need();
-    else if (a == "--port") so.port = parse_int(a, need(), 0, 65535);
-    else if (a == "--api-key") so.api_key = need();
-    else if (a == "--backend-dir") backend_dir = need();
-    else if (a == "--verbose") g_verbose = true;
-    else if (a == "--exit-with-stdin") exit_with_stdin = true;
-    else die("unknown option \"" + a + "\"\n" + kUsage, 2);
+      if (eo.fim_order != "spm" && eo.fim_order != "psm")
+        die("--fim-order must be spm or psm, got \"" + eo.fim_order + "\"", 2);
+    } else if (a == "--threads" || a == "-t")
+      eo.n_threads = parse_int(a, need(), 1, 1024);
+    else if (a == "--host")
+      so.host = need();
+    else if (a == "--port")
+      so.port = parse_int(a, need(), 0, 65535);
+    else if (a == "--api-key")
+      so.api_key = need();
+    else if (a == "--backend-dir")
+      backend_dir = need();
+    else if (a == "--verbose")
+      g_verbose = true;
+    else if (a == "--exit-with-stdin")
+      exit_with_stdin = true;
+    else
+      die("unknown option \"" + a + "\"\n" + kUsage, 2);
   }
   if (eo.model_path.empty()) die(std::string("--model is required\n") + kUsage, 2);
   if (!is_loopback(so.host) && so.api_key.empty())
@@ -155,8 +170,10 @@ int main(int argc, char** argv) {
     std::string here = exe_dir();
     backend_dir = file_exists(here + "/libggml-cpu-x64.so") ? here : std::string(PRONTO_BACKEND_DIR);
   }
-  if (!backend_dir.empty()) ggml_backend_load_all_from_path(backend_dir.c_str());
-  else ggml_backend_load_all();
+  if (!backend_dir.empty())
+    ggml_backend_load_all_from_path(backend_dir.c_str());
+  else
+    ggml_backend_load_all();
   llama_backend_init();
 
   json devices = json::array();
@@ -171,10 +188,17 @@ int main(int argc, char** argv) {
     ggml_backend_dev_memory(d, &fr, &tot);
     const char* type = "cpu";
     switch (ggml_backend_dev_type(d)) {
-      case GGML_BACKEND_DEVICE_TYPE_GPU: type = "gpu"; break;
-      case GGML_BACKEND_DEVICE_TYPE_IGPU: type = "igpu"; break;
-      case GGML_BACKEND_DEVICE_TYPE_ACCEL: type = "accel"; break;
-      default: break;
+      case GGML_BACKEND_DEVICE_TYPE_GPU:
+        type = "gpu";
+        break;
+      case GGML_BACKEND_DEVICE_TYPE_IGPU:
+        type = "igpu";
+        break;
+      case GGML_BACKEND_DEVICE_TYPE_ACCEL:
+        type = "accel";
+        break;
+      default:
+        break;
     }
     if (std::strcmp(type, "gpu") == 0 || std::strcmp(type, "igpu") == 0) {
       has_gpu = true;
@@ -182,16 +206,19 @@ int main(int argc, char** argv) {
       if (backend == "CPU") backend = reg == "CUDA" ? "CUDA" : reg == "Vulkan" ? "Vulkan" : reg;
     }
     devices.push_back({{"name", std::string(ggml_backend_dev_name(d)) + " (" + ggml_backend_dev_description(d) + ")"},
-                       {"type", type}, {"memory_free", fr}, {"memory_total", tot}});
+                       {"type", type},
+                       {"memory_free", fr},
+                       {"memory_total", tot}});
   }
   std::fprintf(stderr, "pronto-engine: backends from %s\n", backend_dir.empty() ? "(built in)" : backend_dir.c_str());
   if (!has_gpu) {
     if (!backend_dir.empty() && file_exists(backend_dir + "/libggml-cuda.so") && !cuda_reg)
-      std::fprintf(stderr,
-                   "pronto-engine: CUDA backend unavailable: %s/libggml-cuda.so is present but could not be loaded "
-                   "(the CUDA 13 runtime libcudart.so.13/libcublas.so.13 or the NVIDIA driver libcuda.so.1 is missing). "
-                   "Falling back to CPU.\n",
-                   backend_dir.c_str());
+      std::fprintf(
+          stderr,
+          "pronto-engine: CUDA backend unavailable: %s/libggml-cuda.so is present but could not be loaded "
+          "(the CUDA 13 runtime libcudart.so.13/libcublas.so.13 or the NVIDIA driver libcuda.so.1 is missing). "
+          "Falling back to CPU.\n",
+          backend_dir.c_str());
     else if (cuda_reg)
       std::fprintf(stderr, "pronto-engine: CUDA backend loaded but no CUDA GPU was found. Falling back to CPU.\n");
     else
@@ -199,8 +226,10 @@ int main(int argc, char** argv) {
     if (eo.gpu_layers > 0) std::fprintf(stderr, "pronto-engine: --gpu-layers %d ignored: no GPU.\n", eo.gpu_layers);
     eo.gpu_layers = 0;
   }
-  std::fprintf(stderr, "pronto-engine: backend %s, %zu device(s):", backend.c_str(), static_cast<size_t>(devices.size()));
-  for (auto& d : devices) std::fprintf(stderr, " [%s: %s]", d["type"].get<std::string>().c_str(), d["name"].get<std::string>().c_str());
+  std::fprintf(stderr, "pronto-engine: backend %s, %zu device(s):", backend.c_str(),
+               static_cast<size_t>(devices.size()));
+  for (auto& d : devices)
+    std::fprintf(stderr, " [%s: %s]", d["type"].get<std::string>().c_str(), d["name"].get<std::string>().c_str());
   std::fprintf(stderr, "\n");
 
   Engine engine;
@@ -234,8 +263,16 @@ int main(int argc, char** argv) {
                {"port", port},
                {"model", model_info_json(engine.model_info())},
                {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
-               {"fim", {{"supported", engine.fim_info().supported}, {"repo_level", engine.fim_info().repo_level}, {"order", engine.fim_info().order}}},
-               {"build", {{"version", PRONTO_VERSION}, {"llama", PRONTO_LLAMA_RELEASE}, {"source", PRONTO_LLAMA_SOURCE}, {"backend", backend}, {"devices", devices}}},
+               {"fim",
+                {{"supported", engine.fim_info().supported},
+                 {"repo_level", engine.fim_info().repo_level},
+                 {"order", engine.fim_info().order}}},
+               {"build",
+                {{"version", PRONTO_VERSION},
+                 {"llama", PRONTO_LLAMA_RELEASE},
+                 {"source", PRONTO_LLAMA_SOURCE},
+                 {"backend", backend},
+                 {"devices", devices}}},
                {"n_ctx", engine.n_ctx()},
                {"kv_type", engine.kv_type()},
                {"n_parallel", engine.n_parallel()}};

@@ -30,7 +30,9 @@ class Histogram {
       o << name << "_bucket{le=\"" << bounds_[i] << "\"} " << cum << "\n";
     }
     cum += counts_.back();
-    o << name << "_bucket{le=\"+Inf\"} " << cum << "\n" << name << "_sum " << sum_ << "\n" << name << "_count " << n_ << "\n";
+    o << name << "_bucket{le=\"+Inf\"} " << cum << "\n"
+      << name << "_sum " << sum_ << "\n"
+      << name << "_count " << n_ << "\n";
   }
 
  private:

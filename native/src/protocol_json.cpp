@@ -35,7 +35,9 @@ static std::string get_string(const json& j, const char* key, const char* where,
   }
   if (!v->is_string()) throw bad(std::string(where) + "." + key + " must be a string");
   const std::string& s = v->get_ref<const std::string&>();
-  if (s.size() > max_len) throw bad(std::string(where) + "." + key + " is too long (" + std::to_string(s.size()) + " bytes, limit " + std::to_string(max_len) + ")");
+  if (s.size() > max_len)
+    throw bad(std::string(where) + "." + key + " is too long (" + std::to_string(s.size()) + " bytes, limit " +
+              std::to_string(max_len) + ")");
   return s;
 }
 
@@ -51,7 +53,8 @@ static double get_number(const json& j, const char* key, const char* where, doub
   if (!v->is_number()) throw bad(std::string(where) + "." + key + " must be a number");
   double d = v->get<double>();
   if (!std::isfinite(d) || d < lo || d > hi)
-    throw bad(std::string(where) + "." + key + " must be between " + fmt_num(lo) + " and " + fmt_num(hi) + ", got " + v->dump());
+    throw bad(std::string(where) + "." + key + " must be between " + fmt_num(lo) + " and " + fmt_num(hi) + ", got " +
+              v->dump());
   return d;
 }
 
@@ -62,7 +65,8 @@ static int64_t get_int(const json& j, const char* key, const char* where, int64_
     throw bad(std::string(where) + "." + key + " must be an integer");
   double d = v->get<double>();
   if (d < static_cast<double>(lo) || d > static_cast<double>(hi))
-    throw bad(std::string(where) + "." + key + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + v->dump());
+    throw bad(std::string(where) + "." + key + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+              ", got " + v->dump());
   return static_cast<int64_t>(d);
 }
 
@@ -116,8 +120,8 @@ void check_prompt_fits(const Engine& engine, Request& req) {
   if (req.prompt.empty()) throw bad("prompt is empty");
   int n_ctx = engine.n_ctx();
   if (static_cast<int>(req.prompt.size()) >= n_ctx - 1)
-    throw BadRequest{"prompt_too_long", "prompt is " + std::to_string(req.prompt.size()) + " tokens, the context holds " +
-                                            std::to_string(n_ctx) + " (--ctx)"};
+    throw BadRequest{"prompt_too_long", "prompt is " + std::to_string(req.prompt.size()) +
+                                            " tokens, the context holds " + std::to_string(n_ctx) + " (--ctx)"};
   // Generation stops at the end of the context ("length").
   req.limits.max_tokens = std::min(req.limits.max_tokens, n_ctx - 1 - static_cast<int>(req.prompt.size()));
 }
@@ -162,7 +166,8 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
       if (ex->size() > 256) throw bad("fim.extra has more than 256 chunks");
       for (auto& c : *ex) {
         if (!c.is_object()) throw bad("fim.extra items must be objects {filename?, text}");
-        in.extra.push_back({get_string(c, "filename", "fim.extra[]", false, 4096), get_string(c, "text", "fim.extra[]", true, kMaxText)});
+        in.extra.push_back({get_string(c, "filename", "fim.extra[]", false, 4096),
+                            get_string(c, "text", "fim.extra[]", true, kMaxText)});
       }
     }
     if (const json* b = get_object(*fim, "budget", "fim")) parse_fim_budget(*b, in.budget);
@@ -175,11 +180,13 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
     if (p.size() > kMaxText) throw bad("submit.prompt is too long");
     req->prompt = engine.tokenize(p, true, true);
   } else {
-    if (!messages->is_array() || messages->empty()) throw bad("submit.messages must be a non-empty array of {role, content}");
+    if (!messages->is_array() || messages->empty())
+      throw bad("submit.messages must be a non-empty array of {role, content}");
     std::vector<ChatMessage> ms;
     for (auto& m : *messages) {
       if (!m.is_object()) throw bad("submit.messages items must be objects {role, content}");
-      ChatMessage cm{get_string(m, "role", "messages[]", true, 32), get_string(m, "content", "messages[]", true, kMaxText)};
+      ChatMessage cm{get_string(m, "role", "messages[]", true, 32),
+                     get_string(m, "content", "messages[]", true, kMaxText)};
       if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
         throw bad("messages[].role must be system, user or assistant, got \"" + cm.role + "\"");
       ms.push_back(std::move(cm));
@@ -193,18 +200,26 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json stats_json(const RequestStats& s) {
-  return json{{"prompt_tokens", s.prompt_tokens},       {"reused_tokens", s.reused_tokens},
-              {"evaluated_tokens", s.evaluated_tokens}, {"generated_tokens", s.generated_tokens},
-              {"drafted_tokens", s.drafted_tokens},     {"accepted_tokens", s.accepted_tokens},
-              {"t_queue_ms", s.t_queue_ms},             {"t_prompt_ms", s.t_prompt_ms},
-              {"t_first_token_ms", s.t_first_token_ms}, {"t_total_ms", s.t_total_ms}};
+  return json{{"prompt_tokens", s.prompt_tokens},
+              {"reused_tokens", s.reused_tokens},
+              {"evaluated_tokens", s.evaluated_tokens},
+              {"generated_tokens", s.generated_tokens},
+              {"drafted_tokens", s.drafted_tokens},
+              {"accepted_tokens", s.accepted_tokens},
+              {"t_queue_ms", s.t_queue_ms},
+              {"t_prompt_ms", s.t_prompt_ms},
+              {"t_first_token_ms", s.t_first_token_ms},
+              {"t_total_ms", s.t_total_ms},
+              {"decode_steps", s.decode_steps},
+              {"steps_after_cancel", s.steps_after_cancel}};
 }
 
 std::string token_event(const std::string& id, const std::string& text) {
   return dump(json{{"type", "token"}, {"id", id}, {"text", text}});
 }
 
-std::string done_event(const std::string& id, const std::string& text, const std::string& reason, const RequestStats& s) {
+std::string done_event(const std::string& id, const std::string& text, const std::string& reason,
+                       const RequestStats& s) {
   return dump(json{{"type", "done"}, {"id", id}, {"text", text}, {"finish_reason", reason}, {"stats", stats_json(s)}});
 }
 
@@ -219,8 +234,12 @@ std::string error_event(const std::string* id, const std::string& code, const st
 }
 
 json model_info_json(const ModelInfo& m) {
-  return json{{"path", m.path},         {"name", m.name},         {"arch", m.arch},
-              {"n_params", m.n_params}, {"size_bytes", m.size_bytes}, {"n_ctx_train", m.n_ctx_train},
+  return json{{"path", m.path},
+              {"name", m.name},
+              {"arch", m.arch},
+              {"n_params", m.n_params},
+              {"size_bytes", m.size_bytes},
+              {"n_ctx_train", m.n_ctx_train},
               {"n_vocab", m.n_vocab}};
 }
 

@@ -24,7 +24,8 @@ void check_prompt_fits(const Engine& engine, Request& req);
 std::string dump(const json& j);  // never throws on bad UTF-8 (replaces it)
 json stats_json(const RequestStats& s);
 std::string token_event(const std::string& id, const std::string& text);
-std::string done_event(const std::string& id, const std::string& text, const std::string& reason, const RequestStats& s);
+std::string done_event(const std::string& id, const std::string& text, const std::string& reason,
+                       const RequestStats& s);
 std::string error_event(const std::string* id, const std::string& code, const std::string& message);
 json error_body(const std::string& code, const std::string& message);
 json model_info_json(const ModelInfo& m);

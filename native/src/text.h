@@ -15,9 +15,9 @@ void utf8_take_complete(std::string& pending, std::string& out, bool flush);
 bool utf8_is_valid(const std::string& s);
 
 struct StopResult {
-  bool stop = false;      // a stop condition matched
-  size_t keep_len = 0;    // when stop: the text to keep (stop string / cut line removed)
-  size_t emit_len = 0;    // when not stop: how much may be sent so far (holds back a possible stop prefix)
+  bool stop = false;    // a stop condition matched
+  size_t keep_len = 0;  // when stop: the text to keep (stop string / cut line removed)
+  size_t emit_len = 0;  // when not stop: how much may be sent so far (holds back a possible stop prefix)
 };
 
 // `text` is the whole generated text (valid UTF-8); `line_prefix` is the cursor line before the

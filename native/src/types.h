@@ -66,6 +66,8 @@ struct RequestStats {
   int drafted_tokens = 0;
   int accepted_tokens = 0;
   double t_queue_ms = 0, t_prompt_ms = 0, t_first_token_ms = 0, t_total_ms = 0;
+  int decode_steps = 0;        // batched decodes the request took part in
+  int steps_after_cancel = 0;  // of those, after its cancel arrived (bounded by 1; 0 if not cancelled)
 };
 
 // Where a request's results go. Called from the inference thread; implementations must not block long.
@@ -88,6 +90,10 @@ struct Request {
   std::shared_ptr<Sink> sink;
   std::atomic<bool> cancelled{false};
   int64_t t_submit_us = 0;
+  // Decode steps this request took part in (written by the inference thread) and the count when its
+  // cancel arrived (-1: not cancelled). Their difference bounds cancellation latency in steps.
+  std::atomic<int> decode_steps{0};
+  std::atomic<int> steps_at_cancel{-1};
 };
 using RequestPtr = std::shared_ptr<Request>;
 

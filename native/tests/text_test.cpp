@@ -61,10 +61,15 @@ int main() {
     pending += "\xA9!";
     utf8_take_complete(pending, out, false);
     expect(out == "h\xC3\xA9!" && pending.empty(), "completed character is released");
-    pending = "a\xFF" "b";
+    pending =
+        "a\xFF"
+        "b";
     out.clear();
     utf8_take_complete(pending, out, false);
-    expect(out == "a\xEF\xBF\xBD" "b", "invalid byte becomes U+FFFD");
+    expect(out ==
+               "a\xEF\xBF\xBD"
+               "b",
+           "invalid byte becomes U+FFFD");
     pending = "\xE2\x82";
     out.clear();
     utf8_take_complete(pending, out, true);

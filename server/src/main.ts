@@ -20,6 +20,10 @@ const connection = createConnection(ProposedFeatures.all);
 
 startServer(connection, {
   createModelService: (storageDir, settings) =>
-    new CatalogModelService({ storageDir, mirror: settings['model.mirror'] || undefined, contextTokens: settings['engine.contextSize'] }) satisfies ModelService,
+    new CatalogModelService({
+      storageDir,
+      mirror: settings['model.mirror'] || undefined,
+      contextTokens: settings['engine.contextSize'],
+    }) satisfies ModelService,
   ensureDemoModel: (storageDir) => ensureDemoModel(storageDir),
 });

@@ -86,7 +86,7 @@ function abortSignalFrom(token: CancellationToken): AbortSignal {
 }
 
 export function startServer(connection: Connection, deps: ServerDeps = {}): void {
-  let initOptions: unknown = undefined;
+  let initOptions: unknown;
   let hasConfiguration = false;
   let settings: Settings = parseSettings().settings;
   let enabled = true;
@@ -150,7 +150,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
 
   async function readSettings(): Promise<Settings> {
     const initPronto = (initOptions as { pronto?: unknown } | undefined)?.pronto;
-    let fromWorkspace: unknown = undefined;
+    let fromWorkspace: unknown;
     if (hasConfiguration) {
       try {
         fromWorkspace = await connection.workspace.getConfiguration('pronto');

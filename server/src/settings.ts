@@ -23,13 +23,21 @@ const tokens = (max: number) =>
 export const settingsTable = {
   enable: { schema: z.boolean(), default: true, description: 'Show inline completions.' },
   'model.path': { schema: z.string(), default: '', description: 'Path of a GGUF code model. Empty: use the catalog or the demo model.' },
-  'model.draftPath': { schema: z.string(), default: '', description: 'Path of a small GGUF draft model of the same family, for speculative decoding. Empty: none.' },
+  'model.draftPath': {
+    schema: z.string(),
+    default: '',
+    description: 'Path of a small GGUF draft model of the same family, for speculative decoding. Empty: none.',
+  },
   'model.mirror': {
     schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     default: '',
     description: 'Base URL that replaces https://huggingface.co for catalog downloads (a mirror). Empty: Hugging Face.',
   },
-  'engine.path': { schema: z.string(), default: '', description: 'Path of the pronto-engine binary. Empty: $PRONTO_ENGINE_PATH, then the one built in native/.' },
+  'engine.path': {
+    schema: z.string(),
+    default: '',
+    description: 'Path of the pronto-engine binary. Empty: $PRONTO_ENGINE_PATH, then the one built in native/.',
+  },
   'engine.url': {
     schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     default: '',
@@ -40,38 +48,60 @@ export const settingsTable = {
   'engine.contextSize': { schema: int(256, 262144), default: 8192, description: 'Context size (tokens) per engine sequence.' },
   'engine.parallel': { schema: int(1, 16), default: 2, description: 'Sequences the engine decodes in parallel.' },
   'engine.threads': { schema: int(0, 256), default: 0, description: 'CPU threads for the engine (0: the engine decides, all cores).' },
-  'completion.debounceMs': { schema: int(0, 2000), default: 75, description: 'Base delay before asking the engine; adapted to the typing speed.' },
+  'completion.debounceMs': {
+    schema: int(0, 2000),
+    default: 75,
+    description: 'Base delay before asking the engine; adapted to the typing speed.',
+  },
   'completion.maxTokens': { schema: int(1, 2048), default: 128, description: 'Tokens generated at most per suggestion.' },
-  'completion.timeBudgetMs': { schema: int(50, 60000), default: 3000, description: 'Stop decoding a suggestion after this many milliseconds.' },
+  'completion.timeBudgetMs': {
+    schema: int(50, 60000),
+    default: 3000,
+    description: 'Stop decoding a suggestion after this many milliseconds.',
+  },
   'completion.multiline': {
     schema: z.enum(['auto', 'always', 'never']),
     default: 'auto' as 'auto' | 'always' | 'never',
     description: 'Multi-line suggestions: decided from the cursor context (auto), always, or never.',
   },
-  'completion.alternatives': { schema: int(1, 5), default: 1, description: 'Suggestions generated per request (the first greedy, the others sampled).' },
+  'completion.alternatives': {
+    schema: int(1, 5),
+    default: 1,
+    description: 'Suggestions generated per request (the first greedy, the others sampled).',
+  },
   'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
   'context.prefixTokens': {
     schema: tokens(65536),
     default: 1024,
     description: 'Tokens of the file before the cursor the model sees at most (the engine cuts at a line start near this budget).',
   },
-  'context.suffixTokens': { schema: tokens(65536), default: 256, description: 'Tokens of the file after the cursor the model sees at most.' },
+  'context.suffixTokens': {
+    schema: tokens(65536),
+    default: 256,
+    description: 'Tokens of the file after the cursor the model sees at most.',
+  },
   'context.extraTokens': {
     schema: tokens(65536),
     default: 1024,
-    description: 'Tokens of extra context (recently edited files, definitions) the model sees at most; the chunks nearest the cursor are kept first.',
+    description:
+      'Tokens of extra context (recently edited files, definitions) the model sees at most; the chunks nearest the cursor are kept first.',
   },
   'context.prefixChars': {
     schema: int(0, 1000000),
     default: 200000,
-    description: 'Upper bound on the characters before the cursor sent to the engine, on top of the token budget (which alone sends about 6 characters per token).',
+    description:
+      'Upper bound on the characters before the cursor sent to the engine, on top of the token budget (which alone sends about 6 characters per token).',
   },
   'context.suffixChars': {
     schema: int(0, 1000000),
     default: 50000,
     description: 'Upper bound on the characters after the cursor sent to the engine, on top of the token budget.',
   },
-  'context.ringChunks': { schema: int(0, 64), default: 8, description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).' },
+  'context.ringChunks': {
+    schema: int(0, 64),
+    default: 8,
+    description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).',
+  },
   'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
 } as const;
 
@@ -79,9 +109,7 @@ export type SettingKey = keyof typeof settingsTable;
 
 export type Settings = { -readonly [K in SettingKey]: z.infer<(typeof settingsTable)[K]['schema']> };
 
-export const defaultSettings: Settings = Object.fromEntries(
-  Object.entries(settingsTable).map(([k, v]) => [k, v.default]),
-) as Settings;
+export const defaultSettings: Settings = Object.fromEntries(Object.entries(settingsTable).map(([k, v]) => [k, v.default])) as Settings;
 
 export interface SettingsResult {
   settings: Settings;
@@ -110,7 +138,7 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
   const settings = { ...defaultSettings } as Record<string, unknown>;
   const problems: string[] = [];
   for (const [key, entry] of Object.entries(settingsTable)) {
-    let raw: unknown = undefined;
+    let raw: unknown;
     for (const source of sources) {
       const value = lookup(source, key);
       if (value !== undefined && value !== null) raw = value;
@@ -121,7 +149,9 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
       settings[key] = parsed.data;
     } else {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(`Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`);
+      problems.push(
+        `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
+      );
     }
   }
   return { settings: settings as Settings, problems };

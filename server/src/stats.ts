@@ -44,7 +44,10 @@ export class CompletionStats {
   }
 
   snapshot(): StatsResult {
-    const latencies = this.recent.filter((r) => r.outcome === 'shown' || r.outcome === 'empty').map((r) => r.latencyMs).sort((a, b) => a - b);
+    const latencies = this.recent
+      .filter((r) => r.outcome === 'shown' || r.outcome === 'empty')
+      .map((r) => r.latencyMs)
+      .sort((a, b) => a - b);
     return {
       requests: this.requests,
       cacheHits: this.cacheHits,

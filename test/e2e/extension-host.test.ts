@@ -59,7 +59,9 @@ test('the extension-host suite passes in real VS Code', { timeout: 180_000 }, as
     lines.push(line);
   });
   await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}&payload=${encodeURIComponent(payload)}`);
-  const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit code from the extension-host suite within 150 s')), 150_000).unref());
+  const deadline = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error('no exit code from the extension-host suite within 150 s')), 150_000).unref(),
+  );
   let code: number;
   try {
     code = await Promise.race([exitCode, deadline]);

@@ -32,13 +32,18 @@ export function requireE2EInstalled(): E2EPaths {
 }
 
 /** Resolves when `predicate` holds for a line of `stream`, rejects at the deadline or on exit. */
-function waitForLine(child: ChildProcess, predicate: (line: string) => RegExpMatchArray | null, timeoutMs: number, what: string, output: () => string): Promise<RegExpMatchArray> {
+function waitForLine(
+  child: ChildProcess,
+  predicate: (line: string) => RegExpMatchArray | null,
+  timeoutMs: number,
+  what: string,
+  output: () => string,
+): Promise<RegExpMatchArray> {
   return new Promise((resolvePromise, reject) => {
     let buffer = '';
     const onData = (chunk: Buffer) => {
       buffer += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         const m = predicate(line);
@@ -127,15 +132,20 @@ function installExtensionVsix(paths: E2EPaths, env: NodeJS.ProcessEnv, root: str
     throw new Error('dist/extension.js is missing: run `npm run build` before the e2e tests');
   }
   const vsix = join(root, `${extensionId.folder}.vsix`);
-  const pack = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'package.mjs'), '--no-build', '--no-engine', '--out', vsix], { cwd: repoRoot, encoding: 'utf8' });
-  if (pack.status !== 0 || !existsSync(vsix)) throw new Error(`packing the .vsix failed (exit ${pack.status}):\n${pack.stdout}\n${pack.stderr}`);
+  const pack = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'package.mjs'), '--no-build', '--no-engine', '--out', vsix], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  if (pack.status !== 0 || !existsSync(vsix))
+    throw new Error(`packing the .vsix failed (exit ${pack.status}):\n${pack.stdout}\n${pack.stderr}`);
   const install = spawnSync(
     paths.node24,
     [paths.codeServerEntry, '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions, '--install-extension', vsix],
     { env, encoding: 'utf8', timeout: 60_000 },
   );
   const out = `${install.stdout}\n${install.stderr}`;
-  if (install.status !== 0 || !/successfully installed/.test(out)) throw new Error(`code-server --install-extension failed (exit ${install.status}):\n${out}`);
+  if (install.status !== 0 || !/successfully installed/.test(out))
+    throw new Error(`code-server --install-extension failed (exit ${install.status}):\n${out}`);
   if (!existsSync(join(dirs.extensions, extensionId.folder, 'dist', 'extension.js'))) {
     throw new Error(`the installed extension has no dist/extension.js in ${join(dirs.extensions, extensionId.folder)}`);
   }
@@ -192,7 +202,13 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
     killGroup(child, 'SIGKILL');
   };
   try {
-    const m = await waitForLine(child, (l) => l.match(/HTTP server listening on http:\/\/127\.0\.0\.1:(\d+)\//), 60_000, 'code-server', () => log);
+    const m = await waitForLine(
+      child,
+      (l) => l.match(/HTTP server listening on http:\/\/127\.0\.0\.1:(\d+)\//),
+      60_000,
+      'code-server',
+      () => log,
+    );
     const port = Number(m[1]);
     return { root, workspace: dirs.workspace, port, url: `http://127.0.0.1:${port}/`, output: () => log, stop };
   } catch (err) {

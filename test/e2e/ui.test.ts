@@ -52,7 +52,7 @@ async function documentLines(page: Page): Promise<string[]> {
   return page.evaluate(() =>
     [...document.querySelectorAll('.editor-group-container .monaco-editor .view-line')].map((line) => {
       const clone = line.cloneNode(true) as HTMLElement;
-      clone.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+      for (const g of clone.querySelectorAll('[class*="ghost-text"]')) g.remove();
       return (clone.textContent ?? '').replace(/\u00a0/g, ' ');
     }),
   );
@@ -64,7 +64,7 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
     ([want]) => {
       for (const line of document.querySelectorAll('.editor-group-container .monaco-editor .view-line')) {
         const clone = line.cloneNode(true) as HTMLElement;
-        clone.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+        for (const g of clone.querySelectorAll('[class*="ghost-text"]')) g.remove();
         const text = (clone.textContent ?? '').replace(/\u00a0/g, ' ');
         if (text.startsWith(want!) && text.length > want!.length) return text;
       }
@@ -85,10 +85,14 @@ async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true }).map(String).filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
+      ? readdirSync(logsDir, { recursive: true })
+          .map(String)
+          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
       : [];
     for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8').split('\n').find((l) => re.test(l));
+      const line = readFileSync(join(logsDir, f), 'utf8')
+        .split('\n')
+        .find((l) => re.test(l));
       if (line) return line;
     }
     if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
@@ -164,7 +168,9 @@ test('"Pronto: Show Logs" opens the Pronto output channel, which logs activation
   // Read in one step: the view may scroll again when new lines arrive.
   const handle = await page.waitForFunction(
     () => {
-      const text = [...document.querySelectorAll('.part.panel .monaco-editor .view-line')].map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n');
+      const text = [...document.querySelectorAll('.part.panel .monaco-editor .view-line')]
+        .map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' '))
+        .join('\n');
       return text.includes('activating') ? text : false;
     },
     undefined,
@@ -224,7 +230,10 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   // It went through Pronto's command, which reports partial accepts to the server.
   await waitForProntoLog(/accepted \(word\)/, 10_000);
   const inserted = line.slice(typed.length);
-  assert.ok(suggestion.startsWith(inserted), `inserted ${JSON.stringify(inserted)} is a prefix of the suggestion ${JSON.stringify(suggestion)}`);
+  assert.ok(
+    suggestion.startsWith(inserted),
+    `inserted ${JSON.stringify(inserted)} is a prefix of the suggestion ${JSON.stringify(suggestion)}`,
+  );
   // One word: at most one run of word characters (plus the separators around it).
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
 });
@@ -243,11 +252,14 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
     () => {
       // No named helper functions here: tsx would wrap them in __name(), unknown in the page.
       const values: Record<string, string> = {};
-      for (const card of document.querySelectorAll<HTMLElement>('[data-stat]')) values[card.dataset.stat!] = card.querySelector('.value')?.textContent ?? '';
+      for (const card of document.querySelectorAll<HTMLElement>('[data-stat]'))
+        values[card.dataset.stat!] = card.querySelector('.value')?.textContent ?? '';
       const requests = Number.parseInt(values.requests ?? '', 10);
       const shown = Number.parseInt(values.shown ?? '', 10);
       const accepted = Number.parseInt(values.accepted ?? '', 10);
-      const rows = [...document.querySelectorAll('#recent tbody tr.record')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''));
+      const rows = [...document.querySelectorAll('#recent tbody tr.record')].map((tr) =>
+        [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+      );
       if (!(requests >= 2 && shown >= 2 && accepted >= 1 && rows.length >= 2)) return false;
       return {
         requests,
@@ -264,7 +276,14 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
     { timeout: 20_000 },
   );
   const seen = (await handle.jsonValue()) as {
-    requests: number; shown: number; accepted: number; p50: string; p95: string; rows: string[][]; server: string; updatedAt: string;
+    requests: number;
+    shown: number;
+    accepted: number;
+    p50: string;
+    p95: string;
+    rows: string[][];
+    server: string;
+    updatedAt: string;
   };
   await screenshot(page, shots, 'statistics');
   assert.ok(seen.shown <= seen.requests, `shown ${seen.shown} <= requests ${seen.requests}`);
@@ -279,7 +298,9 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
   assert.match(shownRow[4]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
   assert.ok(Number.parseInt(shownRow[5]!, 10) > 0, 'generated tokens');
   // Polled while visible: a newer answer replaces this one without anything being done.
-  await frame.waitForFunction((before) => (document.getElementById('updated')?.dataset.receivedAt ?? before) !== before, seen.updatedAt, { timeout: 10_000 });
+  await frame.waitForFunction((before) => (document.getElementById('updated')?.dataset.receivedAt ?? before) !== before, seen.updatedAt, {
+    timeout: 10_000,
+  });
   // The extension logged the handshake (and nothing it had to reject).
   await waitForProntoLog(/statistics panel ready/, 5_000);
 });
@@ -297,6 +318,8 @@ test('the statistics panel says when the server is down, and its button restarts
   await frame.locator('#restart').click();
   await frame.locator('body[data-server="running"]').waitFor({ state: 'attached', timeout: 60_000 });
   // A new server: its counters start again from zero, and the page shows that.
-  await frame.waitForFunction(() => document.querySelector('[data-stat="requests"] .value')?.textContent === '0', undefined, { timeout: 30_000 });
+  await frame.waitForFunction(() => document.querySelector('[data-stat="requests"] .value')?.textContent === '0', undefined, {
+    timeout: 30_000,
+  });
   assert.ok(await frame.locator('#restart').isHidden());
 });

@@ -24,10 +24,24 @@ let model: string;
 before(async () => {
   if (!existsSync(bin) || statSync(bin).mtimeMs < statSync(src).mtimeMs) {
     mkdirSync(join(repo, '.cache/llama-check-demo'), { recursive: true });
-    execFileSync('g++', [
-      '-O1', '-std=c++17', src, `-I${llamaDir}/include`, `-I${llamaDir}/ggml/include`, `-L${libDir}`,
-      '-l:libllama.cuda.v0.5.0.so', '-l:libggml.cuda.v0.5.0.so', '-l:libggml-base.so', `-Wl,-rpath,${libDir}`, '-o', bin,
-    ], { stdio: 'inherit' });
+    execFileSync(
+      'g++',
+      [
+        '-O1',
+        '-std=c++17',
+        src,
+        `-I${llamaDir}/include`,
+        `-I${llamaDir}/ggml/include`,
+        `-L${libDir}`,
+        '-l:libllama.cuda.v0.5.0.so',
+        '-l:libggml.cuda.v0.5.0.so',
+        '-l:libggml-base.so',
+        `-Wl,-rpath,${libDir}`,
+        '-o',
+        bin,
+      ],
+      { stdio: 'inherit' },
+    );
   }
   storage = await mkdtemp(join(tmpdir(), 'pronto-demo-llama-'));
   model = await ensureDemoModel(storage);
@@ -37,7 +51,14 @@ after(async () => {
   await rm(storage, { recursive: true, force: true });
 });
 
-interface CheckResult { ok: boolean; n_vocab: number; fim: number[]; arch_layers: number; n_embd: number; tokens: number[] }
+interface CheckResult {
+  ok: boolean;
+  n_vocab: number;
+  fim: number[];
+  arch_layers: number;
+  n_embd: number;
+  tokens: number[];
+}
 
 function check(prompt: string, nGen = 24): CheckResult {
   const r = spawnSync(bin, [libDir, model, prompt, String(nGen)], { encoding: 'utf8', timeout: 120_000 });

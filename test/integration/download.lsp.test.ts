@@ -135,9 +135,8 @@ describe('models over LSP', () => {
   });
 
   test('a download the mirror does not have fails with the HTTP status in the error', async () => {
-    await assert.rejects(
-      h.connection.sendRequest('pronto/downloadModel', { id: 'qwen2.5-coder-3b' }),
-      (err: Error) => /HTTP 404 Not Found for qwen2\.5-coder-3b-q8_0\.gguf/.test(err.message),
+    await assert.rejects(h.connection.sendRequest('pronto/downloadModel', { id: 'qwen2.5-coder-3b' }), (err: Error) =>
+      /HTTP 404 Not Found for qwen2\.5-coder-3b-q8_0\.gguf/.test(err.message),
     );
     await assert.rejects(h.connection.sendRequest('pronto/downloadModel', { id: 'no-such-model' }), /unknown model id "no-such-model"/);
   });

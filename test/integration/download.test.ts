@@ -260,10 +260,7 @@ describe('downloadVerified against a real HTTP server', () => {
   test('interrupted download fails clearly, keeps the .part, and the next call resumes from it', async () => {
     behaviour = { cutAt: 1024 * 1024 };
     const destination = join(dir, 'model.gguf');
-    const err = await expectDownloadError(
-      downloadVerified({ url: urlFor(), destination, expectedSha256: sha, retries: 0 }),
-      'network',
-    );
+    const err = await expectDownloadError(downloadVerified({ url: urlFor(), destination, expectedSha256: sha, retries: 0 }), 'network');
     assert.match(err.message, /connection lost while downloading model\.gguf/);
     assert.match(err.message, /download again to resume/);
     const partSize = (await stat(`${destination}.part`)).size;
@@ -290,10 +287,7 @@ describe('downloadVerified against a real HTTP server', () => {
   test('corrupted bytes fail verification, the .part is deleted and nothing is used', async () => {
     behaviour = { corrupt: true };
     const destination = join(dir, 'model.gguf');
-    const err = await expectDownloadError(
-      downloadVerified({ url: urlFor(), destination, expectedSha256: null }),
-      'mismatch',
-    );
+    const err = await expectDownloadError(downloadVerified({ url: urlFor(), destination, expectedSha256: null }), 'mismatch');
     assert.match(err.message, /SHA-256 mismatch for model\.gguf/);
     assert.ok(err.message.includes(sha), 'names the expected hash');
     assert.match(err.message, /from the server \(X-Linked-ETag\)/);
@@ -307,7 +301,10 @@ describe('downloadVerified against a real HTTP server', () => {
     const destination = join(dir, 'model.gguf');
     const err = await expectDownloadError(downloadVerified({ url: urlFor(), destination, expectedSha256: sha }), 'http');
     assert.equal(err.status, 404);
-    assert.match(err.message, /^HTTP 404 Not Found for model\.gguf from http:\/\/127\.0\.0\.1:\d+\/hf\/org\/repo\/resolve\/main\/model\.gguf: the file does not exist/);
+    assert.match(
+      err.message,
+      /^HTTP 404 Not Found for model\.gguf from http:\/\/127\.0\.0\.1:\d+\/hf\/org\/repo\/resolve\/main\/model\.gguf: the file does not exist/,
+    );
     assert.equal(existsSync(destination), false);
     assert.equal(existsSync(`${destination}.part`), false);
   });
@@ -317,12 +314,21 @@ describe('downloadVerified against a real HTTP server', () => {
     const destination = join(dir, 'model.gguf');
     const result = await downloadVerified({ url: urlFor(), destination, expectedSha256: sha, retryDelayMs: 0 });
     assert.equal(result.sha256, sha);
-    assert.deepEqual(log.filter((l) => l.path.startsWith('/hf/')).map((l) => l.status), [503, 302]);
+    assert.deepEqual(
+      log.filter((l) => l.path.startsWith('/hf/')).map((l) => l.status),
+      [503, 302],
+    );
 
     behaviour = { status: 503 };
     log = [];
     const err = await expectDownloadError(
-      downloadVerified({ url: urlFor('other.gguf'), destination: join(dir, 'other.gguf'), expectedSha256: sha, retries: 2, retryDelayMs: 0 }),
+      downloadVerified({
+        url: urlFor('other.gguf'),
+        destination: join(dir, 'other.gguf'),
+        expectedSha256: sha,
+        retries: 2,
+        retryDelayMs: 0,
+      }),
       'http',
     );
     assert.equal(err.status, 503);
@@ -497,10 +503,20 @@ describe('ModelService against a real HTTP server', () => {
   });
 
   test('two downloads of the same model at once share one transfer', async () => {
-    const service = new ModelService({ storageDir: dir, mirror: base, env: {}, catalog: [entry()], probe: cpuOnly, downloadOptions: { progressIntervalMs: 0 } });
+    const service = new ModelService({
+      storageDir: dir,
+      mirror: base,
+      env: {},
+      catalog: [entry()],
+      probe: cpuOnly,
+      downloadOptions: { progressIntervalMs: 0 },
+    });
     const a: DownloadProgressParams[] = [];
     const b: DownloadProgressParams[] = [];
-    const [ra, rb] = await Promise.all([service.download('test-model', (p) => a.push(p)), service.download('test-model', (p) => b.push(p))]);
+    const [ra, rb] = await Promise.all([
+      service.download('test-model', (p) => a.push(p)),
+      service.download('test-model', (p) => b.push(p)),
+    ]);
     assert.equal(ra.path, rb.path);
     assert.equal(fileRequests().length, 1, 'one transfer');
     assert.equal(a.at(-1)!.state, 'done');
@@ -511,7 +527,10 @@ describe('ModelService against a real HTTP server', () => {
     behaviour = { corrupt: true };
     const service = new ModelService({ storageDir: dir, mirror: base, env: {}, catalog: [entry()], probe: cpuOnly });
     const notes: DownloadProgressParams[] = [];
-    await assert.rejects(service.download('test-model', (p) => notes.push(p)), /SHA-256 mismatch/);
+    await assert.rejects(
+      service.download('test-model', (p) => notes.push(p)),
+      /SHA-256 mismatch/,
+    );
     assert.equal(notes.at(-1)!.state, 'failed');
     assert.match(notes.at(-1)!.message ?? '', /SHA-256 mismatch for test-model\.gguf/);
     assert.equal((await service.listModels()).models[0]!.installed, false);
@@ -519,14 +538,25 @@ describe('ModelService against a real HTTP server', () => {
 
   test('cancelled download is reported as cancelled', async () => {
     behaviour = { stallAt: 100_000 };
-    const service = new ModelService({ storageDir: dir, mirror: base, env: {}, catalog: [entry()], probe: cpuOnly, downloadOptions: { progressIntervalMs: 0 } });
+    const service = new ModelService({
+      storageDir: dir,
+      mirror: base,
+      env: {},
+      catalog: [entry()],
+      probe: cpuOnly,
+      downloadOptions: { progressIntervalMs: 0 },
+    });
     const controller = new AbortController();
     const notes: DownloadProgressParams[] = [];
     await assert.rejects(
-      service.download('test-model', (p) => {
-        notes.push(p);
-        if (p.receivedBytes >= 100_000) controller.abort();
-      }, controller.signal),
+      service.download(
+        'test-model',
+        (p) => {
+          notes.push(p);
+          if (p.receivedBytes >= 100_000) controller.abort();
+        },
+        controller.signal,
+      ),
       (err: unknown) => err instanceof DownloadError && err.code === 'cancelled',
     );
     assert.equal(notes.at(-1)!.state, 'cancelled');

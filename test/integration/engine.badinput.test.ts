@@ -27,21 +27,46 @@ const cases: Array<[string, unknown, RegExp, string?]> = [
   ['fim of wrong type', { type: 'submit', id: 'a', fim: 'abc' }, /submit\.fim must be an object/],
   ['fim.prefix of wrong type', { type: 'submit', id: 'a', fim: { prefix: 1, suffix: '' } }, /fim\.prefix must be a string/],
   ['fim.extra of wrong type', { type: 'submit', id: 'a', fim: { prefix: '', suffix: '', extra: 'x' } }, /fim\.extra must be an array/],
-  ['extra chunk without text', { type: 'submit', id: 'a', fim: { prefix: '', suffix: '', extra: [{ filename: 'a' }] } }, /fim\.extra\[\]\.text is required/],
+  [
+    'extra chunk without text',
+    { type: 'submit', id: 'a', fim: { prefix: '', suffix: '', extra: [{ filename: 'a' }] } },
+    /fim\.extra\[\]\.text is required/,
+  ],
   ['bad role', { type: 'submit', id: 'a', messages: [{ role: 'robot', content: 'hi' }] }, /role must be system, user or assistant/],
   ['empty messages', { type: 'submit', id: 'a', messages: [] }, /messages must be a non-empty array/],
-  ['negative temperature', { type: 'submit', id: 'a', prompt: 'x', sampling: { temperature: -1 } }, /sampling\.temperature must be between 0 and 10/],
-  ['temperature as string', { type: 'submit', id: 'a', prompt: 'x', sampling: { temperature: 'hot' } }, /sampling\.temperature must be a number/],
+  [
+    'negative temperature',
+    { type: 'submit', id: 'a', prompt: 'x', sampling: { temperature: -1 } },
+    /sampling\.temperature must be between 0 and 10/,
+  ],
+  [
+    'temperature as string',
+    { type: 'submit', id: 'a', prompt: 'x', sampling: { temperature: 'hot' } },
+    /sampling\.temperature must be a number/,
+  ],
   ['top_p above 1', { type: 'submit', id: 'a', prompt: 'x', sampling: { top_p: 2 } }, /sampling\.top_p must be between 0 and 1/],
   ['fractional top_k', { type: 'submit', id: 'a', prompt: 'x', sampling: { top_k: 2.5 } }, /sampling\.top_k must be an integer/],
   ['negative seed', { type: 'submit', id: 'a', prompt: 'x', sampling: { seed: -3 } }, /sampling\.seed must be between/],
-  ['absurd max_tokens', { type: 'submit', id: 'a', prompt: 'x', limits: { max_tokens: 1e12 } }, /limits\.max_tokens must be between 1 and 4096/],
+  [
+    'absurd max_tokens',
+    { type: 'submit', id: 'a', prompt: 'x', limits: { max_tokens: 1e12 } },
+    /limits\.max_tokens must be between 1 and 4096/,
+  ],
   ['zero max_tokens', { type: 'submit', id: 'a', prompt: 'x', limits: { max_tokens: 0 } }, /limits\.max_tokens must be between 1 and 4096/],
   ['stop of wrong type', { type: 'submit', id: 'a', prompt: 'x', limits: { stop: [1] } }, /limits\.stop must be an array of strings/],
   ['too many stops', { type: 'submit', id: 'a', prompt: 'x', limits: { stop: Array(17).fill('x') } }, /more than 16 strings/],
   ['ignore_eos as string', { type: 'submit', id: 'a', prompt: 'x', limits: { ignore_eos: 'yes' } }, /limits\.ignore_eos must be a boolean/],
-  ['speculative of wrong type', { type: 'submit', id: 'a', prompt: 'x', speculative: { draft: 1 } }, /speculative\.draft must be a boolean/],
-  ['prompt longer than the context', { type: 'submit', id: 'a', prompt: 'word '.repeat(400) }, /prompt is \d+ tokens, the context holds 256/, 'prompt_too_long'],
+  [
+    'speculative of wrong type',
+    { type: 'submit', id: 'a', prompt: 'x', speculative: { draft: 1 } },
+    /speculative\.draft must be a boolean/,
+  ],
+  [
+    'prompt longer than the context',
+    { type: 'submit', id: 'a', prompt: 'word '.repeat(400) },
+    /prompt is \d+ tokens, the context holds 256/,
+    'prompt_too_long',
+  ],
 ];
 
 test('every malformed WebSocket message gets an error event naming the problem', async () => {
@@ -69,7 +94,10 @@ test('every malformed WebSocket message gets an error event naming the problem',
 
 test('invalid UTF-8 and binary frames are refused with a message', async () => {
   const ws = new WebSocket(engine.url.replace('http', 'ws') + '/v1/stream');
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
   const next = () => new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
   try {
     let reply = next();
@@ -91,7 +119,10 @@ test('invalid UTF-8 and binary frames are refused with a message', async () => {
 
 test('a duplicate in-flight id is refused, the first request is unaffected', async () => {
   const ws = new WebSocket(engine.url.replace('http', 'ws') + '/v1/stream');
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
   try {
     const seen: ReturnType<typeof parseServerMessage>[] = [];
     const finished = new Promise<void>((resolve) =>

@@ -35,7 +35,10 @@ function fim(f: FimInput, extra: Partial<SubmitMessage> = {}): SubmitMessage {
   return { type: 'submit', id: id(), fim: f, limits: { max_tokens: 4 }, speculative: nospec, ...extra };
 }
 async function tokenize(url: string, content: string, special = false): Promise<number[]> {
-  const res = await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify({ content, add_special: special, parse_special: special }) });
+  const res = await fetch(`${url}/tokenize`, {
+    method: 'POST',
+    body: JSON.stringify({ content, add_special: special, parse_special: special }),
+  });
   assert.equal(res.status, 200);
   return ((await res.json()) as { tokens: number[] }).tokens;
 }
@@ -63,7 +66,13 @@ test('prefix budget: the prompt keeps the last whole lines before the cursor tha
     while (k < before.length && (await tokenize(engine.url, before.slice(before.length - k - 1).join(''))).length <= budget) k++;
     const keptText = before.slice(before.length - k).join('');
     assert.ok(keptText.endsWith('result = ') && keptText.startsWith('total_'), JSON.stringify(keptText.slice(0, 40)));
-    const raw = await stats(s, { type: 'submit', id: id(), prompt: `${SUF}${suffix}${PRE}${keptText}${MID}`, limits: { max_tokens: 4 }, speculative: nospec });
+    const raw = await stats(s, {
+      type: 'submit',
+      id: id(),
+      prompt: `${SUF}${suffix}${PRE}${keptText}${MID}`,
+      limits: { max_tokens: 4 },
+      speculative: nospec,
+    });
     assert.equal(raw.prompt_tokens, cut.prompt_tokens);
     assert.equal(raw.evaluated_tokens, 1, `the hand-built prompt differs from the budgeted one: ${JSON.stringify(raw)}`);
   } finally {
@@ -85,8 +94,17 @@ test('suffix budget: the prompt keeps the first suffix tokens after the cursor',
     const firstLine = lines[45]!;
     const lineTokens = (await tokenize(engine.url, firstLine)).length;
     assert.ok(lineTokens < budget);
-    const probe = await stats(s, { type: 'submit', id: id(), prompt: `${SUF}${firstLine}${PRE}x${MID}`, limits: { max_tokens: 4 }, speculative: nospec });
-    assert.ok(probe.reused_tokens >= 2 + lineTokens - 1, `the budgeted suffix does not start with the first suffix line: ${JSON.stringify(probe)}`);
+    const probe = await stats(s, {
+      type: 'submit',
+      id: id(),
+      prompt: `${SUF}${firstLine}${PRE}x${MID}`,
+      limits: { max_tokens: 4 },
+      speculative: nospec,
+    });
+    assert.ok(
+      probe.reused_tokens >= 2 + lineTokens - 1,
+      `the budgeted suffix does not start with the first suffix line: ${JSON.stringify(probe)}`,
+    );
     // And the budgeted suffix ends where the budget says: a suffix budget of 0 drops it all.
     const none = await stats(s, fim({ prefix, suffix, budget: { suffix_tokens: 0 } }));
     assert.equal(full.prompt_tokens - none.prompt_tokens, suffixTokens);

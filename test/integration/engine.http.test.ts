@@ -20,7 +20,11 @@ interface Completion {
 }
 
 async function post<T>(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
-  const res = await fetch(`${engine.url}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json', ...headers } });
+  const res = await fetch(`${engine.url}${path}`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
   return { status: res.status, json: (await res.json()) as T };
 }
 
@@ -30,7 +34,10 @@ async function sse(path: string, body: unknown): Promise<unknown[]> {
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
   const text = await res.text();
-  const events = text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  const events = text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
   assert.equal(events.at(-1), '[DONE]');
   return events.slice(0, -1).map((e) => JSON.parse(e) as unknown);
 }
@@ -52,7 +59,13 @@ test('/v1/completions with suffix is FIM and matches the WebSocket FIM request',
   const http = await post<Completion>('/v1/completions', { prompt: prefix, suffix, max_tokens: 8, ignore_eos: true });
   const s = await EngineSocket.open(engine.url);
   try {
-    const ws = await s.request({ type: 'submit', id: 'f', fim: { prefix, suffix }, limits: { max_tokens: 8, ignore_eos: true }, speculative: { draft: false, ngram: false } });
+    const ws = await s.request({
+      type: 'submit',
+      id: 'f',
+      fim: { prefix, suffix },
+      limits: { max_tokens: 8, ignore_eos: true },
+      speculative: { draft: false, ngram: false },
+    });
     assert.equal(http.json.choices[0]!.text, ws.done!.text);
     assert.equal(http.json.usage.prompt_tokens, ws.done!.stats.prompt_tokens);
   } finally {
@@ -71,7 +84,10 @@ test('/v1/completions stream=true sends SSE chunks that add up to the non-stream
 });
 
 test('/v1/chat/completions applies the chat template, plain and streamed', async () => {
-  const messages = [{ role: 'system', content: 'You write code.' }, { role: 'user', content: 'Reverse a list in Python.' }];
+  const messages = [
+    { role: 'system', content: 'You write code.' },
+    { role: 'user', content: 'Reverse a list in Python.' },
+  ];
   const r = await post<Completion>('/v1/chat/completions', { messages, max_tokens: 8, ignore_eos: true });
   assert.equal(r.status, 200);
   assert.equal(r.json.object, 'chat.completion');
@@ -115,7 +131,10 @@ test('/metrics exposes histograms, counters and gauges in Prometheus text', asyn
 });
 
 test('--api-key: every route but /health needs the bearer key, including the WebSocket upgrade', async () => {
-  const e = await startEngine({ model: (await ensureTestModels()).target, args: ['--ctx', '256', '--parallel', '1', '--api-key', 's3cret'] });
+  const e = await startEngine({
+    model: (await ensureTestModels()).target,
+    args: ['--ctx', '256', '--parallel', '1', '--api-key', 's3cret'],
+  });
   try {
     assert.equal((await fetch(`${e.url}/health`)).status, 200);
     const none = await fetch(`${e.url}/v1/models`);

@@ -56,7 +56,11 @@ test('greedy: draft model, n-gram and both give exactly the output of plain deco
   for (const p of prompts) {
     const plain = await freshRun(p, { draft: false, ngram: false }, draft);
     assert.equal(plain.done!.stats.drafted_tokens, 0);
-    for (const spec of [{ draft: true, ngram: false }, { draft: false, ngram: true }, { draft: true, ngram: true }]) {
+    for (const spec of [
+      { draft: true, ngram: false },
+      { draft: false, ngram: true },
+      { draft: true, ngram: true },
+    ]) {
       const r = await freshRun(p, spec, draft);
       assert.equal(r.done!.text, plain.done!.text, `${JSON.stringify(spec)} on ${JSON.stringify(p.prefix.slice(0, 30))}`);
       assert.equal(r.done!.stats.generated_tokens, plain.done!.stats.generated_tokens);
@@ -131,7 +135,9 @@ test('stochastic speculative sampling keeps the target distribution (chi-square,
       let drafted = 0;
       let accepted = 0;
       for (let i = 0; i < N; i += sockets.length) {
-        const batch = await Promise.all(sockets.map((s, k) => s.request(submit(p, speculative, { sampling: { ...sampling, seed: seedBase + i + k }, limits }))));
+        const batch = await Promise.all(
+          sockets.map((s, k) => s.request(submit(p, speculative, { sampling: { ...sampling, seed: seedBase + i + k }, limits }))),
+        );
         for (const r of batch) {
           assert.ok(r.done, JSON.stringify(r.error));
           counts.set(r.done.text, (counts.get(r.done.text) ?? 0) + 1);
@@ -163,19 +169,40 @@ test('stochastic speculative sampling keeps the target distribution (chi-square,
     anyRejected ||= arm.accepted < arm.drafted;
     const { chi2, df } = chiSquare(plain.counts, arm.counts);
     assert.ok(df >= 2, `${name}: df ${df}`);
-    assert.ok(chi2 < critical(df), `${name}: chi2 ${chi2.toFixed(1)} >= ${critical(df).toFixed(1)} (df ${df}): speculative sampling changed the distribution`);
+    assert.ok(
+      chi2 < critical(df),
+      `${name}: chi2 ${chi2.toFixed(1)} >= ${critical(df).toFixed(1)} (df ${df}): speculative sampling changed the distribution`,
+    );
   }
   // Both branches of the rejection sampler ran.
   assert.ok(anyAccepted && anyRejected, JSON.stringify(Object.values(arms).map((a) => [a.drafted, a.accepted])));
-  assert.ok(arms['self-draft (sampled q)'].accepted > arms['self-draft (sampled q)'].drafted / 2, 'a model drafting for itself must mostly be accepted');
+  assert.ok(
+    arms['self-draft (sampled q)'].accepted > arms['self-draft (sampled q)'].drafted / 2,
+    'a model drafting for itself must mostly be accepted',
+  );
 });
 
 test('the chi-square check itself detects a changed distribution (guards the statistical test)', () => {
-  const a = new Map([['x', 200], ['y', 120], ['z', 80]]);
-  const b = new Map([['x', 300], ['y', 60], ['z', 40]]);
+  const a = new Map([
+    ['x', 200],
+    ['y', 120],
+    ['z', 80],
+  ]);
+  const b = new Map([
+    ['x', 300],
+    ['y', 60],
+    ['z', 40],
+  ]);
   const { chi2, df } = chiSquare(a, b);
   assert.ok(chi2 > critical(df));
-  const same = chiSquare(a, new Map([['x', 195], ['y', 125], ['z', 80]]));
+  const same = chiSquare(
+    a,
+    new Map([
+      ['x', 195],
+      ['y', 125],
+      ['z', 80],
+    ]),
+  );
   assert.ok(same.chi2 < critical(same.df));
   assert.ok(target.endsWith('.gguf'));
 });

@@ -33,7 +33,10 @@ test('ready line, /health and /v1/models on a real model', async () => {
     const health = healthSchema.parse(await (await fetch(`${e.url}/health`)).json());
     assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3 });
     const models = (await (await fetch(`${e.url}/v1/models`)).json()) as { data: Array<{ id: string; meta: { path: string } }> };
-    assert.deepEqual(models.data.map((m) => m.meta.path), [target, draft]);
+    assert.deepEqual(
+      models.data.map((m) => m.meta.path),
+      [target, draft],
+    );
     const notFound = await fetch(`${e.url}/nope`);
     assert.equal(notFound.status, 404);
     assert.equal(((await notFound.json()) as { error: { code: string } }).error.code, 'not_found');
@@ -43,7 +46,7 @@ test('ready line, /health and /v1/models on a real model', async () => {
 });
 
 test('KV cache type: auto takes q8_0 for 64-wide heads (also through a chunk shift), else f16; an unusable q8_0 is refused', async () => {
-  const { target, draft, starcoder } = await ensureTestModels();
+  const { target, starcoder } = await ensureTestModels();
   const lines = Array.from({ length: 40 }, (_, i) => `value_${i} = compute(items[${i}], scale=${i * 7})\n`);
   const run = async (args: string[]): Promise<string | undefined> => {
     const e = await startEngine({ model: args[0]!, args: ['--ctx', '2048', '--parallel', '1', ...args.slice(1)] });
@@ -75,7 +78,10 @@ test('KV cache type: auto takes q8_0 for 64-wide heads (also through a chunk shi
   assert.equal(await run([starcoder, '--draft-model', await ensureModel('starcoderDraft')]), 'q8_0');
   const impossible = await runEngine(['--model', target, '--kv-type', 'q8_0', '--ctx', '256']); // head size 16
   assert.notEqual(impossible.code, 0);
-  assert.match(impossible.stderr, /--kv-type q8_0 needs a head size divisible by 64 \(this model's is 16\) and LLAMA_ATTN_ROT_DISABLE unset.*use --kv-type f16 or auto/);
+  assert.match(
+    impossible.stderr,
+    /--kv-type q8_0 needs a head size divisible by 64 \(this model's is 16\) and LLAMA_ATTN_ROT_DISABLE unset.*use --kv-type f16 or auto/,
+  );
 });
 
 test('a model with FIM file separators reports repo-level FIM', async () => {
@@ -155,9 +161,13 @@ test('bad command lines are refused with a message', async () => {
 test('--exit-with-stdin: the engine shuts down cleanly when its parent closes stdin', async () => {
   const { target } = await ensureTestModels();
   const { spawn } = await import('node:child_process');
-  const child = spawn(engineBinary, ['--model', target, '--port', '0', '--threads', '1', '--ctx', '256', '--parallel', '1', '--exit-with-stdin'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    engineBinary,
+    ['--model', target, '--port', '0', '--threads', '1', '--ctx', '256', '--parallel', '1', '--exit-with-stdin'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   try {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -21,7 +21,9 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function setup(capabilities: object | undefined): Promise<{ h: LspHarness; engine: FakeEngine; serverLog: (pred: (l: string) => boolean) => Promise<string> }> {
+async function setup(
+  capabilities: object | undefined,
+): Promise<{ h: LspHarness; engine: FakeEngine; serverLog: (pred: (l: string) => boolean) => Promise<string> }> {
   const engine = await startFakeEngine();
   cleanups.push(() => engine.close());
   const h = startLspServer();
@@ -30,7 +32,11 @@ async function setup(capabilities: object | undefined): Promise<{ h: LspHarness;
   const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
   h.connection.onNotification('window/logMessage', (p: { message: string }) => {
     h.logs.push(p.message);
-    for (const w of [...waiters]) if (w.pred(p.message)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(p.message));
+    for (const w of [...waiters])
+      if (w.pred(p.message)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(p.message);
+      }
   });
   const serverLog = (pred: (l: string) => boolean) => {
     const found = h.logs.find(pred);
@@ -55,12 +61,17 @@ describe('pronto/resolveDefinitions through a real LSP connection', { timeout: 6
     h.connection.onRequest('pronto/resolveDefinitions', (p: ResolveDefinitionsParams): ResolveDefinitionsResult => {
       asked.push(p);
       firstAsk();
-      return { definitions: p.positions.filter((x) => x.name === 'area').map((x) => ({ name: x.name, uri: shapesUri, text: AREA, line: 3 })) };
+      return {
+        definitions: p.positions.filter((x) => x.name === 'area').map((x) => ({ name: x.name, uri: shapesUri, text: AREA, line: 3 })),
+      };
     });
     const text1 = '/*fake:1);*/\nimport { area } from "./shapes";\nconst total = area(square';
     await h.open(uri, text1);
     const r1 = await h.inline(uri, 2, 'const total = area(square'.length);
-    assert.deepEqual(r1.items.map((i) => i.insertText), ['1);']);
+    assert.deepEqual(
+      r1.items.map((i) => i.insertText),
+      ['1);'],
+    );
     await askedOnce;
     const params = asked[0]!;
     assert.equal(params.uri, uri);
@@ -70,7 +81,10 @@ describe('pronto/resolveDefinitions through a real LSP connection', { timeout: 6
       'the nearest occurrence of area, with its position',
     );
     assert.ok(params.positions.some((p) => p.name === 'square'));
-    assert.ok(params.excludeLines && params.excludeLines.start <= 0 && params.excludeLines.end >= 2, `window lines: ${JSON.stringify(params.excludeLines)}`);
+    assert.ok(
+      params.excludeLines && params.excludeLines.start <= 0 && params.excludeLines.end >= 2,
+      `window lines: ${JSON.stringify(params.excludeLines)}`,
+    );
     // The real signal that the server has the answer: its log line about the cached definitions.
     await serverLog((l) => l.startsWith(`definitions from the editor for ${uri}`) && l.includes('area,'));
 
@@ -78,7 +92,10 @@ describe('pronto/resolveDefinitions through a real LSP connection', { timeout: 6
     const text2 = text1 + 'A';
     await h.change(uri, 2, text2);
     const r2 = await h.inline(uri, 2, 'const total = area(squareA'.length);
-    assert.deepEqual(r2.items.map((i) => i.insertText), ['1);']);
+    assert.deepEqual(
+      r2.items.map((i) => i.insertText),
+      ['1);'],
+    );
     const last = submits(engine).at(-1)!;
     const extra = last.fim?.extra ?? [];
     assert.ok(
@@ -96,13 +113,19 @@ describe('pronto/resolveDefinitions through a real LSP connection', { timeout: 6
   test('a client without the capability is never asked; the pattern search over open documents still supplies definitions', async () => {
     const { h, engine } = await setup(undefined);
     let asked = 0;
-    h.connection.onRequest('pronto/resolveDefinitions', () => (asked++, { definitions: [] }));
+    h.connection.onRequest('pronto/resolveDefinitions', () => {
+      asked++;
+      return { definitions: [] };
+    });
     await h.open(shapesUri, 'export function perimeter(s: Shape): number {\n  return 2 * (s.width + s.height);\n}\n');
     const text = '/*fake:s);*/\nconst p = perimeter(';
     await h.open(uri, text);
     await h.inline(uri, 1, 'const p = perimeter('.length);
     const extra = submits(engine).at(-1)!.fim?.extra ?? [];
-    assert.ok(extra.some((c) => c.text.startsWith('export function perimeter(s: Shape)')), JSON.stringify(extra));
+    assert.ok(
+      extra.some((c) => c.text.startsWith('export function perimeter(s: Shape)')),
+      JSON.stringify(extra),
+    );
     assert.equal(asked, 0);
   });
 
@@ -123,7 +146,10 @@ describe('pronto/resolveDefinitions through a real LSP connection', { timeout: 6
     });
     await h.open(uri, '/*fake:done*/\nconst x = someFunction(');
     const r = await h.inline(uri, 1, 'const x = someFunction('.length);
-    assert.deepEqual(r.items.map((i) => i.insertText), ['done']);
+    assert.deepEqual(
+      r.items.map((i) => i.insertText),
+      ['done'],
+    );
     await asked;
     assert.equal(answered, false, 'the completion came back while the definitions request was still open');
   });

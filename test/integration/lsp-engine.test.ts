@@ -37,7 +37,10 @@ async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;
 }
 
-describe('LSP server with the real engine', { timeout: 180_000, skip: built ? false : `engine not built (${engineBinary}): run npm run build:native` }, () => {
+describe('LSP server with the real engine', {
+  timeout: 180_000,
+  skip: built ? false : `engine not built (${engineBinary}): run npm run build:native`,
+}, () => {
   let h: LspHarness;
   before(async () => {
     const { target } = await ensureTestModels();
@@ -70,7 +73,10 @@ describe('LSP server with the real engine', { timeout: 180_000, skip: built ? fa
     assert.ok(rec.promptTokens > 5 && rec.evaluatedTokens > 0 && rec.generatedTokens > 0, JSON.stringify(rec));
     // The same position again is served from the cache.
     const again = await h.inline('file:///work/add.py', 1, 11);
-    assert.deepEqual(again.items.map((i) => i.insertText), r.items.map((i) => i.insertText));
+    assert.deepEqual(
+      again.items.map((i) => i.insertText),
+      r.items.map((i) => i.insertText),
+    );
     assert.equal((await stats(h)).recent.at(-1)!.fromCache, true);
   });
 

@@ -57,7 +57,15 @@ const localOptions = (extra: object = {}) => ({
 
 function enginePid(h: LspHarness): number {
   const pids = enginePids(h.child.pid!);
-  assert.equal(pids.length, 1, `one engine child, got ${pids.join(',')}; server ${h.child.pid} exit ${h.child.exitCode} logs ${h.logs.join(" / ").slice(-1500)} children: ${childPids(h.child.pid!).map((p) => `${p}: ${cmdline(p)}`).join('; ')}`);
+  assert.equal(
+    pids.length,
+    1,
+    `one engine child, got ${pids.join(',')}; server ${h.child.pid} exit ${h.child.exitCode} logs ${h.logs.join(' / ').slice(-1500)} children: ${childPids(
+      h.child.pid!,
+    )
+      .map((p) => `${p}: ${cmdline(p)}`)
+      .join('; ')}`,
+  );
   return pids[0]!;
 }
 
@@ -73,7 +81,10 @@ describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
   test('a completion arrives through textDocument/inlineCompletion', async () => {
     await h.open(uri, '/*fake:return a + b;*/\nfunction add(a, b) {\n  \n}\n');
     const r = await h.inline(uri, 2, 2);
-    assert.deepEqual(r.items.map((i) => i.insertText), ['return a + b;']);
+    assert.deepEqual(
+      r.items.map((i) => i.insertText),
+      ['return a + b;'],
+    );
     const stats = (await h.connection.sendRequest('pronto/stats')) as StatsResult;
     assert.equal(stats.shown, 1);
     assert.ok(stats.recent[0]!.promptTokens > 0);
@@ -83,7 +94,9 @@ describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
     await h.open('file:///work/slow.ts', '/*fake-slow*/\nconst x = ');
     const source = new CancellationTokenSource();
     const pending = h.inline('file:///work/slow.ts', 1, 10, source.token);
-    const submit = await reports.waitFor((r) => r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('fake-slow'));
+    const submit = await reports.waitFor(
+      (r) => r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('fake-slow'),
+    );
     source.cancel();
     const cancel = await reports.waitFor((r) => r.message?.type === 'cancel' && r.message.id === submit.message?.id);
     assert.equal(cancel.pid, submit.pid);
@@ -95,7 +108,9 @@ describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
     await h.open('file:///work/kill.ts', '/*fake-slow*/\nlet y = ');
     const mark = h.statuses.length;
     const pending = h.inline('file:///work/kill.ts', 1, 8);
-    await reports.waitFor((r) => r.pid === pid && r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('let y'));
+    await reports.waitFor(
+      (r) => r.pid === pid && r.message?.type === 'submit' && (r.message as SubmitMessage).fim!.prefix.includes('let y'),
+    );
     process.kill(pid, 'SIGKILL');
     const r = await pending;
     assert.deepEqual(r.items, []);
@@ -104,7 +119,10 @@ describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
     const newPid = enginePid(h);
     assert.notEqual(newPid, pid);
     await h.open('file:///work/after.ts', '/*fake:works()*/\n');
-    assert.deepEqual((await h.inline('file:///work/after.ts', 1, 0)).items.map((i) => i.insertText), ['works()']);
+    assert.deepEqual(
+      (await h.inline('file:///work/after.ts', 1, 0)).items.map((i) => i.insertText),
+      ['works()'],
+    );
   });
 
   test('pronto/setEnabled switches completions off and on', async () => {
@@ -150,12 +168,23 @@ describe('LSP server settings and failures', { timeout: 60_000 }, () => {
   test('the esbuild bundle (as dist/server.js) serves completions with plain node', async () => {
     const outfile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pronto-bundle-')), 'server.js');
     // Same options as the server target in esbuild.mjs.
-    await esbuild.build({ entryPoints: [path.join(repoRoot, 'server/src/main.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile, logLevel: 'silent' });
+    await esbuild.build({
+      entryPoints: [path.join(repoRoot, 'server/src/main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile,
+      logLevel: 'silent',
+    });
     const h = server(outfile);
     await h.initialize(localOptions());
     await h.waitForStatus((s) => s.state === 'ready');
     await h.open(uri, '/*fake:bundled()*/\n');
-    assert.deepEqual((await h.inline(uri, 1, 0)).items.map((i) => i.insertText), ['bundled()']);
+    assert.deepEqual(
+      (await h.inline(uri, 1, 0)).items.map((i) => i.insertText),
+      ['bundled()'],
+    );
     const pid = enginePid(h);
     await h.stop();
     assert.equal(isAlive(pid), false);
@@ -190,7 +219,10 @@ describe('LSP server settings and failures', { timeout: 60_000 }, () => {
       const s = await h.waitForStatus((s) => s.state === 'ready');
       assert.equal(s.backend, 'remote');
       await h.open(uri, '/*fake:from_remote()*/\n');
-      assert.deepEqual((await h.inline(uri, 1, 0)).items.map((i) => i.insertText), ['from_remote()']);
+      assert.deepEqual(
+        (await h.inline(uri, 1, 0)).items.map((i) => i.insertText),
+        ['from_remote()'],
+      );
       assert.equal(enginePids(h.child.pid!).length, 0, 'no local engine started');
       // A wrong key (settings changed) is reported, not retried forever.
       h.workspaceSettings.pronto = { engine: { url: remote.url, apiKey: 'wrong' } };

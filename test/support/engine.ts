@@ -70,7 +70,12 @@ export function startEngine(opts: { model: string; args?: string[]; timeoutMs?: 
   let stderr = '';
   let stdoutBuf = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      live.delete(child);
+      resolve();
+    }),
+  );
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
@@ -120,7 +125,14 @@ export function startEngine(opts: { model: string; args?: string[]; timeoutMs?: 
 // A small WebSocket client for /v1/stream
 // ---------------------------------------------------------------------------------------------
 import WebSocket from 'ws';
-import { parseServerMessage, type ClientMessage, type DoneEvent, type ErrorEvent, type ServerMessage, type SubmitMessage } from '../../protocol/engine';
+import {
+  parseServerMessage,
+  type ClientMessage,
+  type DoneEvent,
+  type ErrorEvent,
+  type ServerMessage,
+  type SubmitMessage,
+} from '../../protocol/engine';
 
 export interface StreamResult {
   tokens: string[];
@@ -139,7 +151,10 @@ export class EngineSocket {
     // A dead engine must fail the test, not hang it: pending requests end with a synthetic error.
     ws.on('close', (code: number) => {
       for (const [id, w] of this.waiters) {
-        w.resolve({ tokens: w.tokens, error: { type: 'error', id, error: { code: 'internal', message: `socket closed (code ${code}) before the request ended` } } });
+        w.resolve({
+          tokens: w.tokens,
+          error: { type: 'error', id, error: { code: 'internal', message: `socket closed (code ${code}) before the request ended` } },
+        });
       }
       this.waiters.clear();
     });

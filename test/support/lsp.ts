@@ -48,7 +48,8 @@ export interface FakeEngineOptions {
 
 function fakeAnswer(msg: SubmitMessage): { tokens: string[]; slow: boolean } {
   const prefix = msg.fim?.prefix ?? msg.prompt ?? '';
-  if (prefix.includes('/*fake-slow*/')) return { tokens: Array.from({ length: msg.limits?.max_tokens ?? 64 }, (_, i) => `t${i} `), slow: true };
+  if (prefix.includes('/*fake-slow*/'))
+    return { tokens: Array.from({ length: msg.limits?.max_tokens ?? 64 }, (_, i) => `t${i} `), slow: true };
   const matches = [...prefix.matchAll(/\/\*fake:(.*?)\*\//g)];
   const last = matches[matches.length - 1];
   let text = 'hello()';
@@ -156,6 +157,8 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
         t_prompt_ms: 1,
         t_first_token_ms: 1,
         t_total_ms: Math.max(2, Date.now() - started),
+        decode_steps: tokens.length,
+        steps_after_cancel: 0,
       },
     };
     ws.send(JSON.stringify(done));
@@ -185,7 +188,15 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
 }
 
 export function readyLineFor(port: number, modelPath: string): ReadyLine {
-  const model = { path: modelPath, name: path.basename(modelPath), arch: 'fake', n_params: 1, size_bytes: 1, n_ctx_train: 4096, n_vocab: 100 };
+  const model = {
+    path: modelPath,
+    name: path.basename(modelPath),
+    arch: 'fake',
+    n_params: 1,
+    size_bytes: 1,
+    n_ctx_train: 4096,
+    n_vocab: 100,
+  };
   return {
     event: 'ready',
     host: '127.0.0.1',
@@ -218,7 +229,11 @@ async function fakeEngineMain(argv: string[]): Promise<void> {
   const reportUrl = process.env.FAKE_ENGINE_REPORT_URL;
   const report = (body: unknown): Promise<unknown> =>
     reportUrl
-      ? fetch(reportUrl, { method: 'POST', body: JSON.stringify({ pid: process.pid, ...(body as object) }), signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      ? fetch(reportUrl, {
+          method: 'POST',
+          body: JSON.stringify({ pid: process.pid, ...(body as object) }),
+          signal: AbortSignal.timeout(5000),
+        }).catch(() => undefined)
       : Promise.resolve();
   const engine = await startFakeEngine({
     port: Number(arg('--port') ?? 0),
@@ -349,7 +364,12 @@ export interface LspHarness {
   initialize(initializationOptions?: unknown, withConfiguration?: boolean): Promise<unknown>;
   open(uri: string, text: string, languageId?: string): Promise<void>;
   change(uri: string, version: number, text: string): Promise<void>;
-  inline(uri: string, line: number, character: number, token?: import('vscode-jsonrpc').CancellationToken): Promise<{ items: { insertText: string }[] }>;
+  inline(
+    uri: string,
+    line: number,
+    character: number,
+    token?: import('vscode-jsonrpc').CancellationToken,
+  ): Promise<{ items: { insertText: string }[] }>;
   stop(): Promise<void>;
 }
 
@@ -358,7 +378,9 @@ export interface LspHarness {
  * e.g. dist/server.js) with plain node.
  */
 export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): LspHarness {
-  const args = bundle ? [bundle, '--stdio'] : ['--import', require.resolve('tsx'), path.join(repoRoot, 'server', 'src', 'main.ts'), '--stdio'];
+  const args = bundle
+    ? [bundle, '--stdio']
+    : ['--import', require.resolve('tsx'), path.join(repoRoot, 'server', 'src', 'main.ts'), '--stdio'];
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env },
@@ -380,7 +402,9 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
     }
   });
   connection.onNotification('window/logMessage', (p: { message: string }) => void logs.push(p.message));
-  connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) => p.items.map(() => workspaceSettings.pronto ?? null));
+  connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) =>
+    p.items.map(() => workspaceSettings.pronto ?? null),
+  );
   connection.onRequest('client/registerCapability', () => null);
   connection.listen();
   let version = 1;
@@ -415,7 +439,9 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
     },
     inline(uri, line, character, token) {
       const params = { textDocument: { uri }, position: { line, character }, context: { triggerKind: 2 } };
-      return token ? connection.sendRequest('textDocument/inlineCompletion', params, token) : connection.sendRequest('textDocument/inlineCompletion', params);
+      return token
+        ? connection.sendRequest('textDocument/inlineCompletion', params, token)
+        : connection.sendRequest('textDocument/inlineCompletion', params);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

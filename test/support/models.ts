@@ -3,9 +3,9 @@
 // reusing a stale one. Safe when several test processes call at once: each writes to a temporary
 // name and renames (the files are byte-identical, so whichever rename lands last is fine).
 
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
-import * as path from "node:path";
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
 import {
   DEEPSEEK_CODER_FIM,
   QWEN25_FIM,
@@ -13,60 +13,106 @@ import {
   STARCODER_FIM,
   writeRandomModel,
   type RandomModelOptions,
-} from "../../server/src/models/randomModel";
+} from '../../server/src/models/randomModel';
 
-export const repoRoot = path.resolve(__dirname, "../..");
-export const modelCacheDir = path.join(repoRoot, ".cache", "models");
-const vocabDir = path.join(repoRoot, "native", ".deps", "llama.cpp", "models");
+export const repoRoot = path.resolve(__dirname, '../..');
+export const modelCacheDir = path.join(repoRoot, '.cache', 'models');
+const vocabDir = path.join(repoRoot, 'native', '.deps', 'llama.cpp', 'models');
 
 /** Bump when the generator's output changes for the same options. */
 const GENERATOR_VERSION = 1;
 
-type Recipe = Omit<RandomModelOptions, "outPath">;
+type Recipe = Omit<RandomModelOptions, 'outPath'>;
 
 export const recipes = {
   /** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
    * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
    * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
   target: {
-    vocabPath: path.join(vocabDir, "ggml-vocab-deepseek-coder.gguf"),
-    arch: "llama", nLayer: 2, nEmbd: 64, nHead: 4, nHeadKv: 2, nFf: 256, ctx: 4096,
-    type: "f16", seed: 1, fim: DEEPSEEK_CODER_FIM, name: "pronto-test-target",
+    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+    arch: 'llama',
+    nLayer: 2,
+    nEmbd: 64,
+    nHead: 4,
+    nHeadKv: 2,
+    nFf: 256,
+    ctx: 4096,
+    type: 'f16',
+    seed: 1,
+    fim: DEEPSEEK_CODER_FIM,
+    name: 'pronto-test-target',
   },
   /** Same vocab as target, 1 layer, narrower: a draft model for speculative decoding tests. */
   draft: {
-    vocabPath: path.join(vocabDir, "ggml-vocab-deepseek-coder.gguf"),
-    arch: "llama", nLayer: 1, nEmbd: 32, nHead: 2, nHeadKv: 2, nFf: 128, ctx: 4096,
-    type: "f16", seed: 2, fim: DEEPSEEK_CODER_FIM, name: "pronto-test-draft",
+    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+    arch: 'llama',
+    nLayer: 1,
+    nEmbd: 32,
+    nHead: 2,
+    nHeadKv: 2,
+    nFf: 128,
+    ctx: 4096,
+    type: 'f16',
+    seed: 2,
+    fim: DEEPSEEK_CODER_FIM,
+    name: 'pronto-test-draft',
   },
   /** starcoder2 arch, starcoder vocab (<fim_prefix> 1 ... <repo_name> 5, <file_sep> 6). Head size 64,
    * as in real models: the one test model a q8_0 KV cache (--kv-type) can take. */
   starcoder: {
-    vocabPath: path.join(vocabDir, "ggml-vocab-starcoder.gguf"),
-    arch: "starcoder2", nLayer: 2, nEmbd: 128, nHead: 2, nHeadKv: 1, nFf: 256, ctx: 4096,
-    type: "f16", seed: 3, fim: STARCODER_FIM, name: "pronto-test-starcoder",
+    vocabPath: path.join(vocabDir, 'ggml-vocab-starcoder.gguf'),
+    arch: 'starcoder2',
+    nLayer: 2,
+    nEmbd: 128,
+    nHead: 2,
+    nHeadKv: 1,
+    nFf: 256,
+    ctx: 4096,
+    type: 'f16',
+    seed: 3,
+    fim: STARCODER_FIM,
+    name: 'pronto-test-starcoder',
   },
   /** A draft for `starcoder` (same vocab) with 16-wide heads: its context must keep f16 when the
    * target's KV cache is q8_0. */
   starcoderDraft: {
-    vocabPath: path.join(vocabDir, "ggml-vocab-starcoder.gguf"),
-    arch: "starcoder2", nLayer: 1, nEmbd: 32, nHead: 2, nHeadKv: 2, nFf: 128, ctx: 4096,
-    type: "f16", seed: 5, fim: STARCODER_FIM, name: "pronto-test-starcoder-draft",
+    vocabPath: path.join(vocabDir, 'ggml-vocab-starcoder.gguf'),
+    arch: 'starcoder2',
+    nLayer: 1,
+    nEmbd: 32,
+    nHead: 2,
+    nHeadKv: 2,
+    nFf: 128,
+    ctx: 4096,
+    type: 'f16',
+    seed: 5,
+    fim: STARCODER_FIM,
+    name: 'pronto-test-starcoder-draft',
   },
   /** Qwen2.5-Coder-0.5B's shape at Q8_0 (~530 MB), qwen2 vocab + Qwen2.5 special/FIM tokens. */
   bench: {
-    vocabPath: path.join(vocabDir, "ggml-vocab-qwen2.gguf"),
-    arch: "qwen2", nLayer: 24, nEmbd: 896, nHead: 14, nHeadKv: 2, nFf: 4864, ctx: 32768,
-    type: "q8_0", seed: 4, tieEmbeddings: true,
-    extraTokens: QWEN25_SPECIAL_TOKENS, fim: QWEN25_FIM, name: "pronto-bench-qwen2.5-coder-0.5b-shape",
+    vocabPath: path.join(vocabDir, 'ggml-vocab-qwen2.gguf'),
+    arch: 'qwen2',
+    nLayer: 24,
+    nEmbd: 896,
+    nHead: 14,
+    nHeadKv: 2,
+    nFf: 4864,
+    ctx: 32768,
+    type: 'q8_0',
+    seed: 4,
+    tieEmbeddings: true,
+    extraTokens: QWEN25_SPECIAL_TOKENS,
+    fim: QWEN25_FIM,
+    name: 'pronto-bench-qwen2.5-coder-0.5b-shape',
   },
 } satisfies Record<string, Recipe>;
 
 export function modelPath(name: keyof typeof recipes): string {
   const recipe = recipes[name];
-  const hash = createHash("sha256")
+  const hash = createHash('sha256')
     .update(JSON.stringify({ v: GENERATOR_VERSION, ...recipe, vocabPath: path.basename(recipe.vocabPath) }))
-    .digest("hex")
+    .digest('hex')
     .slice(0, 10);
   return path.join(modelCacheDir, `${name}-${hash}.gguf`);
 }
@@ -92,13 +138,13 @@ export function ensureModel(name: keyof typeof recipes): Promise<string> {
 
 export async function ensureTestModels(): Promise<{ target: string; draft: string; starcoder: string }> {
   return {
-    target: await ensureModel("target"),
-    draft: await ensureModel("draft"),
-    starcoder: await ensureModel("starcoder"),
+    target: await ensureModel('target'),
+    draft: await ensureModel('draft'),
+    starcoder: await ensureModel('starcoder'),
   };
 }
 
 /** The engine benchmark's model (takes ~20-60 s to generate the first time). */
 export function ensureBenchModel(): Promise<string> {
-  return ensureModel("bench");
+  return ensureModel('bench');
 }

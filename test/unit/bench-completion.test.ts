@@ -2,35 +2,37 @@
 // (against a real HTTP server standing in for llama-server's /infill), and the metrics parser.
 //   node --import tsx --test bench/completion/completion.test.ts
 
-import assert from "node:assert/strict";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
-import { test } from "node:test";
-import { CancellationTokenSource } from "vscode-jsonrpc";
-import { LlamaVscodeClient, llamaVscodeDefaults } from "../../bench/completion/llamaVscodeClient";
-import { parseProntoMetrics } from "../../bench/completion/lspClient";
-import { replay, type CompletionClient } from "../../bench/completion/replay";
-import { buildSession, defaultSessionOptions, type Session } from "../../bench/completion/session";
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { CancellationTokenSource } from 'vscode-jsonrpc';
+import { LlamaVscodeClient, llamaVscodeDefaults } from '../../bench/completion/llamaVscodeClient';
+import { parseProntoMetrics } from '../../bench/completion/lspClient';
+import { replay, type CompletionClient } from '../../bench/completion/replay';
+import { buildSession, defaultSessionOptions, type Session } from '../../bench/completion/session';
 
-const file = ["// header", "function f(a, b) {", "  const sum = a + b;", "  return sum * 2;", "}", "", "module.exports = f;", ""].join("\n");
+const file = ['// header', 'function f(a, b) {', '  const sum = a + b;', '  return sum * 2;', '}', '', 'module.exports = f;', ''].join(
+  '\n',
+);
 
-test("buildSession types the region back key by key", () => {
-  const s = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1 });
+test('buildSession types the region back key by key', () => {
+  const s = buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1 });
   assert.equal(s.startLine, 1);
   assert.equal(s.keystrokes.length, 30);
-  let typed = "";
+  let typed = '';
   for (const k of s.keystrokes) {
     typed += k.text;
     // The document is always the file with the rest of the region missing, the cursor after `typed`.
-    assert.equal(k.doc.slice(0, k.offset), "// header\n" + typed);
+    assert.equal(k.doc.slice(0, k.offset), '// header\n' + typed);
     assert.ok(file.startsWith(k.doc.slice(0, k.offset)), `prefix diverged at ${JSON.stringify(k.text)}`);
-    assert.equal(k.doc.split("\n")[k.line]!.length >= k.character, true);
-    assert.equal(k.doc.slice(0, k.offset).split("\n").length - 1, k.line);
+    assert.equal(k.doc.split('\n')[k.line]!.length >= k.character, true);
+    assert.equal(k.doc.slice(0, k.offset).split('\n').length - 1, k.line);
   }
   // Enter inserts the newline with the next line's indentation.
-  assert.ok(s.keystrokes.some((k) => k.text === "\n  "));
+  assert.ok(s.keystrokes.some((k) => k.text === '\n  '));
   // The last typed line ends in a pause, and so does the last keystroke.
-  const lineEnd = s.keystrokes.findIndex((k) => k.text === "{");
+  const lineEnd = s.keystrokes.findIndex((k) => k.text === '{');
   assert.equal(s.keystrokes[lineEnd]!.pause, true);
   assert.equal(s.keystrokes.at(-1)!.pause, true);
   for (const k of s.keystrokes) {
@@ -38,19 +40,31 @@ test("buildSession types the region back key by key", () => {
     assert.ok(k.gapMs >= lo && k.gapMs <= hi, `gap ${k.gapMs} outside ${lo}..${hi}`);
   }
   // The text after the region is kept; the partly typed line lost its untyped rest.
-  assert.equal(s.initialDoc, "// header\n\n  return sum * 2;\n}\n\nmodule.exports = f;\n");
-  assert.equal(s.keystrokes.at(-1)!.doc, "// header\nfunction f(a, b) {\n  const sum =\n  return sum * 2;\n}\n\nmodule.exports = f;\n");
+  assert.equal(s.initialDoc, '// header\n\n  return sum * 2;\n}\n\nmodule.exports = f;\n');
+  assert.equal(s.keystrokes.at(-1)!.doc, '// header\nfunction f(a, b) {\n  const sum =\n  return sum * 2;\n}\n\nmodule.exports = f;\n');
 });
 
-test("buildSession is deterministic per seed and rejects impossible requests", () => {
-  const a = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 3 });
-  const b = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 3 });
-  const c = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 4 });
-  assert.deepEqual(a.keystrokes.map((k) => k.gapMs), b.keystrokes.map((k) => k.gapMs));
-  assert.notDeepEqual(a.keystrokes.map((k) => k.gapMs), c.keystrokes.map((k) => k.gapMs));
-  assert.throws(() => buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 500, fromLine: 1 }), /only \d+ characters to type/);
-  assert.throws(() => buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 0 }), /positive integer/);
-  assert.throws(() => buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 5, fromLine: 100 }), /no line with 8\+ characters/);
+test('buildSession is deterministic per seed and rejects impossible requests', () => {
+  const a = buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 3 });
+  const b = buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 3 });
+  const c = buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1, seed: 4 });
+  assert.deepEqual(
+    a.keystrokes.map((k) => k.gapMs),
+    b.keystrokes.map((k) => k.gapMs),
+  );
+  assert.notDeepEqual(
+    a.keystrokes.map((k) => k.gapMs),
+    c.keystrokes.map((k) => k.gapMs),
+  );
+  assert.throws(
+    () => buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 500, fromLine: 1 }),
+    /only \d+ characters to type/,
+  );
+  assert.throws(() => buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 0 }), /positive integer/);
+  assert.throws(
+    () => buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 5, fromLine: 100 }),
+    /no line with 8\+ characters/,
+  );
 });
 
 interface FakeInfill {
@@ -65,57 +79,59 @@ interface FakeInfill {
 async function startFakeInfill(answer: (body: Record<string, unknown>) => string): Promise<FakeInfill> {
   const held: Array<() => void> = [];
   const state: FakeInfill = {
-    url: "",
+    url: '',
     bodies: [],
     hold: false,
-    release: () => held.splice(0).forEach((f) => f()),
+    release: () => {
+      for (const f of held.splice(0)) f();
+    },
     close: () => new Promise((r) => server.close(() => r())),
   };
   const server = http.createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d: Buffer) => (raw += d.toString()));
-    req.on("end", () => {
+    let raw = '';
+    req.on('data', (d: Buffer) => (raw += d.toString()));
+    req.on('end', () => {
       const body = JSON.parse(raw) as Record<string, unknown>;
       state.bodies.push(body);
       const send = (): void => {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ content: body.n_predict === 0 ? "" : answer(body), timings: { prompt_n: 7, predicted_n: 3 } }));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ content: body.n_predict === 0 ? '' : answer(body), timings: { prompt_n: 7, predicted_n: 3 } }));
       };
       if (state.hold) held.push(send);
       else send();
     });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
 }
 
 function session(): Session {
-  return buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1 });
+  return buildSession('f.js', '/tmp/f.js', file, { ...defaultSessionOptions, keystrokes: 30, fromLine: 1 });
 }
 
-test("llama.vscode emulation: request shape, cache with typing-through, future suggestion", async () => {
-  const fake = await startFakeInfill((b) => (b.prompt === "function f(a, b) {" ? "\n  return 1;" : "on g() {}"));
+test('llama.vscode emulation: request shape, cache with typing-through, future suggestion', async () => {
+  const fake = await startFakeInfill((b) => (b.prompt === 'function f(a, b) {' ? '\n  return 1;' : 'on g() {}'));
   const s = session();
   const client = new LlamaVscodeClient(fake.url, s, { ...llamaVscodeDefaults, n_predict: 16 });
   try {
     const k4 = s.keystrokes[3]!; // "func"
     client.change(k4);
     const first = await client.provide(k4, new CancellationTokenSource().token);
-    assert.deepEqual(first, { items: ["on g() {}"], fromCache: false });
+    assert.deepEqual(first, { items: ['on g() {}'], fromCache: false });
     const req = fake.bodies[0]!;
-    assert.equal(req.prompt, "func");
-    assert.equal(req.input_prefix, "// header\n");
+    assert.equal(req.prompt, 'func');
+    assert.equal(req.input_prefix, '// header\n');
     assert.equal(req.n_predict, 16);
-    assert.deepEqual(req.samplers, ["top_k", "top_p", "infill"]);
+    assert.deepEqual(req.samplers, ['top_k', 'top_p', 'infill']);
     assert.equal(req.top_k, 40);
     assert.equal(req.cache_prompt, true);
     assert.equal(req.t_max_predict_ms, 1000);
-    assert.ok(String(req.input_suffix).startsWith("\n"));
+    assert.ok(String(req.input_suffix).startsWith('\n'));
     await client.idle();
     // The future suggestion was requested for "func" + "on g() {}".
     assert.equal(fake.bodies.length, 2);
-    assert.equal(fake.bodies[1]!.prompt, "funcon g() {}");
+    assert.equal(fake.bodies[1]!.prompt, 'funcon g() {}');
     // Typing "t" is not what was suggested ("o"): a new request. Typing along a cached suggestion is served from cache.
     const k5 = s.keystrokes[4]!; // "funct"
     client.change(k5);
@@ -125,12 +141,17 @@ test("llama.vscode emulation: request shape, cache with typing-through, future s
     assert.equal(fake.bodies.length, sent + 1);
     await client.idle();
     // Cached for "funct" -> "on g() {}"; typing "funct" + "o" matches its first character.
-    const typedThrough = { ...k5, doc: k5.doc.slice(0, k5.offset) + "o" + k5.doc.slice(k5.offset), offset: k5.offset + 1, character: k5.character + 1 };
+    const typedThrough = {
+      ...k5,
+      doc: k5.doc.slice(0, k5.offset) + 'o' + k5.doc.slice(k5.offset),
+      offset: k5.offset + 1,
+      character: k5.character + 1,
+    };
     client.change(typedThrough);
     const before = fake.bodies.length;
     const hit = await client.provide(typedThrough, new CancellationTokenSource().token);
-    assert.deepEqual(hit, { items: ["n g() {}"], fromCache: true });
-    assert.equal(fake.bodies.filter((b, i) => i >= before && b.n_predict !== 0 && b.prompt === "functo").length, 0);
+    assert.deepEqual(hit, { items: ['n g() {}'], fromCache: true });
+    assert.equal(fake.bodies.filter((b, i) => i >= before && b.n_predict !== 0 && b.prompt === 'functo').length, 0);
     assert.equal(client.servedFromCache, 1);
     assert.ok(client.requests.every((r) => r.promptN === 7));
   } finally {
@@ -139,8 +160,8 @@ test("llama.vscode emulation: request shape, cache with typing-through, future s
   }
 });
 
-test("llama.vscode emulation: calls wait for the one in progress and are dropped when cancelled", async () => {
-  const fake = await startFakeInfill(() => "xyz");
+test('llama.vscode emulation: calls wait for the one in progress and are dropped when cancelled', async () => {
+  const fake = await startFakeInfill(() => 'xyz');
   fake.hold = true;
   const s = session();
   const client = new LlamaVscodeClient(fake.url, s, { ...llamaVscodeDefaults, n_predict: 16 });
@@ -156,11 +177,14 @@ test("llama.vscode emulation: calls wait for the one in progress and are dropped
     tb.cancel();
     fake.hold = false;
     fake.release();
-    assert.deepEqual(await pa, { items: ["xyz"], fromCache: false });
+    assert.deepEqual(await pa, { items: ['xyz'], fromCache: false });
     assert.equal(await pb, null);
     await client.idle();
     // Only a's completion and its future suggestion reached the server; b never sent anything.
-    assert.deepEqual(fake.bodies.map((x) => x.prompt), ["func", "funcxyz"]);
+    assert.deepEqual(
+      fake.bodies.map((x) => x.prompt),
+      ['func', 'funcxyz'],
+    );
   } finally {
     client.dispose();
     await fake.close();
@@ -169,16 +193,26 @@ test("llama.vscode emulation: calls wait for the one in progress and are dropped
 
 test("parseProntoMetrics reads the engine's counters and names a missing one", () => {
   const text = [
-    "# TYPE pronto_requests_total counter", "pronto_requests_total 12",
-    "pronto_prompt_tokens_evaluated_total 3400", "pronto_prompt_tokens_reused_total 99",
-    "pronto_generated_tokens_total 160", "pronto_cancellations_total 4", "pronto_drafted_tokens_total 0",
-  ].join("\n");
+    '# TYPE pronto_requests_total counter',
+    'pronto_requests_total 12',
+    'pronto_prompt_tokens_evaluated_total 3400',
+    'pronto_prompt_tokens_reused_total 99',
+    'pronto_generated_tokens_total 160',
+    'pronto_cancellations_total 4',
+    'pronto_drafted_tokens_total 0',
+  ].join('\n');
   assert.deepEqual(parseProntoMetrics(text), { requests: 12, evaluated: 3400, reused: 99, generated: 160, cancellations: 4 });
-  assert.throws(() => parseProntoMetrics("pronto_requests_total 1"), /pronto_prompt_tokens_evaluated_total/);
+  assert.throws(() => parseProntoMetrics('pronto_requests_total 1'), /pronto_prompt_tokens_evaluated_total/);
 });
 
-test("replay: superseded states are dropped, pauses wait for their answer, failures are reported", async () => {
-  const s = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 20, fromLine: 1, keyGapMs: [15, 15], pauseMs: [300, 300] });
+test('replay: superseded states are dropped, pauses wait for their answer, failures are reported', async () => {
+  const s = buildSession('f.js', '/tmp/f.js', file, {
+    ...defaultSessionOptions,
+    keystrokes: 20,
+    fromLine: 1,
+    keyGapMs: [15, 15],
+    pauseMs: [300, 300],
+  });
   const changes: number[] = [];
   let calls = 0;
   const slow: CompletionClient = {
@@ -200,24 +234,41 @@ test("replay: superseded states are dropped, pauses wait for their answer, failu
   // The next key came 15 ms later, inside the 60 ms debounce: never asked, never answered.
   const typed = records.filter((x) => !x.pause);
   assert.ok(typed.length >= 12);
-  assert.ok(stray(typed.map((r) => r.called)) <= 1, "keys superseded during the debounce reached the provider");
+  assert.ok(stray(typed.map((r) => r.called)) <= 1, 'keys superseded during the debounce reached the provider');
   assert.ok(typed.every((r) => !r.called || !r.answered));
-  assert.ok(calls <= records.filter((r) => r.pause).length + 1, "only the pauses outlive the debounce");
+  assert.ok(calls <= records.filter((r) => r.pause).length + 1, 'only the pauses outlive the debounce');
 
   // With a debounce shorter than the gap every state is asked for, but answers (60 ms) to states
   // that a newer key (15 ms) replaced are dropped, as VS Code drops them.
   const eager = await replay(s, slow, { debounceMs: 1, waitCapMs: 5000 });
   const eagerTyped = eager.filter((x) => !x.pause);
-  assert.ok(stray(eagerTyped.map((r) => !r.called)) <= 1, "with a 1 ms debounce every state is asked for");
-  assert.ok(eagerTyped.every((r) => !r.answered && r.latencyMs === undefined), "an answer for a replaced state was kept");
+  assert.ok(stray(eagerTyped.map((r) => !r.called)) <= 1, 'with a 1 ms debounce every state is asked for');
+  assert.ok(
+    eagerTyped.every((r) => !r.answered && r.latencyMs === undefined),
+    'an answer for a replaced state was kept',
+  );
   assert.ok(eager.filter((x) => x.pause).every((x) => x.shown));
 
   // A pause waits at most waitCapMs for a provider that never answers, then counts as timed out.
-  const never: CompletionClient = { change: () => undefined, provide: (_k, token) => new Promise((r) => token.onCancellationRequested(() => r(null))) };
-  const short = buildSession("f.js", "/tmp/f.js", file, { ...defaultSessionOptions, keystrokes: 3, fromLine: 1, keyGapMs: [5, 5], pauseMs: [20, 20] });
+  const never: CompletionClient = {
+    change: () => undefined,
+    provide: (_k, token) => new Promise((r) => token.onCancellationRequested(() => r(null))),
+  };
+  const short = buildSession('f.js', '/tmp/f.js', file, {
+    ...defaultSessionOptions,
+    keystrokes: 3,
+    fromLine: 1,
+    keyGapMs: [5, 5],
+    pauseMs: [20, 20],
+  });
   const timed = await replay(short, never, { debounceMs: 1, waitCapMs: 50 });
   assert.equal(timed.at(-1)!.timedOut, true);
 
-  const failing: CompletionClient = { change: () => undefined, provide: async () => { throw new Error("server gone"); } };
+  const failing: CompletionClient = {
+    change: () => undefined,
+    provide: async () => {
+      throw new Error('server gone');
+    },
+  };
   await assert.rejects(replay(short, failing, { debounceMs: 1, waitCapMs: 50 }), /keystroke \d+: the provider failed: server gone/);
 });

@@ -17,8 +17,12 @@ const props = pkg.contributes.configuration.properties as Record<string, Record<
 const clientOnly = new Set(['pronto.trace.server']);
 
 test('every server setting is contributed, and nothing else', () => {
-  const server = Object.keys(settingsTable).map((k) => `pronto.${k}`).sort();
-  const contributed = Object.keys(props).filter((k) => !clientOnly.has(k)).sort();
+  const server = Object.keys(settingsTable)
+    .map((k) => `pronto.${k}`)
+    .sort();
+  const contributed = Object.keys(props)
+    .filter((k) => !clientOnly.has(k))
+    .sort();
   assert.deepEqual(contributed, server);
 });
 

@@ -71,7 +71,10 @@ describe('catalog', () => {
   for (const [name, catalog, expected] of problems) {
     test(`validateCatalog reports: ${name}`, () => {
       const found = validateCatalog(catalog);
-      assert.ok(found.some((p) => expected.test(p)), `expected ${expected} in ${JSON.stringify(found)}`);
+      assert.ok(
+        found.some((p) => expected.test(p)),
+        `expected ${expected} in ${JSON.stringify(found)}`,
+      );
     });
   }
 

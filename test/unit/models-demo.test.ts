@@ -69,7 +69,10 @@ describe('ensureDemoModel', () => {
   });
 
   test('a missing vocab gives an error naming the file and where it looked', async () => {
-    assert.throws(() => findDemoVocab(demoVocabCandidates('/nonexistent/dir')), /ggml-vocab-deepseek-coder\.gguf was not found; looked in: \/nonexistent\/dir\/vocab/);
+    assert.throws(
+      () => findDemoVocab(demoVocabCandidates('/nonexistent/dir')),
+      /ggml-vocab-deepseek-coder\.gguf was not found; looked in: \/nonexistent\/dir\/vocab/,
+    );
     const other = await mkdtemp(join(tmpdir(), 'pronto-demo-missing-'));
     try {
       await assert.rejects(ensureDemoModel(other, { vocabPath: '/nonexistent/vocab.gguf' }), /nonexistent\/vocab\.gguf/);

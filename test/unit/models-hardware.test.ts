@@ -24,7 +24,14 @@ const hw = (gpuFreeGiB: number[] | null, ramGiB = 16): HardwareInfo => ({
 describe('parseNvidiaSmi', () => {
   const cases: Array<[string, string, Array<[string, number, number]>]> = [
     ['one GPU', 'NVIDIA GeForce RTX 3060, 11264, 12288\n', [['NVIDIA GeForce RTX 3060', 11264, 12288]]],
-    ['two GPUs, CRLF', 'A100, 40000, 40960\r\nT4, 15000, 15360\r\n', [['A100', 40000, 40960], ['T4', 15000, 15360]]],
+    [
+      'two GPUs, CRLF',
+      'A100, 40000, 40960\r\nT4, 15000, 15360\r\n',
+      [
+        ['A100', 40000, 40960],
+        ['T4', 15000, 15360],
+      ],
+    ],
     ['comma in the name', 'Weird, Inc GPU, 100, 200', [['Weird, Inc GPU', 100, 200]]],
     ['[N/A] values are skipped', 'GPU X, [N/A], [N/A]\nGPU Y, 5, 10', [['GPU Y', 5, 10]]],
     ['empty output', '', []],

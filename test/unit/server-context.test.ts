@@ -41,7 +41,10 @@ test('ContextRing evicts near-duplicates and keeps the newest chunks up to its c
   ring.addAround('file:///b.ts', 'b.ts', 'other\nfile\ncontent', 0);
   assert.equal(ring.size, 2);
   const chunks = ring.forRequest('file:///c.ts', 0, 10);
-  assert.deepEqual(chunks.map((c) => c.filename), ['a.ts', 'b.ts']);
+  assert.deepEqual(
+    chunks.map((c) => c.filename),
+    ['a.ts', 'b.ts'],
+  );
   assert.match(chunks[0]!.text, /line 50 of/);
 });
 
@@ -62,14 +65,23 @@ test('ContextRing with capacity 0 stores nothing', () => {
 import { findDefinitions, identifiersNearCursor } from '../../server/src/context/definitions';
 
 test('identifiersNearCursor: nearest first, no keywords, no short names, no repeats', () => {
-  assert.deepEqual(identifiersNearCursor('far away line\n\nconst total = computeTotal(items, tax);\nreturn total.'), ['total', 'tax', 'items', 'computeTotal']);
+  assert.deepEqual(identifiersNearCursor('far away line\n\nconst total = computeTotal(items, tax);\nreturn total.'), [
+    'total',
+    'tax',
+    'items',
+    'computeTotal',
+  ]);
   assert.deepEqual(identifiersNearCursor('x = 1'), []);
 });
 
 test('findDefinitions finds declarations in other documents, one per name', () => {
   const docs = [
     { uri: 'file:///cur.ts', filename: 'cur.ts', text: 'function computeTotal() { /* self */ }' },
-    { uri: 'file:///util.ts', filename: 'util.ts', text: 'import x from "y";\n\nexport async function computeTotal(items: Item[], tax: number) {\n  return 1;\n}\n' },
+    {
+      uri: 'file:///util.ts',
+      filename: 'util.ts',
+      text: 'import x from "y";\n\nexport async function computeTotal(items: Item[], tax: number) {\n  return 1;\n}\n',
+    },
     { uri: 'file:///model.py', filename: 'model.py', text: 'class Item:\n    price: float\n' },
     { uri: 'file:///other.ts', filename: 'other.ts', text: 'computeTotal(1, 2); // a use, not a declaration' },
   ];

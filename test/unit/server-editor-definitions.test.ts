@@ -26,7 +26,12 @@ function fakeClient(table: Record<string, string>, behaviour: 'answer' | 'hang' 
   const request = (p: ResolveDefinitionsParams, signal: AbortSignal): Promise<ResolveDefinitionsResult> => {
     asked.push(p);
     if (behaviour === 'hang') {
-      return new Promise((_, reject) => signal.addEventListener('abort', () => (aborted.push(true), reject(new Error('cancelled')))));
+      return new Promise((_, reject) =>
+        signal.addEventListener('abort', () => {
+          aborted.push(true);
+          reject(new Error('cancelled'));
+        }),
+      );
     }
     if (behaviour === 'reject') return Promise.reject(new Error('no definition provider'));
     if (behaviour === 'garbage') return Promise.resolve({ nope: 1 } as unknown as ResolveDefinitionsResult);
@@ -62,7 +67,10 @@ describe('EditorDefinitions', () => {
     assert.deepEqual(defs.lookup(uri, names).chunks, [], 'nothing before the client answered');
     defs.prepare({ uri, version: 1, text, offset });
     assert.equal(client.asked.length, 1);
-    assert.deepEqual(client.asked[0]!.positions.map((p) => p.name), names);
+    assert.deepEqual(
+      client.asked[0]!.positions.map((p) => p.name),
+      names,
+    );
     await defs.idle();
     const hit = defs.lookup(uri, names);
     assert.deepEqual(hit.chunks, [{ filename: 'shapes.ts', text: 'export function area(s: Shape): number {\n  return s.w * s.h;\n}' }]);
@@ -88,7 +96,11 @@ describe('EditorDefinitions', () => {
     const t2 = text + ' widthOf(';
     defs.prepare({ uri, version: 2, text: t2, offset: t2.length });
     await defs.idle();
-    assert.deepEqual(client.asked[2]!.positions.map((p) => p.name), ['widthOf'], 'only the name not cached yet');
+    assert.deepEqual(
+      client.asked[2]!.positions.map((p) => p.name),
+      ['widthOf'],
+      'only the name not cached yet',
+    );
   });
 
   test('one request at a time: a newer cursor while one runs is queued, replacing an older queued one', async () => {
@@ -98,14 +110,23 @@ describe('EditorDefinitions', () => {
     defs.prepare({ uri, version: 2, text: 'betaTwo', offset: 7 });
     defs.prepare({ uri, version: 3, text: 'gammaThree', offset: 10 });
     await defs.idle();
-    assert.deepEqual(client.asked.map((a) => a.positions.map((p) => p.name)), [['alphaOne'], ['gammaThree']]);
+    assert.deepEqual(
+      client.asked.map((a) => a.positions.map((p) => p.name)),
+      [['alphaOne'], ['gammaThree']],
+    );
   });
 
   test('a client that does not answer in time is cut off (its request cancelled) and left alone for backoffMs', async () => {
     let now = 0;
     const client = fakeClient({}, 'hang');
     const lines: string[] = [];
-    const defs = new EditorDefinitions({ request: client.request, timeoutMs: 30, backoffMs: 10_000, now: () => now, log: (l) => lines.push(l) });
+    const defs = new EditorDefinitions({
+      request: client.request,
+      timeoutMs: 30,
+      backoffMs: 10_000,
+      now: () => now,
+      log: (l) => lines.push(l),
+    });
     defs.prepare({ uri, version: 1, text, offset });
     await defs.idle();
     assert.deepEqual(client.aborted, [true], 'the request was cancelled');
@@ -183,16 +204,26 @@ describe('EditorDefinitions', () => {
 
 describe('combineDefinitions', () => {
   const docs = [
-    { uri: 'file:///w/shapes.ts', filename: 'shapes.ts', text: 'export function area(s) {\n  return 1;\n}\nexport function perimeter(s) {\n  return 2;\n}\n' },
+    {
+      uri: 'file:///w/shapes.ts',
+      filename: 'shapes.ts',
+      text: 'export function area(s) {\n  return 1;\n}\nexport function perimeter(s) {\n  return 2;\n}\n',
+    },
   ];
   test('without editor answers, the pattern search finds the definitions', () => {
     const out = combineDefinitions(['perimeter', 'area'], undefined, docs, uri);
-    assert.deepEqual(out.map((c) => c.text.split('\n')[0]), ['export function perimeter(s) {', 'export function area(s) {']);
+    assert.deepEqual(
+      out.map((c) => c.text.split('\n')[0]),
+      ['export function perimeter(s) {', 'export function area(s) {'],
+    );
   });
   test('editor answers come first; names the editor answered are not searched again; the rest fall back', () => {
     const editor = { chunks: [{ filename: 'geometry.ts', text: 'function area(s: Shape) { /* real */ }' }], known: new Set(['area']) };
     const out = combineDefinitions(['perimeter', 'area'], editor, docs, uri);
-    assert.deepEqual(out.map((c) => c.text.split('\n')[0]), ['function area(s: Shape) { /* real */ }', 'export function perimeter(s) {']);
+    assert.deepEqual(
+      out.map((c) => c.text.split('\n')[0]),
+      ['function area(s: Shape) { /* real */ }', 'export function perimeter(s) {'],
+    );
   });
   test('a name the editor knows has no definition is not guessed by the pattern search', () => {
     const out = combineDefinitions(['perimeter'], { chunks: [], known: new Set(['perimeter']) }, docs, uri);

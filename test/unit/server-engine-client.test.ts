@@ -38,7 +38,10 @@ test('abort resolves at once as cancelled and sends cancel to the engine', async
   const c = new EngineClient({ baseUrl: e.url });
   await c.connect();
   const ac = new AbortController();
-  const p = c.submit({ fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 1000 } }, { signal: ac.signal, onToken: () => ac.abort() });
+  const p = c.submit(
+    { fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 1000 } },
+    { signal: ac.signal, onToken: () => ac.abort() },
+  );
   const out = await p;
   assert.equal(out.kind, 'cancelled');
   const submit = e.received.find((m) => m.type === 'submit')!;

@@ -64,7 +64,11 @@ function recorder() {
     states,
     onState(s: EngineState) {
       states.push(s);
-      for (const w of [...waiters]) if (w.pred(s)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(s));
+      for (const w of [...waiters])
+        if (w.pred(s)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(s);
+        }
     },
     waitFor(pred: (s: EngineState) => boolean, from = 0) {
       const found = states.slice(from).find(pred);
@@ -77,7 +81,10 @@ const okBinary = async () => ({ ok: true as const, path: '/fake/pronto-engine', 
 const settingsWith = (extra: object) => parseSettings({ model: { path: modelPath }, ...extra }).settings;
 
 test('backoffDelay doubles up to the cap', () => {
-  assert.deepEqual([1, 2, 3, 4, 10].map((n) => backoffDelay(n, { baseMs: 100, maxMs: 500 })), [100, 200, 400, 500, 500]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 10].map((n) => backoffDelay(n, { baseMs: 100, maxMs: 500 })),
+    [100, 200, 400, 500, 500],
+  );
 });
 
 test('starts the engine with the settings as arguments and becomes ready', async () => {
@@ -86,14 +93,44 @@ test('starts the engine with the settings as arguments and becomes ready', async
   const { launcher, launched } = fakeLauncher(e);
   const rec = recorder();
   const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState });
-  await m.start(parseSettings({ model: { path: modelPath, draftPath: modelPath }, engine: { gpuLayers: 0, contextSize: 4096, parallel: 3 } }).settings);
+  await m.start(
+    parseSettings({ model: { path: modelPath, draftPath: modelPath }, engine: { gpuLayers: 0, contextSize: 4096, parallel: 3 } }).settings,
+  );
   assert.equal(m.state.state, 'ready');
   assert.ok(m.client);
   assert.deepEqual(launched[0]!.args, [
-    '--model', modelPath, '--draft-model', modelPath, '--gpu-layers', '0', '--ctx', '4096', '--parallel', '3', '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin',
+    '--model',
+    modelPath,
+    '--draft-model',
+    modelPath,
+    '--gpu-layers',
+    '0',
+    '--ctx',
+    '4096',
+    '--parallel',
+    '3',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--exit-with-stdin',
   ]);
   await m.start(parseSettings({ model: { path: modelPath }, engine: { threads: 1 } }).settings);
-  assert.deepEqual(launched[1]!.args, ['--model', modelPath, '--ctx', '8192', '--parallel', '2', '--threads', '1', '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin']);
+  assert.deepEqual(launched[1]!.args, [
+    '--model',
+    modelPath,
+    '--ctx',
+    '8192',
+    '--parallel',
+    '2',
+    '--threads',
+    '1',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--exit-with-stdin',
+  ]);
   await m.stop();
   assert.equal(m.state.state, 'stopped');
   assert.deepEqual(launched[0]!.killed, ['SIGTERM']);

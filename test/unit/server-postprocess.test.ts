@@ -114,7 +114,12 @@ describe('stopAtRepetition', () => {
     { name: 'three equal lines: keep one', doc: '║', raw: 'a();\nx++;\nx++;\nx++;\nx++;', want: 'a();\nx++;' },
     { name: 'two equal lines are fine', doc: '║', raw: 'x++;\nx++;', want: 'x++;\nx++;' },
     { name: 'a short unit repeated in a line: keep one', doc: '║', raw: 'foo))))))))))))', want: 'foo)' },
-    { name: 'ordinary text unchanged', doc: '║', raw: 'const total = items.reduce((a, b) => a + b, 0);', want: 'const total = items.reduce((a, b) => a + b, 0);' },
+    {
+      name: 'ordinary text unchanged',
+      doc: '║',
+      raw: 'const total = items.reduce((a, b) => a + b, 0);',
+      want: 'const total = items.reduce((a, b) => a + b, 0);',
+    },
   ]);
 });
 

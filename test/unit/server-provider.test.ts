@@ -18,7 +18,10 @@ async function setup(settingsIn: object = {}) {
   const engine = await startFakeEngine();
   const client = new EngineClient({ baseUrl: engine.url });
   await client.connect();
-  cleanups.push(() => client.close(), () => engine.close());
+  cleanups.push(
+    () => client.close(),
+    () => engine.close(),
+  );
   const settings: Settings = parseSettings({ completion: { debounceMs: 0, prefetch: false }, ...settingsIn }).settings;
   const stats = new CompletionStats();
   const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
@@ -130,7 +133,7 @@ test('alternatives: one greedy request and sampled ones, duplicates merged', asy
   const s = submits(engine);
   assert.equal(s.length, 3);
   assert.equal(s[0]!.sampling, undefined);
-  assert.ok(s[1]!.sampling?.temperature! > 0 && s[2]!.sampling?.seed !== s[1]!.sampling?.seed);
+  assert.ok((s[1]!.sampling?.temperature ?? 0) > 0 && s[2]!.sampling?.seed !== s[1]!.sampling?.seed);
 });
 
 test('extra context: chunks from other files go into the request', async () => {
@@ -153,7 +156,10 @@ test('definitions of symbols near the cursor from other open documents go into t
   const engine = await startFakeEngine();
   const client = new EngineClient({ baseUrl: engine.url });
   await client.connect();
-  cleanups.push(() => client.close(), () => engine.close());
+  cleanups.push(
+    () => client.close(),
+    () => engine.close(),
+  );
   const settings = parseSettings({ completion: { debounceMs: 0, prefetch: false } }).settings;
   const docs = [{ uri: 'file:///work/geo.ts', filename: 'geo.ts', text: 'export interface Point {\n  x: number;\n  y: number;\n}\n' }];
   const provider = new CompletionProvider({
@@ -165,7 +171,10 @@ test('definitions of symbols near the cursor from other open documents go into t
   });
   await provider.provide(doc('/*fake:x*/\nconst origin: Point = ║'));
   const extra = submits(engine)[0]!.fim?.extra ?? [];
-  assert.deepEqual(extra.map((c) => c.filename), ['geo.ts']);
+  assert.deepEqual(
+    extra.map((c) => c.filename),
+    ['geo.ts'],
+  );
   assert.match(extra[0]!.text, /^export interface Point \{/);
 });
 

@@ -35,7 +35,10 @@ test('a bad value names the setting and falls back to its default; other setting
   assert.equal(r.settings['completion.maxTokens'], 64);
   assert.equal(r.problems.length, 4);
   for (const name of ['pronto.completion.debounceMs', 'pronto.completion.multiline', 'pronto.engine.url', 'pronto.engine.gpuLayers']) {
-    assert.ok(r.problems.some((p) => p.includes(`"${name}"`)), `a problem names ${name}: ${r.problems.join('\n')}`);
+    assert.ok(
+      r.problems.some((p) => p.includes(`"${name}"`)),
+      `a problem names ${name}: ${r.problems.join('\n')}`,
+    );
   }
 });
 

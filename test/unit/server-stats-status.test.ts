@@ -36,7 +36,14 @@ test('CompletionStats counts outcomes; latency percentiles only over answered re
   s.recordDecode(20, 1000);
   const snap = s.snapshot();
   assert.deepEqual(
-    { requests: snap.requests, cacheHits: snap.cacheHits, shown: snap.shown, accepted: snap.accepted, cancelled: snap.cancelled, errors: snap.errors },
+    {
+      requests: snap.requests,
+      cacheHits: snap.cacheHits,
+      shown: snap.shown,
+      accepted: snap.accepted,
+      cancelled: snap.cancelled,
+      errors: snap.errors,
+    },
     { requests: 5, cacheHits: 1, shown: 2, accepted: 1, cancelled: 1, errors: 1 },
   );
   assert.equal(snap.latencyP50Ms, 100);
@@ -50,7 +57,10 @@ test('CompletionStats keeps a bounded list of recent records', () => {
   const s = new CompletionStats(3);
   for (let i = 0; i < 10; i++) s.record(rec(i, 'shown'));
   assert.equal(s.snapshot().requests, 10);
-  assert.deepEqual(s.snapshot().recent.map((r) => r.latencyMs), [7, 8, 9]);
+  assert.deepEqual(
+    s.snapshot().recent.map((r) => r.latencyMs),
+    [7, 8, 9],
+  );
 });
 
 test('StatusReporter: busy while requests run, figures, enabled flag, no duplicate pushes', () => {
@@ -62,7 +72,16 @@ test('StatusReporter: busy while requests run, figures, enabled flag, no duplica
   r.requestStarted();
   assert.equal(sent.at(-1)!.state, 'busy');
   r.requestEnded({ lastLatencyMs: 42, tokensPerSecond: 12.5 });
-  assert.deepEqual(sent.at(-1), { state: 'ready', message: 'Ready.', enabled: true, model: 'm.gguf', backend: 'CPU', demoModel: false, tokensPerSecond: 12.5, lastLatencyMs: 42 });
+  assert.deepEqual(sent.at(-1), {
+    state: 'ready',
+    message: 'Ready.',
+    enabled: true,
+    model: 'm.gguf',
+    backend: 'CPU',
+    demoModel: false,
+    tokensPerSecond: 12.5,
+    lastLatencyMs: 42,
+  });
   r.setEnabled(false);
   assert.equal(sent.at(-1)!.enabled, false);
   assert.match(sent.at(-1)!.message, /switched off/);

@@ -7,11 +7,7 @@ import { test } from 'node:test';
 import { PANEL_COMMANDS, parseWebviewMessage } from '../../protocol/webview';
 
 test('valid messages pass, typed', () => {
-  const ok: unknown[] = [
-    { type: 'ready' },
-    { type: 'refresh' },
-    ...PANEL_COMMANDS.map((command) => ({ type: 'runCommand', command })),
-  ];
+  const ok: unknown[] = [{ type: 'ready' }, { type: 'refresh' }, ...PANEL_COMMANDS.map((command) => ({ type: 'runCommand', command }))];
   for (const raw of ok) {
     const r = parseWebviewMessage(raw);
     assert.ok(r.ok, `${JSON.stringify(raw)}: ${r.ok ? '' : r.error}`);

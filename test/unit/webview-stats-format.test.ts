@@ -36,7 +36,14 @@ const stats = (over: Partial<StatsResult> = {}): StatsResult => ({
 });
 
 test('formatMs and withShare', () => {
-  const cases: Array<[number | null | undefined, string]> = [[null, 'n/a'], [undefined, 'n/a'], [Number.NaN, 'n/a'], [0, '0 ms'], [12.5, '13 ms'], [999.4, '999 ms']];
+  const cases: Array<[number | null | undefined, string]> = [
+    [null, 'n/a'],
+    [undefined, 'n/a'],
+    [Number.NaN, 'n/a'],
+    [0, '0 ms'],
+    [12.5, '13 ms'],
+    [999.4, '999 ms'],
+  ];
   for (const [v, want] of cases) assert.equal(formatMs(v), want, String(v));
   assert.equal(withShare(3, 0), '3');
   assert.equal(withShare(1, 4), '1 (25%)');
@@ -81,8 +88,14 @@ test('a recent row has the cells of the table header, tokens and drafts included
 
 test('recent rows are newest first and limited', () => {
   const s = stats({ recent: [rec(1, { latencyMs: 1 }), rec(3, { latencyMs: 3 }), rec(2, { latencyMs: 2 })] });
-  assert.deepEqual(recentRows(s).map((r) => r[3]), ['3 ms', '2 ms', '1 ms']);
-  assert.deepEqual(recentRows(s, 2).map((r) => r[3]), ['3 ms', '2 ms']);
+  assert.deepEqual(
+    recentRows(s).map((r) => r[3]),
+    ['3 ms', '2 ms', '1 ms'],
+  );
+  assert.deepEqual(
+    recentRows(s, 2).map((r) => r[3]),
+    ['3 ms', '2 ms'],
+  );
   assert.equal(s.recent[0]!.latencyMs, 1, 'the input is not reordered');
 });
 
@@ -91,11 +104,23 @@ test('the server line says clearly when the server is down, else the engine stat
   const down = serverLine({ type: 'status', server: 'down', status: null });
   assert.equal(down.down, true);
   assert.match(down.text, /not running/);
-  const status: StatusParams = { state: 'ready', message: 'Ready.', model: 'tiny.gguf', backend: 'CPU', tokensPerSecond: 41.7, enabled: true, demoModel: true };
+  const status: StatusParams = {
+    state: 'ready',
+    message: 'Ready.',
+    model: 'tiny.gguf',
+    backend: 'CPU',
+    tokensPerSecond: 41.7,
+    enabled: true,
+    demoModel: true,
+  };
   const up = serverLine({ type: 'status', server: 'running', status });
   assert.equal(up.down, false);
   assert.equal(up.text, 'Engine: ready · tiny.gguf (demo model) · CPU · 42 tok/s — Ready.');
-  const err = serverLine({ type: 'status', server: 'running', status: { ...status, state: 'error', enabled: false, message: 'Engine crashed.' } });
+  const err = serverLine({
+    type: 'status',
+    server: 'running',
+    status: { ...status, state: 'error', enabled: false, message: 'Engine crashed.' },
+  });
   assert.equal(err.down, true);
   assert.match(err.text, /^Engine: error .*completions disabled — Engine crashed\.$/);
   assert.match(serverLine({ type: 'status', server: 'running', status: null }).text, /waiting for its first status/);

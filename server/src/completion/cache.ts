@@ -74,7 +74,9 @@ export class CompletionCache {
       // The stored prefix tail must be a prefix of the current one, shifted by the typed text.
       const typed = findTyped(epk, pk);
       if (typed === undefined || typed.length === 0) continue;
-      const rest = entry.items.filter((item) => item.startsWith(typed) && item.length > typed.length).map((item) => item.slice(typed.length));
+      const rest = entry.items
+        .filter((item) => item.startsWith(typed) && item.length > typed.length)
+        .map((item) => item.slice(typed.length));
       if (rest.length === 0) continue;
       this.entries.delete(key);
       this.entries.set(key, entry);

@@ -113,7 +113,11 @@ export const cutToBlock: Filter = (item, ctx) => {
 export const dropSuffixDuplicate: Filter = (item, ctx) => {
   let lines = item.split('\n');
   // Whole lines that repeat the lines following the cursor's line.
-  const suffixLines = ctx.suffix.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+  const suffixLines = ctx.suffix
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const body = lines.map((l) => l.trim());
   for (let m = Math.min(suffixLines.length, lines.length - 1); m >= 1; m--) {
     const tail = body.slice(lines.length - m);
@@ -231,7 +235,14 @@ export const fixIndentation: Filter = (item, ctx) => {
 
 export const trimTrailingWhitespace: Filter = (item) => item.replace(/[ \t]+$/gm, '').replace(/\s+$/, '');
 
-export const pipeline: Filter[] = [stopAtRepetition, cutToBlock, dropSuffixDuplicate, closeOnlyOpenedBrackets, fixIndentation, trimTrailingWhitespace];
+export const pipeline: Filter[] = [
+  stopAtRepetition,
+  cutToBlock,
+  dropSuffixDuplicate,
+  closeOnlyOpenedBrackets,
+  fixIndentation,
+  trimTrailingWhitespace,
+];
 
 export function postprocess(item: string, ctx: FilterContext, filters: Filter[] = pipeline): string {
   return filters.reduce((text, f) => f(text, ctx), item);

@@ -180,7 +180,7 @@ export class CompletionProvider {
     client: EngineClient,
     input: CompletionInput,
     before: string,
-    after: string,
+    _after: string,
     settings: Settings,
     signal: AbortSignal,
     alternatives: number,
@@ -202,8 +202,8 @@ export class CompletionProvider {
     const definitions = this.deps.getDefinitions
       ? this.deps.getDefinitions(input.uri, win.prefix)
       : this.deps.getDocuments
-      ? findDefinitions(identifiersNearCursor(win.prefix), this.deps.getDocuments(), input.uri)
-      : [];
+        ? findDefinitions(identifiersNearCursor(win.prefix), this.deps.getDocuments(), input.uri)
+        : [];
     const ringChunks = this.deps.ring.forRequest(input.uri, windowStart, windowEnd);
     // Definitions the ring already holds are not sent twice; the rest go last (nearest the cursor).
     const newDefinitions = definitions.filter((d) => !ringChunks.some((c) => c.filename === d.filename && c.text.includes(d.text)));
@@ -276,7 +276,8 @@ export class CompletionProvider {
     this.prefetchController = controller;
     this.prefetching = (async () => {
       const result = await this.generate(client, { uri: input.uri, text, offset }, before, after, settings, controller.signal, 1);
-      if (result.kind === 'items' && result.items.length > 0) this.cache.set({ uri: input.uri, prefix: before, suffix: after, items: result.items });
+      if (result.kind === 'items' && result.items.length > 0)
+        this.cache.set({ uri: input.uri, prefix: before, suffix: after, items: result.items });
     })()
       .catch((err) => this.deps.log?.(`prefetch failed: ${(err as Error).message}`))
       .finally(() => {

@@ -37,11 +37,11 @@ export function identifiersNearCursor(prefix: string, lines = 3, max = 8): strin
   return out;
 }
 
-const escape = (s: string) => s.replace(/[$]/g, '\\$');
+const escapeDollar = (s: string) => s.replace(/[$]/g, '\\$');
 
 function declarationPattern(name: string): RegExp {
   return new RegExp(
-    `^[ \\t]*(?:export[ \\t]+)?(?:default[ \\t]+)?(?:pub[ \\t]+)?(?:async[ \\t]+)?(?:function\\*?|class|interface|type|enum|struct|trait|def|fn|func|const|let|var)[ \\t]+${escape(name)}\\b`,
+    `^[ \\t]*(?:export[ \\t]+)?(?:default[ \\t]+)?(?:pub[ \\t]+)?(?:async[ \\t]+)?(?:function\\*?|class|interface|type|enum|struct|trait|def|fn|func|const|let|var)[ \\t]+${escapeDollar(name)}\\b`,
     'm',
   );
 }
@@ -61,7 +61,10 @@ export function findDefinitions(names: string[], docs: OpenDocument[], excludeUr
       const m = declarationPattern(name).exec(doc.text);
       if (!m) continue;
       const startLine = doc.text.slice(0, m.index).split('\n').length - 1;
-      const text = doc.text.split('\n').slice(startLine, startLine + chunkLines).join('\n');
+      const text = doc.text
+        .split('\n')
+        .slice(startLine, startLine + chunkLines)
+        .join('\n');
       chunks.push({ filename: doc.filename, text });
       break; // one definition per name
     }
@@ -240,7 +243,11 @@ export class EditorDefinitions {
     });
     this.requestsSent++;
     try {
-      const params: ResolveDefinitionsParams = { uri: input.uri, positions, ...(input.excludeLines ? { excludeLines: input.excludeLines } : {}) };
+      const params: ResolveDefinitionsParams = {
+        uri: input.uri,
+        positions,
+        ...(input.excludeLines ? { excludeLines: input.excludeLines } : {}),
+      };
       const result = await Promise.race([this.options.request(params, controller.signal), timeout]);
       if (this.disposed) return;
       this.store(input, positions, result);
@@ -256,7 +263,9 @@ export class EditorDefinitions {
   private store(input: PrepareInput, positions: DefinitionPosition[], result: unknown): void {
     const defs = (result as { definitions?: unknown } | null | undefined)?.definitions;
     if (!Array.isArray(defs)) {
-      throw new Error(`the client answered pronto/resolveDefinitions without a definitions array: ${JSON.stringify(result)?.slice(0, 200)}`);
+      throw new Error(
+        `the client answered pronto/resolveDefinitions without a definitions array: ${JSON.stringify(result)?.slice(0, 200)}`,
+      );
     }
     const byName = new Map<string, ResolvedDefinition>();
     for (const d of defs as unknown[]) {

@@ -15,8 +15,18 @@ export interface RingChunk extends ContextChunk {
 }
 
 export function lineSetSimilarity(a: string, b: string): number {
-  const la = new Set(a.split('\n').map((l) => l.trim()).filter(Boolean));
-  const lb = new Set(b.split('\n').map((l) => l.trim()).filter(Boolean));
+  const la = new Set(
+    a
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
+  const lb = new Set(
+    b
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
   if (la.size === 0 && lb.size === 0) return 1;
   let common = 0;
   for (const l of la) if (lb.has(l)) common++;

@@ -85,7 +85,10 @@ export class EngineClient {
         if (settled) return;
         settled = true;
         socket.terminate();
-        resolve({ ok: false, message: `engine at ${url.href} did not accept a WebSocket within ${this.options.connectTimeoutMs ?? 5000} ms` });
+        resolve({
+          ok: false,
+          message: `engine at ${url.href} did not accept a WebSocket within ${this.options.connectTimeoutMs ?? 5000} ms`,
+        });
       }, this.options.connectTimeoutMs ?? 5000);
       socket.on('open', () => {
         if (settled) return;

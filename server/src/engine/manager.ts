@@ -141,7 +141,10 @@ export class EngineManager {
       return;
     }
     const delay = backoffDelay(this.failures, this.backoff);
-    this.emit({ state: 'degraded', message: `${why}. Retrying in ${(delay / 1000).toFixed(1)} s (attempt ${this.failures + 1} of ${this.backoff.maxFailures}).` });
+    this.emit({
+      state: 'degraded',
+      message: `${why}. Retrying in ${(delay / 1000).toFixed(1)} s (attempt ${this.failures + 1} of ${this.backoff.maxFailures}).`,
+    });
     this.retryTimer = setTimeout(() => {
       if (gen === this.generation) void this.attempt(gen);
     }, delay);
@@ -176,15 +179,20 @@ export class EngineManager {
     }
 
     const args = [
-      '--model', model.path,
+      '--model',
+      model.path,
       ...(draft ? ['--draft-model', draft] : []),
       // -1 (all layers) is the engine's own default.
       ...(settings['engine.gpuLayers'] >= 0 ? ['--gpu-layers', String(settings['engine.gpuLayers'])] : []),
-      '--ctx', String(settings['engine.contextSize']),
-      '--parallel', String(settings['engine.parallel']),
+      '--ctx',
+      String(settings['engine.contextSize']),
+      '--parallel',
+      String(settings['engine.parallel']),
       ...(settings['engine.threads'] > 0 ? ['--threads', String(settings['engine.threads'])] : []),
-      '--host', '127.0.0.1',
-      '--port', '0',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
       '--exit-with-stdin',
     ];
     const modelName = path.basename(model.path);
@@ -224,7 +232,9 @@ export class EngineManager {
     this.currentClient = client;
     this.readyLine = ready.line;
     this.startsCompleted++;
-    this.log(`engine ready at ${client.baseUrl} (pid ${proc.pid}, ${ready.line.build.backend}, n_ctx ${ready.line.n_ctx}, n_parallel ${ready.line.n_parallel})`);
+    this.log(
+      `engine ready at ${client.baseUrl} (pid ${proc.pid}, ${ready.line.build.backend}, n_ctx ${ready.line.n_ctx}, n_parallel ${ready.line.n_parallel})`,
+    );
     const demo = model.demo;
     this.emit({
       state: 'ready',

@@ -148,7 +148,11 @@ export async function checkVersion(binary: string): Promise<{ ok: true; version:
   const { execa } = await loadExeca();
   const result = await execa(binary, ['--version'], { reject: false, timeout: 10000, stdin: 'ignore' });
   if (result.failed || result.exitCode !== 0) {
-    const why = result.timedOut ? 'timed out' : result.code === 'ENOENT' ? 'file not found' : `${result.shortMessage ?? `exit code ${result.exitCode}`}`;
+    const why = result.timedOut
+      ? 'timed out'
+      : result.code === 'ENOENT'
+        ? 'file not found'
+        : `${result.shortMessage ?? `exit code ${result.exitCode}`}`;
     return { ok: false, message: `"${binary} --version" failed: ${why}` };
   }
   const version = String(result.stdout).trim().split('\n')[0] ?? '';
@@ -162,8 +166,11 @@ export async function findEngineBinary(
 ): Promise<BinaryResult> {
   const candidates: { path: string; source: string; explicit: boolean }[] = [];
   if (settingPath) candidates.push({ path: settingPath, source: 'setting pronto.engine.path', explicit: true });
-  else if (env.PRONTO_ENGINE_PATH) candidates.push({ path: env.PRONTO_ENGINE_PATH, source: 'environment PRONTO_ENGINE_PATH', explicit: true });
-  else for (const root of roots) candidates.push({ path: path.join(root, 'native', 'build', 'pronto-engine'), source: 'native/build', explicit: false });
+  else if (env.PRONTO_ENGINE_PATH)
+    candidates.push({ path: env.PRONTO_ENGINE_PATH, source: 'environment PRONTO_ENGINE_PATH', explicit: true });
+  else
+    for (const root of roots)
+      candidates.push({ path: path.join(root, 'native', 'build', 'pronto-engine'), source: 'native/build', explicit: false });
 
   for (const c of candidates) {
     if (!existsSync(c.path)) {
@@ -176,6 +183,7 @@ export async function findEngineBinary(
   }
   return {
     ok: false,
-    message: 'No engine binary found: build it with "npm run build:native", or set pronto.engine.path (or PRONTO_ENGINE_PATH), or pronto.engine.url for a remote engine.',
+    message:
+      'No engine binary found: build it with "npm run build:native", or set pronto.engine.path (or PRONTO_ENGINE_PATH), or pronto.engine.url for a remote engine.',
   };
 }

@@ -60,7 +60,10 @@ export function findDemoVocab(candidates: string[] = demoVocabCandidates()): str
 }
 
 export function demoModelPath(storageDir: string): string {
-  const hash = createHash('sha256').update(JSON.stringify({ v: DEMO_VERSION, ...DEMO_RECIPE })).digest('hex').slice(0, 10);
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ v: DEMO_VERSION, ...DEMO_RECIPE }))
+    .digest('hex')
+    .slice(0, 10);
   return join(storageDir, 'models', `pronto-demo-${hash}.gguf`);
 }
 

@@ -26,15 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isSha256Hex } from './catalog';
 
-export type DownloadErrorCode =
-  | 'http'
-  | 'network'
-  | 'disk'
-  | 'mismatch'
-  | 'no-checksum'
-  | 'cancelled'
-  | 'locked'
-  | 'bad-response';
+export type DownloadErrorCode = 'http' | 'network' | 'disk' | 'mismatch' | 'no-checksum' | 'cancelled' | 'locked' | 'bad-response';
 
 export class DownloadError extends Error {
   override readonly name = 'DownloadError';
@@ -107,9 +99,7 @@ export function sha256FromEtag(value: string | null | undefined): string | undef
 }
 
 /** Parses Content-Range: "bytes 100-199/1000" gives start 100, end 199, total 1000; "bytes (star)/1000" gives total only. */
-export function parseContentRange(
-  value: string | null | undefined,
-): { start?: number; end?: number; total?: number } | undefined {
+export function parseContentRange(value: string | null | undefined): { start?: number; end?: number; total?: number } | undefined {
   if (!value) return undefined;
   const m = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim());
   if (!m) return undefined;
@@ -237,11 +227,7 @@ function sinkClosed(sink: import('node:fs').WriteStream): Promise<void> {
   });
 }
 
-export async function sha256OfFile(
-  path: string,
-  onBytes?: (hashed: number) => void,
-  signal?: AbortSignal,
-): Promise<string> {
+export async function sha256OfFile(path: string, onBytes?: (hashed: number) => void, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   let hashed = 0;
   const stream = createReadStream(path, { highWaterMark: 1 << 20, signal });
@@ -408,7 +394,8 @@ export async function downloadVerified(options: DownloadOptions): Promise<Downlo
           }
           await rm(partPath, { force: true });
           failures++;
-          if (failures > retries) throw new DownloadError('bad-response', `the server refused every byte range for ${file} (HTTP 416)`, 416);
+          if (failures > retries)
+            throw new DownloadError('bad-response', `the server refused every byte range for ${file} (HTTP 416)`, 416);
           continue;
         }
         if (!response.ok) {
@@ -437,7 +424,7 @@ export async function downloadVerified(options: DownloadOptions): Promise<Downlo
           // 200: the whole file. If we asked for a range, the server ignored it or the file changed: start over.
           offset = 0;
           const length = Number(response.headers.get('content-length'));
-          totalBytes = Number.isFinite(length) && length > 0 ? length : linkedSize ?? 0;
+          totalBytes = Number.isFinite(length) && length > 0 ? length : (linkedSize ?? 0);
         }
 
         // Which hash must the file have?

@@ -14,7 +14,7 @@
 // read one tensor's bytes. The writer streams tensors to disk one at a time, so a 500 MB model never
 // has to sit in memory at once: tensor data is produced by a callback when it is written.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 export const GGUF_VERSION = 3;
@@ -40,8 +40,18 @@ type ScalarType = Exclude<GgufValueType, GgufValueType.ARRAY>;
 
 /** One metadata value. 64-bit integers are bigint so they round-trip exactly. */
 export type GgufValue =
-  | { type: GgufValueType.UINT8 | GgufValueType.INT8 | GgufValueType.UINT16 | GgufValueType.INT16
-      | GgufValueType.UINT32 | GgufValueType.INT32 | GgufValueType.FLOAT32 | GgufValueType.FLOAT64; value: number }
+  | {
+      type:
+        | GgufValueType.UINT8
+        | GgufValueType.INT8
+        | GgufValueType.UINT16
+        | GgufValueType.INT16
+        | GgufValueType.UINT32
+        | GgufValueType.INT32
+        | GgufValueType.FLOAT32
+        | GgufValueType.FLOAT64;
+      value: number;
+    }
   | { type: GgufValueType.UINT64 | GgufValueType.INT64; value: bigint }
   | { type: GgufValueType.BOOL; value: boolean }
   | { type: GgufValueType.STRING; value: string }
@@ -111,7 +121,7 @@ const TYPE_LAYOUT: Record<number, readonly [number, number]> = {
 };
 
 export class GgufError extends Error {
-  override name = "GgufError";
+  override name = 'GgufError';
 }
 
 /** Bytes a tensor of `shape` and `type` occupies. Throws if a row is not a whole number of blocks. */
@@ -162,7 +172,10 @@ class NeedMoreBytes extends Error {}
 class Reader {
   private readonly view: DataView;
   pos = 0;
-  constructor(private readonly buf: Uint8Array, private readonly complete: boolean) {
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly complete: boolean,
+  ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   private need(n: number): void {
@@ -171,16 +184,62 @@ class Reader {
       throw new NeedMoreBytes();
     }
   }
-  u8(): number { this.need(1); return this.view.getUint8(this.pos++); }
-  i8(): number { this.need(1); return this.view.getInt8(this.pos++); }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
-  i16(): number { this.need(2); const v = this.view.getInt16(this.pos, true); this.pos += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
-  i32(): number { this.need(4); const v = this.view.getInt32(this.pos, true); this.pos += 4; return v; }
-  f32(): number { this.need(4); const v = this.view.getFloat32(this.pos, true); this.pos += 4; return v; }
-  f64(): number { this.need(8); const v = this.view.getFloat64(this.pos, true); this.pos += 8; return v; }
-  u64(): bigint { this.need(8); const v = this.view.getBigUint64(this.pos, true); this.pos += 8; return v; }
-  i64(): bigint { this.need(8); const v = this.view.getBigInt64(this.pos, true); this.pos += 8; return v; }
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.pos++);
+  }
+  i8(): number {
+    this.need(1);
+    return this.view.getInt8(this.pos++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  i16(): number {
+    this.need(2);
+    const v = this.view.getInt16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  i32(): number {
+    this.need(4);
+    const v = this.view.getInt32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f32(): number {
+    this.need(4);
+    const v = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  u64(): bigint {
+    this.need(8);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  i64(): bigint {
+    this.need(8);
+    const v = this.view.getBigInt64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
   /** u64 that must fit a JS number (counts, sizes, offsets). */
   size(what: string): number {
     const v = this.u64();
@@ -188,31 +247,43 @@ class Reader {
     return Number(v);
   }
   str(): string {
-    const len = this.size("string length");
+    const len = this.size('string length');
     this.need(len);
-    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, len).toString("utf8");
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, len).toString('utf8');
     this.pos += len;
     return s;
   }
   scalar(type: number): number | bigint | boolean | string {
     switch (type) {
-      case GgufValueType.UINT8: return this.u8();
-      case GgufValueType.INT8: return this.i8();
-      case GgufValueType.UINT16: return this.u16();
-      case GgufValueType.INT16: return this.i16();
-      case GgufValueType.UINT32: return this.u32();
-      case GgufValueType.INT32: return this.i32();
-      case GgufValueType.FLOAT32: return this.f32();
-      case GgufValueType.FLOAT64: return this.f64();
-      case GgufValueType.UINT64: return this.u64();
-      case GgufValueType.INT64: return this.i64();
+      case GgufValueType.UINT8:
+        return this.u8();
+      case GgufValueType.INT8:
+        return this.i8();
+      case GgufValueType.UINT16:
+        return this.u16();
+      case GgufValueType.INT16:
+        return this.i16();
+      case GgufValueType.UINT32:
+        return this.u32();
+      case GgufValueType.INT32:
+        return this.i32();
+      case GgufValueType.FLOAT32:
+        return this.f32();
+      case GgufValueType.FLOAT64:
+        return this.f64();
+      case GgufValueType.UINT64:
+        return this.u64();
+      case GgufValueType.INT64:
+        return this.i64();
       case GgufValueType.BOOL: {
         const b = this.u8();
         if (b > 1) throw new GgufError(`invalid bool byte ${b} at offset ${this.pos - 1}`);
         return b === 1;
       }
-      case GgufValueType.STRING: return this.str();
-      default: throw new GgufError(`unknown GGUF value type ${type} at offset ${this.pos - 4}`);
+      case GgufValueType.STRING:
+        return this.str();
+      default:
+        throw new GgufError(`unknown GGUF value type ${type} at offset ${this.pos - 4}`);
     }
   }
   value(key: string): GgufValue {
@@ -233,18 +304,18 @@ class Reader {
 function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
   const r = new Reader(buf, complete);
   const magic = r.u32();
-  if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file (magic 0x${magic.toString(16).padStart(8, "0")})`);
+  if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file (magic 0x${magic.toString(16).padStart(8, '0')})`);
   const version = r.u32();
   if (version !== 2 && version !== 3) throw new GgufError(`unsupported GGUF version ${version} (expected 3)`);
-  const tensorCount = r.size("tensor count");
-  const kvCount = r.size("kv count");
+  const tensorCount = r.size('tensor count');
+  const kvCount = r.size('kv count');
   const kv = new Map<string, GgufValue>();
   for (let i = 0; i < kvCount; i++) {
     const key = r.str();
     if (kv.has(key)) throw new GgufError(`duplicate key ${key}`);
     kv.set(key, r.value(key));
   }
-  const alignValue = kv.get("general.alignment");
+  const alignValue = kv.get('general.alignment');
   let alignment = GGUF_DEFAULT_ALIGNMENT;
   if (alignValue) {
     if (alignValue.type !== GgufValueType.UINT32 || alignValue.value === 0 || (alignValue.value & (alignValue.value - 1)) !== 0) {
@@ -252,7 +323,7 @@ function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
     }
     alignment = alignValue.value;
   }
-  const infos: Array<Omit<GgufTensorInfo, "fileOffset">> = [];
+  const infos: Array<Omit<GgufTensorInfo, 'fileOffset'>> = [];
   for (let i = 0; i < tensorCount; i++) {
     const name = r.str();
     const nDims = r.u32();
@@ -281,7 +352,7 @@ export function parseGguf(buf: Uint8Array): GgufFile {
 
 /** Reads a GGUF file's metadata and tensor table (not the tensor data). */
 export function readGgufFile(path: string): GgufFile {
-  const fd = openSync(path, "r");
+  const fd = openSync(path, 'r');
   try {
     const fileSize = fstatSync(fd).size;
     let chunk = Math.min(fileSize, 1 << 20);
@@ -306,7 +377,7 @@ export function readGgufFile(path: string): GgufFile {
 
 /** Reads one tensor's raw bytes from a file. */
 export function readTensorData(path: string, tensor: GgufTensorInfo): Buffer {
-  const fd = openSync(path, "r");
+  const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafeSlow(tensor.byteSize); // not pooled: buf.buffer is exactly this tensor
     const n = readSync(fd, buf, 0, tensor.byteSize, tensor.fileOffset);
@@ -321,8 +392,8 @@ export function readTensorData(path: string, tensor: GgufTensorInfo): Buffer {
 export function kvNumber(file: GgufFile, key: string): number {
   const v = file.kv.get(key);
   if (!v) throw new GgufError(`missing key ${key}`);
-  if (typeof v.value === "number") return v.value;
-  if (typeof v.value === "bigint") return Number(v.value);
+  if (typeof v.value === 'number') return v.value;
+  if (typeof v.value === 'bigint') return Number(v.value);
   throw new GgufError(`key ${key} is not a number`);
 }
 export function kvString(file: GgufFile, key: string): string {
@@ -355,43 +426,148 @@ class ByteSink {
     this.cur = Buffer.allocUnsafe(Math.max(1 << 16, n));
     this.pos = 0;
   }
-  u8(v: number): void { this.ensure(1); this.cur.writeUInt8(v, this.pos); this.pos += 1; this.length += 1; }
-  i8(v: number): void { this.ensure(1); this.cur.writeInt8(v, this.pos); this.pos += 1; this.length += 1; }
-  u16(v: number): void { this.ensure(2); this.cur.writeUInt16LE(v, this.pos); this.pos += 2; this.length += 2; }
-  i16(v: number): void { this.ensure(2); this.cur.writeInt16LE(v, this.pos); this.pos += 2; this.length += 2; }
-  u32(v: number): void { this.ensure(4); this.cur.writeUInt32LE(v, this.pos); this.pos += 4; this.length += 4; }
-  i32(v: number): void { this.ensure(4); this.cur.writeInt32LE(v, this.pos); this.pos += 4; this.length += 4; }
-  f32(v: number): void { this.ensure(4); this.cur.writeFloatLE(v, this.pos); this.pos += 4; this.length += 4; }
-  f64(v: number): void { this.ensure(8); this.cur.writeDoubleLE(v, this.pos); this.pos += 8; this.length += 8; }
-  u64(v: bigint | number): void { this.ensure(8); this.cur.writeBigUInt64LE(BigInt(v), this.pos); this.pos += 8; this.length += 8; }
-  i64(v: bigint): void { this.ensure(8); this.cur.writeBigInt64LE(v, this.pos); this.pos += 8; this.length += 8; }
-  bytes(b: Uint8Array): void { this.ensure(b.length); this.cur.set(b, this.pos); this.pos += b.length; this.length += b.length; }
-  str(s: string): void { const b = Buffer.from(s, "utf8"); this.u64(b.length); this.bytes(b); }
-  zeros(n: number): void { this.bytes(new Uint8Array(n)); }
-  toBuffer(): Buffer { return Buffer.concat([...this.chunks, this.cur.subarray(0, this.pos)]); }
+  u8(v: number): void {
+    this.ensure(1);
+    this.cur.writeUInt8(v, this.pos);
+    this.pos += 1;
+    this.length += 1;
+  }
+  i8(v: number): void {
+    this.ensure(1);
+    this.cur.writeInt8(v, this.pos);
+    this.pos += 1;
+    this.length += 1;
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.cur.writeUInt16LE(v, this.pos);
+    this.pos += 2;
+    this.length += 2;
+  }
+  i16(v: number): void {
+    this.ensure(2);
+    this.cur.writeInt16LE(v, this.pos);
+    this.pos += 2;
+    this.length += 2;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.cur.writeUInt32LE(v, this.pos);
+    this.pos += 4;
+    this.length += 4;
+  }
+  i32(v: number): void {
+    this.ensure(4);
+    this.cur.writeInt32LE(v, this.pos);
+    this.pos += 4;
+    this.length += 4;
+  }
+  f32(v: number): void {
+    this.ensure(4);
+    this.cur.writeFloatLE(v, this.pos);
+    this.pos += 4;
+    this.length += 4;
+  }
+  f64(v: number): void {
+    this.ensure(8);
+    this.cur.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+    this.length += 8;
+  }
+  u64(v: bigint | number): void {
+    this.ensure(8);
+    this.cur.writeBigUInt64LE(BigInt(v), this.pos);
+    this.pos += 8;
+    this.length += 8;
+  }
+  i64(v: bigint): void {
+    this.ensure(8);
+    this.cur.writeBigInt64LE(v, this.pos);
+    this.pos += 8;
+    this.length += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.cur.set(b, this.pos);
+    this.pos += b.length;
+    this.length += b.length;
+  }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  zeros(n: number): void {
+    this.bytes(new Uint8Array(n));
+  }
+  toBuffer(): Buffer {
+    return Buffer.concat([...this.chunks, this.cur.subarray(0, this.pos)]);
+  }
 }
 
 function writeScalar(s: ByteSink, key: string, type: number, v: unknown): void {
-  const bad = (): never => { throw new GgufError(`key ${key}: value ${String(v)} does not fit type ${GgufValueType[type] ?? type}`); };
+  const bad = (): never => {
+    throw new GgufError(`key ${key}: value ${String(v)} does not fit type ${GgufValueType[type] ?? type}`);
+  };
   switch (type) {
-    case GgufValueType.UINT8: if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xff) bad(); s.u8(v as number); return;
-    case GgufValueType.INT8: if (typeof v !== "number" || !Number.isInteger(v) || v < -0x80 || v > 0x7f) bad(); s.i8(v as number); return;
-    case GgufValueType.UINT16: if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff) bad(); s.u16(v as number); return;
-    case GgufValueType.INT16: if (typeof v !== "number" || !Number.isInteger(v) || v < -0x8000 || v > 0x7fff) bad(); s.i16(v as number); return;
-    case GgufValueType.UINT32: if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad(); s.u32(v as number); return;
-    case GgufValueType.INT32: if (typeof v !== "number" || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) bad(); s.i32(v as number); return;
-    case GgufValueType.FLOAT32: if (typeof v !== "number") bad(); s.f32(v as number); return;
-    case GgufValueType.FLOAT64: if (typeof v !== "number") bad(); s.f64(v as number); return;
-    case GgufValueType.UINT64: if (typeof v !== "bigint" || v < 0n) bad(); s.u64(v as bigint); return;
-    case GgufValueType.INT64: if (typeof v !== "bigint") bad(); s.i64(v as bigint); return;
-    case GgufValueType.BOOL: if (typeof v !== "boolean") bad(); s.u8(v ? 1 : 0); return;
-    case GgufValueType.STRING: if (typeof v !== "string") bad(); s.str(v as string); return;
-    default: throw new GgufError(`key ${key}: unknown value type ${type}`);
+    case GgufValueType.UINT8:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xff) bad();
+      s.u8(v as number);
+      return;
+    case GgufValueType.INT8:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80 || v > 0x7f) bad();
+      s.i8(v as number);
+      return;
+    case GgufValueType.UINT16:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff) bad();
+      s.u16(v as number);
+      return;
+    case GgufValueType.INT16:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x8000 || v > 0x7fff) bad();
+      s.i16(v as number);
+      return;
+    case GgufValueType.UINT32:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad();
+      s.u32(v as number);
+      return;
+    case GgufValueType.INT32:
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) bad();
+      s.i32(v as number);
+      return;
+    case GgufValueType.FLOAT32:
+      if (typeof v !== 'number') bad();
+      s.f32(v as number);
+      return;
+    case GgufValueType.FLOAT64:
+      if (typeof v !== 'number') bad();
+      s.f64(v as number);
+      return;
+    case GgufValueType.UINT64:
+      if (typeof v !== 'bigint' || v < 0n) bad();
+      s.u64(v as bigint);
+      return;
+    case GgufValueType.INT64:
+      if (typeof v !== 'bigint') bad();
+      s.i64(v as bigint);
+      return;
+    case GgufValueType.BOOL:
+      if (typeof v !== 'boolean') bad();
+      s.u8(v ? 1 : 0);
+      return;
+    case GgufValueType.STRING:
+      if (typeof v !== 'string') bad();
+      s.str(v as string);
+      return;
+    default:
+      throw new GgufError(`key ${key}: unknown value type ${type}`);
   }
 }
 
 /** Serializes the header, kv table and tensor table, padded to the alignment (data section start). */
-export function encodeGgufHeader(kv: Iterable<[string, GgufValue]>, tensors: ReadonlyArray<Omit<GgufTensorSpec, "data">>): {
+export function encodeGgufHeader(
+  kv: Iterable<[string, GgufValue]>,
+  tensors: ReadonlyArray<Omit<GgufTensorSpec, 'data'>>,
+): {
   header: Buffer;
   offsets: number[];
   alignment: number;
@@ -402,9 +578,9 @@ export function encodeGgufHeader(kv: Iterable<[string, GgufValue]>, tensors: Rea
   for (const [key, v] of entries) {
     if (seen.has(key)) throw new GgufError(`duplicate key ${key}`);
     seen.add(key);
-    if (key === "general.alignment") {
+    if (key === 'general.alignment') {
       if (v.type !== GgufValueType.UINT32 || v.value === 0 || (v.value & (v.value - 1)) !== 0) {
-        throw new GgufError("general.alignment must be a power-of-two u32");
+        throw new GgufError('general.alignment must be a power-of-two u32');
       }
       alignment = v.value;
     }
@@ -453,7 +629,7 @@ export function encodeGgufHeader(kv: Iterable<[string, GgufValue]>, tensors: Rea
  */
 export function writeGgufFile(path: string, kv: Iterable<[string, GgufValue]>, tensors: readonly GgufTensorSpec[]): void {
   const { header, offsets, alignment } = encodeGgufHeader(kv, tensors);
-  const fd = openSync(path, "w");
+  const fd = openSync(path, 'w');
   try {
     writeAll(fd, header);
     let pos = 0; // relative to the data section
@@ -494,7 +670,7 @@ export function f32ToF16(value: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
   if (e <= 0) {
     if (e < -10) return sign; // underflow -> 0
@@ -503,12 +679,12 @@ export function f32ToF16(value: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
+    if (rem > mid || (rem === mid && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++; // a carry into the exponent is correct rounding
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++; // a carry into the exponent is correct rounding
   return sign | half;
 }
 
@@ -580,9 +756,13 @@ export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
 /** Encodes float values as `type` (F32, F16 or Q8_0). */
 export function encodeTensor(type: GgmlType, values: Float32Array): Uint8Array {
   switch (type) {
-    case GgmlType.F32: return encodeF32(values);
-    case GgmlType.F16: return encodeF16(values);
-    case GgmlType.Q8_0: return quantizeQ8_0(values);
-    default: throw new GgufError(`encoding to ${GgmlType[type] ?? type} is not supported (F32, F16, Q8_0 are)`);
+    case GgmlType.F32:
+      return encodeF32(values);
+    case GgmlType.F16:
+      return encodeF16(values);
+    case GgmlType.Q8_0:
+      return quantizeQ8_0(values);
+    default:
+      throw new GgufError(`encoding to ${GgmlType[type] ?? type} is not supported (F32, F16, Q8_0 are)`);
   }
 }

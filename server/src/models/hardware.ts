@@ -89,11 +89,7 @@ export function describeHardware(hw: HardwareInfo): string {
   return `${gpus}; ${ram}`;
 }
 
-export function suggestModel(
-  hw: HardwareInfo,
-  catalog: readonly CatalogEntry[] = CATALOG,
-  options: SuggestOptions = {},
-): Suggestion {
+export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] = CATALOG, options: SuggestOptions = {}): Suggestion {
   const ctx = options.contextTokens ?? 4096;
   const family = options.family ?? 'qwen2.5-coder';
   const inFamily = catalog.filter((m) => m.family === family);

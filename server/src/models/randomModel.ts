@@ -9,22 +9,22 @@
 // Used for tests, the engine benchmark (a model of Qwen2.5-Coder-0.5B's shape) and the product's
 // demo model when no real model is configured.
 
-import { renameSync, rmSync, statSync } from "node:fs";
+import { renameSync, rmSync, statSync } from 'node:fs';
 import {
   encodeTensor,
   GgmlType,
   GgufError,
-  GgufValue,
+  type GgufValue,
   GgufValueType,
   gv,
   readGgufFile,
   tensorByteSize,
   writeGgufFile,
   type GgufTensorSpec,
-} from "./gguf.js";
+} from './gguf.js';
 
-export type RandomModelArch = "llama" | "qwen2" | "starcoder2";
-export type RandomModelType = "f32" | "f16" | "q8_0";
+export type RandomModelArch = 'llama' | 'qwen2' | 'starcoder2';
+export type RandomModelType = 'f32' | 'f16' | 'q8_0';
 
 /** Token types as llama.cpp's `enum llama_token_type`. */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -85,8 +85,8 @@ const FILE_TYPE: Record<RandomModelType, number> = { f32: 0, f16: 1, q8_0: 7 }; 
 export async function writeRandomModel(opts: RandomModelOptions): Promise<RandomModelInfo> {
   validate(opts);
   const vocab = readGgufFile(opts.vocabPath);
-  const tokenizerKv = [...vocab.kv].filter(([k]) => k.startsWith("tokenizer."));
-  const tokensValue = vocab.kv.get("tokenizer.ggml.tokens");
+  const tokenizerKv = [...vocab.kv].filter(([k]) => k.startsWith('tokenizer.'));
+  const tokensValue = vocab.kv.get('tokenizer.ggml.tokens');
   if (!tokensValue || tokensValue.type !== GgufValueType.ARRAY || tokensValue.itemType !== GgufValueType.STRING) {
     throw new GgufError(`${opts.vocabPath}: no tokenizer.ggml.tokens string array`);
   }
@@ -95,29 +95,30 @@ export async function writeRandomModel(opts: RandomModelOptions): Promise<Random
   const kv = new Map<string, GgufValue>();
   const a = opts.arch;
   const headDim = opts.nEmbd / opts.nHead;
-  kv.set("general.architecture", gv.str(a));
-  kv.set("general.name", gv.str(opts.name ?? `random-${a}-${opts.nLayer}x${opts.nEmbd}-${opts.type}-seed${opts.seed}`));
-  kv.set("general.file_type", gv.u32(FILE_TYPE[opts.type]));
+  kv.set('general.architecture', gv.str(a));
+  kv.set('general.name', gv.str(opts.name ?? `random-${a}-${opts.nLayer}x${opts.nEmbd}-${opts.type}-seed${opts.seed}`));
+  kv.set('general.file_type', gv.u32(FILE_TYPE[opts.type]));
   kv.set(`${a}.context_length`, gv.u32(opts.ctx));
   kv.set(`${a}.embedding_length`, gv.u32(opts.nEmbd));
   kv.set(`${a}.block_count`, gv.u32(opts.nLayer));
   kv.set(`${a}.feed_forward_length`, gv.u32(opts.nFf));
   kv.set(`${a}.attention.head_count`, gv.u32(opts.nHead));
   kv.set(`${a}.attention.head_count_kv`, gv.u32(opts.nHeadKv));
-  kv.set(`${a}.rope.freq_base`, gv.f32(a === "llama" ? 100000 : a === "qwen2" ? 1000000 : 100000));
+  kv.set(`${a}.rope.freq_base`, gv.f32(a === 'llama' ? 100000 : a === 'qwen2' ? 1000000 : 100000));
   kv.set(`${a}.rope.dimension_count`, gv.u32(headDim));
-  if (a === "starcoder2") kv.set(`${a}.attention.layer_norm_epsilon`, gv.f32(1e-5));
+  if (a === 'starcoder2') kv.set(`${a}.attention.layer_norm_epsilon`, gv.f32(1e-5));
   else kv.set(`${a}.attention.layer_norm_rms_epsilon`, gv.f32(1e-6));
-  if (a === "llama") kv.set(`${a}.vocab_size`, gv.u32(nVocab));
+  if (a === 'llama') kv.set(`${a}.vocab_size`, gv.u32(nVocab));
 
   for (const [k, v] of tokenizerKv) kv.set(k, v);
   if (opts.extraTokens?.length) applyExtraTokens(kv, opts.extraTokens, nVocab);
   if (opts.fim) {
-    const names: Array<keyof FimTokenIds> = ["pre", "suf", "mid", "pad", "rep", "sep"];
+    const names: Array<keyof FimTokenIds> = ['pre', 'suf', 'mid', 'pad', 'rep', 'sep'];
     for (const n of names) {
       const id = opts.fim[n];
       if (id === undefined) continue;
-      if (!Number.isInteger(id) || id < 0 || id >= nVocab) throw new GgufError(`fim.${n} token id ${id} is outside the vocabulary (0..${nVocab - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= nVocab)
+        throw new GgufError(`fim.${n} token id ${id} is outside the vocabulary (0..${nVocab - 1})`);
       kv.set(`tokenizer.ggml.fim_${n}_token_id`, gv.u32(id));
     }
   }
@@ -138,14 +139,14 @@ function validate(o: RandomModelOptions): void {
   const pos = (name: string, v: number): void => {
     if (!Number.isInteger(v) || v < 1) throw new GgufError(`${name} must be a positive integer, got ${v}`);
   };
-  if (!["llama", "qwen2", "starcoder2"].includes(o.arch)) throw new GgufError(`unsupported arch "${o.arch}" (llama, qwen2, starcoder2)`);
-  if (!["f32", "f16", "q8_0"].includes(o.type)) throw new GgufError(`unsupported type "${o.type}" (f32, f16, q8_0)`);
-  pos("nLayer", o.nLayer);
-  pos("nEmbd", o.nEmbd);
-  pos("nHead", o.nHead);
-  pos("nHeadKv", o.nHeadKv);
-  pos("nFf", o.nFf);
-  pos("ctx", o.ctx);
+  if (!['llama', 'qwen2', 'starcoder2'].includes(o.arch)) throw new GgufError(`unsupported arch "${o.arch}" (llama, qwen2, starcoder2)`);
+  if (!['f32', 'f16', 'q8_0'].includes(o.type)) throw new GgufError(`unsupported type "${o.type}" (f32, f16, q8_0)`);
+  pos('nLayer', o.nLayer);
+  pos('nEmbd', o.nEmbd);
+  pos('nHead', o.nHead);
+  pos('nHeadKv', o.nHeadKv);
+  pos('nFf', o.nFf);
+  pos('ctx', o.ctx);
   if (!Number.isInteger(o.seed)) throw new GgufError(`seed must be an integer, got ${o.seed}`);
   if (o.nEmbd % o.nHead !== 0) throw new GgufError(`nEmbd ${o.nEmbd} is not divisible by nHead ${o.nHead}`);
   if (o.nHead % o.nHeadKv !== 0) throw new GgufError(`nHead ${o.nHead} is not divisible by nHeadKv ${o.nHeadKv}`);
@@ -153,49 +154,50 @@ function validate(o: RandomModelOptions): void {
 }
 
 function applyExtraTokens(kv: Map<string, GgufValue>, extra: ExtraToken[], nVocab: number): void {
-  const tokens = kv.get("tokenizer.ggml.tokens");
-  const types = kv.get("tokenizer.ggml.token_type");
+  const tokens = kv.get('tokenizer.ggml.tokens');
+  const types = kv.get('tokenizer.ggml.token_type');
   if (tokens?.type !== GgufValueType.ARRAY || types?.type !== GgufValueType.ARRAY) {
-    throw new GgufError("vocab has no tokenizer.ggml.tokens / token_type arrays to add tokens to");
+    throw new GgufError('vocab has no tokenizer.ggml.tokens / token_type arrays to add tokens to');
   }
   const newTokens = [...tokens.value];
   const newTypes = [...types.value];
   const existing = new Map<string, number>();
-  newTokens.forEach((t, i) => existing.set(String(t), i));
+  for (const [i, t] of newTokens.entries()) existing.set(String(t), i);
   for (const t of extra) {
-    if (!Number.isInteger(t.id) || t.id < 0 || t.id >= nVocab) throw new GgufError(`extra token "${t.text}": id ${t.id} is outside the vocabulary (0..${nVocab - 1})`);
+    if (!Number.isInteger(t.id) || t.id < 0 || t.id >= nVocab)
+      throw new GgufError(`extra token "${t.text}": id ${t.id} is outside the vocabulary (0..${nVocab - 1})`);
     const dup = existing.get(t.text);
     if (dup !== undefined && dup !== t.id) throw new GgufError(`extra token "${t.text}" already exists with id ${dup}`);
     newTokens[t.id] = t.text;
     newTypes[t.id] = t.type;
     existing.set(t.text, t.id);
   }
-  kv.set("tokenizer.ggml.tokens", { type: GgufValueType.ARRAY, itemType: tokens.itemType, value: newTokens });
-  kv.set("tokenizer.ggml.token_type", { type: GgufValueType.ARRAY, itemType: types.itemType, value: newTypes });
+  kv.set('tokenizer.ggml.tokens', { type: GgufValueType.ARRAY, itemType: tokens.itemType, value: newTokens });
+  kv.set('tokenizer.ggml.token_type', { type: GgufValueType.ARRAY, itemType: types.itemType, value: newTypes });
 }
 
-type Init = { kind: "uniform"; std: number } | { kind: "const"; value: number };
+type Init = { kind: 'uniform'; std: number } | { kind: 'const'; value: number };
 
 function buildTensors(o: RandomModelOptions, nVocab: number): GgufTensorSpec[] {
   const headDim = o.nEmbd / o.nHead;
   const nEmbdKv = headDim * o.nHeadKv;
-  const matType: GgmlType = o.type === "f32" ? GgmlType.F32 : o.type === "f16" ? GgmlType.F16 : GgmlType.Q8_0;
+  const matType: GgmlType = o.type === 'f32' ? GgmlType.F32 : o.type === 'f16' ? GgmlType.F16 : GgmlType.Q8_0;
   const specs: GgufTensorSpec[] = [];
   const mat = (name: string, nIn: number, nOut: number, std = 1 / Math.sqrt(nIn)): void => {
     const type = matType === GgmlType.Q8_0 && nIn % 32 !== 0 ? GgmlType.F16 : matType;
-    specs.push(tensor(name, [nIn, nOut], type, { kind: "uniform", std }, o.seed));
+    specs.push(tensor(name, [nIn, nOut], type, { kind: 'uniform', std }, o.seed));
   };
   const vec = (name: string, n: number, init: Init): void => {
     specs.push(tensor(name, [n], GgmlType.F32, init, o.seed));
   };
-  const ones: Init = { kind: "const", value: 1 };
-  const bias: Init = { kind: "uniform", std: 0.02 };
-  const sc2 = o.arch === "starcoder2";
+  const ones: Init = { kind: 'const', value: 1 };
+  const bias: Init = { kind: 'uniform', std: 0.02 };
+  const sc2 = o.arch === 'starcoder2';
 
-  mat("token_embd.weight", o.nEmbd, nVocab, 1);
-  vec("output_norm.weight", o.nEmbd, ones);
-  if (sc2) vec("output_norm.bias", o.nEmbd, bias);
-  if (!o.tieEmbeddings) mat("output.weight", o.nEmbd, nVocab, (o.logitScale ?? 3) / Math.sqrt(o.nEmbd));
+  mat('token_embd.weight', o.nEmbd, nVocab, 1);
+  vec('output_norm.weight', o.nEmbd, ones);
+  if (sc2) vec('output_norm.bias', o.nEmbd, bias);
+  if (!o.tieEmbeddings) mat('output.weight', o.nEmbd, nVocab, (o.logitScale ?? 3) / Math.sqrt(o.nEmbd));
 
   for (let i = 0; i < o.nLayer; i++) {
     const p = `blk.${i}.`;
@@ -204,7 +206,7 @@ function buildTensors(o: RandomModelOptions, nVocab: number): GgufTensorSpec[] {
     mat(`${p}attn_q.weight`, o.nEmbd, o.nEmbd);
     mat(`${p}attn_k.weight`, o.nEmbd, nEmbdKv);
     mat(`${p}attn_v.weight`, o.nEmbd, nEmbdKv);
-    if (o.arch !== "llama") {
+    if (o.arch !== 'llama') {
       vec(`${p}attn_q.bias`, o.nEmbd, bias);
       vec(`${p}attn_k.bias`, nEmbdKv, bias);
       vec(`${p}attn_v.bias`, nEmbdKv, bias);
@@ -231,7 +233,7 @@ function tensor(name: string, shape: number[], type: GgmlType, init: Init, seed:
     data: () => {
       const total = shape.reduce((x, y) => x * y, 1);
       const out = new Uint8Array(tensorByteSize(type, shape));
-      if (init.kind === "const") {
+      if (init.kind === 'const') {
         out.set(encodeTensor(type, new Float32Array(total).fill(init.value)));
         return out;
       }
@@ -272,7 +274,8 @@ class Rng {
     this.s = seed >>> 0;
   }
   next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
+    this.s = (this.s + 0x6d2b79f5) | 0;
+    let t = this.s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
@@ -281,9 +284,25 @@ class Rng {
 
 /** Qwen2.5 (Coder) added tokens 151646-151664, written over ggml-vocab-qwen2.gguf's [PAD] placeholders. */
 export const QWEN25_SPECIAL_TOKENS: ExtraToken[] = [
-  "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>",
-  "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
-  "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+  '<|object_ref_start|>',
+  '<|object_ref_end|>',
+  '<|box_start|>',
+  '<|box_end|>',
+  '<|quad_start|>',
+  '<|quad_end|>',
+  '<|vision_start|>',
+  '<|vision_end|>',
+  '<|vision_pad|>',
+  '<|image_pad|>',
+  '<|video_pad|>',
+  '<tool_call>',
+  '</tool_call>',
+  '<|fim_prefix|>',
+  '<|fim_middle|>',
+  '<|fim_suffix|>',
+  '<|fim_pad|>',
+  '<|repo_name|>',
+  '<|file_sep|>',
 ].map((text, i) => ({ id: 151646 + i, text, type: TokenType.CONTROL }));
 
 export const QWEN25_FIM: FimTokenIds = { pre: 151659, mid: 151660, suf: 151661, pad: 151662, rep: 151663, sep: 151664 };

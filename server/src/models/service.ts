@@ -101,15 +101,17 @@ export class ModelService {
     const hw = await this.hardwareInfo();
     const suggestion = suggestModel(hw, this.catalog, { contextTokens: this.options.contextTokens });
     const models = await Promise.all(
-      this.catalog.map(async (m): Promise<CatalogModel> => ({
-        id: m.id,
-        label: m.label,
-        paramsB: m.paramsB,
-        sizeBytes: m.sizeBytes,
-        installed: (await this.installedPath(m.id)) !== undefined,
-        recommended: m.id === suggestion.modelId,
-        ...(m.draftFor ? { draftFor: [...m.draftFor] } : {}),
-      })),
+      this.catalog.map(
+        async (m): Promise<CatalogModel> => ({
+          id: m.id,
+          label: m.label,
+          paramsB: m.paramsB,
+          sizeBytes: m.sizeBytes,
+          installed: (await this.installedPath(m.id)) !== undefined,
+          recommended: m.id === suggestion.modelId,
+          ...(m.draftFor ? { draftFor: [...m.draftFor] } : {}),
+        }),
+      ),
     );
     return { models, hardware: `${describeHardware(hw)}. Suggested: ${suggestion.reason}` };
   }
@@ -147,7 +149,13 @@ export class ModelService {
     const promise = (async () => {
       const installed = await this.installedPath(id);
       if (installed) {
-        emit({ id, receivedBytes: entry.sizeBytes, totalBytes: entry.sizeBytes, state: 'done', message: 'already downloaded and verified' });
+        emit({
+          id,
+          receivedBytes: entry.sizeBytes,
+          totalBytes: entry.sizeBytes,
+          state: 'done',
+          message: 'already downloaded and verified',
+        });
         return { path: installed };
       }
       return this.runDownload(entry, emit, signal);
@@ -160,11 +168,7 @@ export class ModelService {
     }
   }
 
-  private async runDownload(
-    entry: CatalogEntry,
-    emit: ProgressListener,
-    signal: AbortSignal | undefined,
-  ): Promise<{ path: string }> {
+  private async runDownload(entry: CatalogEntry, emit: ProgressListener, signal: AbortSignal | undefined): Promise<{ path: string }> {
     const id = entry.id;
     let received = 0;
     let total = entry.sizeBytes;
@@ -191,7 +195,13 @@ export class ModelService {
         verifiedAt: new Date().toISOString(),
       };
       await writeFile(`${result.path}.verified.json`, JSON.stringify(record, null, 2));
-      emit({ id, receivedBytes: result.sizeBytes, totalBytes: result.sizeBytes, state: 'done', message: `verified SHA-256 ${result.sha256}` });
+      emit({
+        id,
+        receivedBytes: result.sizeBytes,
+        totalBytes: result.sizeBytes,
+        state: 'done',
+        message: `verified SHA-256 ${result.sha256}`,
+      });
       return { path: result.path };
     } catch (err) {
       const cancelled = err instanceof DownloadError && err.code === 'cancelled';

@@ -100,7 +100,7 @@ export async function run(): Promise<void> {
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 
-  await step('the extension answers pronto/resolveDefinitions with a real definition from VS Code\'s TypeScript features', async () => {
+  await step("the extension answers pronto/resolveDefinitions with a real definition from VS Code's TypeScript features", async () => {
     const folder = vscode.workspace.workspaceFolders?.[0];
     assert.ok(folder, 'a workspace folder is open');
     const enc = new TextEncoder();
@@ -150,10 +150,18 @@ export async function run(): Promise<void> {
     let direct: (vscode.Location | vscode.LocationLink)[] = [];
     const tsDeadline = Date.now() + 60_000;
     while (!direct.some((l) => targetUri(l).endsWith('geometry.ts')) && Date.now() < tsDeadline) {
-      direct = (await vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[]>('vscode.executeDefinitionProvider', main, distanceAt)) ?? [];
+      direct =
+        (await vscode.commands.executeCommand<(vscode.Location | vscode.LocationLink)[]>(
+          'vscode.executeDefinitionProvider',
+          main,
+          distanceAt,
+        )) ?? [];
       if (!direct.some((l) => targetUri(l).endsWith('geometry.ts'))) await new Promise((r) => setTimeout(r, 250));
     }
-    assert.ok(direct.some((l) => targetUri(l).endsWith('geometry.ts')), `VS Code resolves distance() into geometry.ts directly: ${JSON.stringify(direct.map(targetUri))}`);
+    assert.ok(
+      direct.some((l) => targetUri(l).endsWith('geometry.ts')),
+      `VS Code resolves distance() into geometry.ts directly: ${JSON.stringify(direct.map(targetUri))}`,
+    );
 
     // A completion request makes the server ask the extension in the background. Names the
     // extension could not look up before its deadline (tsserver shares 2 cores with the engine)
@@ -211,7 +219,12 @@ export async function run(): Promise<void> {
   await step('"Pronto: Restart Language Server" brings up a new server that reports ready', async () => {
     const before = a.client();
     await vscode.commands.executeCommand('pronto.restartServer');
-    await waitFor(a, 'a new client with status "ready"', () => a.client() !== undefined && a.client() !== before && a.status()?.state === 'ready', 90_000);
+    await waitFor(
+      a,
+      'a new client with status "ready"',
+      () => a.client() !== undefined && a.client() !== before && a.status()?.state === 'ready',
+      90_000,
+    );
   });
 
   await step('with the server stopped, a command that needs it says so instead of running', async () => {
