@@ -16,6 +16,13 @@
  */
 import { z } from 'zod';
 
+/**
+ * Version of this wire protocol. The engine reports it in its ready line and in `/health`
+ * (`protocol`); the sidecar refuses an engine with another version and says what to do. Bump it on
+ * any change an older peer would misread.
+ */
+export const ENGINE_PROTOCOL_VERSION = 2;
+
 // ---------------------------------------------------------------------------------------------
 // Requests (client → engine, WebSocket /v1/stream)
 // ---------------------------------------------------------------------------------------------

@@ -79,6 +79,14 @@ struct Sink {
   virtual void on_error(const std::string& id, const std::string& code, const std::string& message) = 0;
 };
 
+// Scheduling class: interactive completions are decoded ahead of chat, chat ahead of batch work, and
+// under KV pressure the lowest class is preempted first.
+enum class Priority { kInteractive = 0, kChat = 1, kBatch = 2 };
+
+// Version of the wire protocol (protocol/engine.ts ENGINE_PROTOCOL_VERSION), reported in the ready line
+// and /health so the sidecar can refuse a mismatched engine.
+constexpr int kProtocolVersion = 2;
+
 // A request as the protocol layer hands it to the engine: already parsed and tokenized.
 struct Request {
   std::string id;
@@ -88,6 +96,10 @@ struct Request {
   Limits limits;
   SpeculativeParams spec;
   std::shared_ptr<Sink> sink;
+  // Who sent it (derived from the API key by the protocol layer; empty = the only tenant). KV prefix
+  // reuse never crosses tenants unless the operator allows it.
+  std::string tenant;
+  Priority priority = Priority::kInteractive;
   std::atomic<bool> cancelled{false};
   int64_t t_submit_us = 0;
   // Decode steps this request took part in (written by the inference thread) and the count when its
