@@ -247,6 +247,8 @@ export const readyLineSchema = z.object({
   n_parallel: z.number(),
   /** KV cache element type in use (q8_0 or f16; --kv-type auto picks one); older engines omit it. */
   kv_type: z.string().optional(),
+  /** ENGINE_PROTOCOL_VERSION of the engine; engines before version 2 omit it. */
+  protocol: z.number().optional(),
 });
 export type ReadyLine = z.infer<typeof readyLineSchema>;
 
@@ -254,6 +256,8 @@ export const healthSchema = z.object({
   status: z.enum(['ok', 'loading', 'error']),
   busy_sequences: z.number().optional(),
   n_parallel: z.number().optional(),
+  /** ENGINE_PROTOCOL_VERSION of the engine; engines before version 2 omit it. */
+  protocol: z.number().optional(),
 });
 export type Health = z.infer<typeof healthSchema>;
 

@@ -155,55 +155,11 @@ static std::string openai_reason(const std::string& r) {
   return r;
 }
 
-static std::atomic<uint64_t> g_request_counter{0};
-
 // /v1/completions and /v1/chat/completions share everything but the prompt and the reply shape.
 static void handle_openai(Engine& engine, const httplib::Request& hreq, httplib::Response& res, bool chat) {
-  json body = parse_json_object(hreq.body);
-  auto req = std::make_shared<Request>();
-  req->id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++g_request_counter);
-  const char* where = chat ? "chat.completions" : "completions";
-  req->limits.max_tokens = chat ? 256 : 16;
-  parse_sampling(body, req->sampling, where);
-  parse_limits(body, req->limits, where);
-  if (auto it = body.find("n_predict"); it != body.end() && !body.contains("max_tokens")) {
-    json tmp{{"max_tokens", *it}};
-    parse_limits(tmp, req->limits, where);
-  }
-  bool stream = false;
-  if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-    if (!it->is_boolean()) throw BadRequest{"bad_request", std::string(where) + ".stream must be a boolean"};
-    stream = it->get<bool>();
-  }
-  if (chat) {
-    auto it = body.find("messages");
-    if (it == body.end() || !it->is_array() || it->empty())
-      throw BadRequest{"bad_request", "chat.completions.messages must be a non-empty array of {role, content}"};
-    std::vector<ChatMessage> ms;
-    for (auto& m : *it) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-          !m["content"].is_string())
-        throw BadRequest{"bad_request", "chat.completions.messages items must be {role: string, content: string}"};
-      ms.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-    }
-    req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true);
-  } else {
-    auto it = body.find("prompt");
-    if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "completions.prompt must be a string"};
-    auto sf = body.find("suffix");
-    if (sf != body.end() && !sf->is_null()) {
-      if (!sf->is_string()) throw BadRequest{"bad_request", "completions.suffix must be a string"};
-      FimInput in;
-      in.prefix = it->get<std::string>();
-      in.suffix = sf->get<std::string>();
-      BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
-      req->prompt = std::move(bp.tokens);
-      req->line_prefix = std::move(bp.line_prefix);
-    } else {
-      req->prompt = engine.tokenize(it->get<std::string>(), true, true);
-    }
-  }
-  check_prompt_fits(engine, *req);
+  OpenAiRequest parsed = parse_openai(parse_json_object(hreq.body), engine, chat);
+  RequestPtr req = parsed.req;
+  const bool stream = parsed.stream;
   auto sink = std::make_shared<QueueSink>();
   req->sink = sink;
   const std::string model = engine.model_info().name;
@@ -355,7 +311,10 @@ bool run_server(Engine& engine, const ServerOptions& opts, const std::function<v
   });
 
   svr.Get("/health", [&engine](const httplib::Request&, httplib::Response& res) {
-    json j{{"status", "ok"}, {"busy_sequences", engine.busy_sequences()}, {"n_parallel", engine.n_parallel()}};
+    json j{{"status", "ok"},
+           {"busy_sequences", engine.busy_sequences()},
+           {"n_parallel", engine.n_parallel()},
+           {"protocol", kProtocolVersion}};
     res.set_content(dump(j), "application/json");
   });
   svr.Get("/v1/models", wrap(engine, [&engine](const httplib::Request&, httplib::Response& res) {
@@ -373,20 +332,8 @@ bool run_server(Engine& engine, const ServerOptions& opts, const std::function<v
             res.set_content(dump(json{{"object", "list"}, {"data", data}}), "application/json");
           }));
   svr.Post("/tokenize", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) {
-             json body = parse_json_object(req.body);
-             auto it = body.find("content");
-             if (it == body.end() || !it->is_string())
-               throw BadRequest{"bad_request", "tokenize.content must be a string"};
-             bool add_special = false, parse_special = false;
-             if (auto a = body.find("add_special"); a != body.end()) {
-               if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.add_special must be a boolean"};
-               add_special = a->get<bool>();
-             }
-             if (auto a = body.find("parse_special"); a != body.end()) {
-               if (!a->is_boolean()) throw BadRequest{"bad_request", "tokenize.parse_special must be a boolean"};
-               parse_special = a->get<bool>();
-             }
-             auto toks = engine.tokenize(it->get<std::string>(), add_special, parse_special);
+             TokenizeRequest t = parse_tokenize(parse_json_object(req.body));
+             auto toks = engine.tokenize(t.content, t.add_special, t.parse_special);
              res.set_content(dump(json{{"tokens", toks}}), "application/json");
            }));
   svr.Post("/v1/completions", wrap(engine, [&engine](const httplib::Request& req, httplib::Response& res) {

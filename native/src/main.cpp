@@ -60,7 +60,8 @@ static const char* kUsage =
     "  --cache-reuse N      reuse cached chunks of >= N tokens after an edit, shifting them (default 32, 0 = off)\n"
     "  --host ADDR          bind address (default 127.0.0.1)\n"
     "  --port N             port, 0 = any free port (default 0)\n"
-    "  --api-key KEY        require Authorization: Bearer KEY (required off loopback)\n"
+    "  --api-key KEY        require Authorization: Bearer KEY (required off loopback); visible to other local\n"
+    "                       users in the process list: prefer the PRONTO_API_KEY environment variable\n"
     "  --backend-dir DIR    where the ggml backends live (default: next to the binary, else the build's)\n"
     "  --verbose            llama.cpp logs on stderr\n"
     "  --exit-with-stdin    shut down when stdin reaches end of file (the parent process died)\n"
@@ -150,6 +151,12 @@ int main(int argc, char** argv) {
       die("unknown option \"" + a + "\"\n" + kUsage, 2);
   }
   if (eo.model_path.empty()) die(std::string("--model is required\n") + kUsage, 2);
+  // The key from the environment (how the sidecar passes it: a process's environment is readable only
+  // by its own user, its command line by everyone). Removed from the environment once read.
+  if (so.api_key.empty()) {
+    if (const char* k = std::getenv("PRONTO_API_KEY"); k && *k) so.api_key = k;
+  }
+  unsetenv("PRONTO_API_KEY");
   if (!is_loopback(so.host) && so.api_key.empty())
     die("--api-key is required when --host is not a loopback address (" + so.host + ")", 2);
 
@@ -275,7 +282,8 @@ int main(int argc, char** argv) {
                  {"devices", devices}}},
                {"n_ctx", engine.n_ctx()},
                {"kv_type", engine.kv_type()},
-               {"n_parallel", engine.n_parallel()}};
+               {"n_parallel", engine.n_parallel()},
+               {"protocol", kProtocolVersion}};
     std::string line = dump(ready) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);

@@ -1,5 +1,6 @@
 #include "protocol_json.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
@@ -195,6 +196,67 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
   }
   check_prompt_fits(engine, *req);
   return req;
+}
+
+OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
+  static std::atomic<uint64_t> counter{0};
+  auto req = std::make_shared<Request>();
+  req->id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++counter);
+  const char* where = chat ? "chat.completions" : "completions";
+  req->limits.max_tokens = chat ? 256 : 16;
+  parse_sampling(body, req->sampling, where);
+  parse_limits(body, req->limits, where);
+  if (auto it = body.find("n_predict"); it != body.end() && !body.contains("max_tokens")) {
+    json tmp{{"max_tokens", *it}};
+    parse_limits(tmp, req->limits, where);
+  }
+  OpenAiRequest out;
+  bool& stream = out.stream;
+  if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw BadRequest{"bad_request", std::string(where) + ".stream must be a boolean"};
+    stream = it->get<bool>();
+  }
+  if (chat) {
+    auto it = body.find("messages");
+    if (it == body.end() || !it->is_array() || it->empty())
+      throw BadRequest{"bad_request", "chat.completions.messages must be a non-empty array of {role, content}"};
+    std::vector<ChatMessage> ms;
+    for (auto& m : *it) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+          !m["content"].is_string())
+        throw BadRequest{"bad_request", "chat.completions.messages items must be {role: string, content: string}"};
+      ms.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    }
+    req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true);
+  } else {
+    auto it = body.find("prompt");
+    if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "completions.prompt must be a string"};
+    auto sf = body.find("suffix");
+    if (sf != body.end() && !sf->is_null()) {
+      if (!sf->is_string()) throw BadRequest{"bad_request", "completions.suffix must be a string"};
+      FimInput in;
+      in.prefix = it->get<std::string>();
+      in.suffix = sf->get<std::string>();
+      BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
+      req->prompt = std::move(bp.tokens);
+      req->line_prefix = std::move(bp.line_prefix);
+    } else {
+      req->prompt = engine.tokenize(it->get<std::string>(), true, true);
+    }
+  }
+  check_prompt_fits(engine, *req);
+  out.req = std::move(req);
+  return out;
+}
+
+TokenizeRequest parse_tokenize(const json& body) {
+  TokenizeRequest t;
+  auto it = body.find("content");
+  if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "tokenize.content must be a string"};
+  t.content = it->get<std::string>();
+  t.add_special = get_bool(body, "add_special", "tokenize", false);
+  t.parse_special = get_bool(body, "parse_special", "tokenize", false);
+  return t;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

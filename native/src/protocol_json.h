@@ -16,6 +16,20 @@ json parse_json_object(const std::string& body);
 // WebSocket `submit` -> Request (tokenized, validated). Throws BadRequest.
 RequestPtr parse_submit(const json& msg, const Engine& engine);
 
+// POST /v1/completions and /v1/chat/completions body -> Request (tokenized, validated) + stream flag.
+struct OpenAiRequest {
+  RequestPtr req;
+  bool stream = false;
+};
+OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat);
+
+// POST /tokenize body.
+struct TokenizeRequest {
+  std::string content;
+  bool add_special = false, parse_special = false;
+};
+TokenizeRequest parse_tokenize(const json& body);
+
 // Shared validators for the HTTP endpoints.
 void parse_sampling(const json& j, SamplingParams& out, const char* where);
 void parse_limits(const json& j, Limits& out, const char* where);
