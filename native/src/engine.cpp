@@ -33,9 +33,15 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "errors.h"
 #include "text.h"
 
 namespace pronto {
+
+// Temperatures this small act as greedy: dividing logits by them overflows a float (1e-40 turned every
+// logit into infinity and sampling then picked the least likely tokens).
+static constexpr float kGreedyTemperature = 1e-4f;
+static bool is_greedy(const SamplingParams& sp) { return sp.temperature < kGreedyTemperature; }
 
 static int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -134,6 +140,7 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
     return false;
   }
   vocab_ = llama_model_get_vocab(model_.get());
+  tokenizer_ = Tokenizer(vocab_);
   n_vocab_ = llama_vocab_n_tokens(vocab_);
   model_info_ = describe_model(model_.get(), opts.model_path);
   for (llama_token t = 0; t < n_vocab_; t++)
@@ -242,29 +249,10 @@ void Engine::stop() {
 }
 
 std::vector<llama_token> Engine::tokenize(const std::string& text, bool add_special, bool parse_special) const {
-  std::vector<llama_token> out(text.size() + 8);
-  int n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                         static_cast<int32_t>(out.size()), add_special, parse_special);
-  if (n < 0) {
-    out.resize(-n);
-    n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), out.data(),
-                       static_cast<int32_t>(out.size()), add_special, parse_special);
-  }
-  out.resize(std::max(0, n));
-  return out;
+  return tokenizer_.tokenize(text, add_special, parse_special);
 }
 
-std::string Engine::token_piece(llama_token t) const {
-  char buf[256];
-  int n = llama_token_to_piece(vocab_, t, buf, sizeof buf, 0, false);
-  if (n < 0) {
-    std::string big(-n, '\0');
-    n = llama_token_to_piece(vocab_, t, big.data(), static_cast<int32_t>(big.size()), 0, false);
-    big.resize(std::max(0, n));
-    return big;
-  }
-  return std::string(buf, n);
-}
+std::string Engine::token_piece(llama_token t) const { return tokenizer_.piece(t); }
 
 std::string Engine::apply_chat_template(const std::vector<ChatMessage>& messages) const {
   const char* tmpl = llama_model_chat_template(model_.get(), nullptr);
@@ -603,6 +591,18 @@ void Engine::fail(Slot& s, const std::string& code, const std::string& message) 
   s.t_prompt_done = 0;
 }
 
+// An exception while serving one request (non-finite logits, a token outside the vocabulary, ...) ends
+// that request with an error; its sequence is emptied, since its KV may not match `cache` any more.
+void Engine::abort_request(Slot& s, const std::exception& ex) {
+  const auto* ee = dynamic_cast<const EngineError*>(&ex);
+  std::fprintf(stderr, "pronto-engine: request %s failed: %s\n", s.req->id.c_str(), ex.what());
+  llama_memory_seq_rm(llama_get_memory(ctx_.get()), s.id, -1, -1);
+  s.cache.clear();
+  if (draft_ctx_) llama_memory_seq_rm(llama_get_memory(draft_ctx_.get()), s.id, -1, -1);
+  s.draft_cache.clear();
+  fail(s, ee ? ee->code : "internal", ex.what());
+}
+
 bool Engine::accept_token(Slot& s, llama_token t) {
   const Request& r = *s.req;
   int64_t now = now_us();
@@ -656,7 +656,11 @@ llama_token Engine::sample(Slot& s, const float* logits, std::vector<std::pair<l
   auto masked = [&](llama_token t) {
     return ignore_eos && std::binary_search(eog_tokens_.begin(), eog_tokens_.end(), t);
   };
-  if (sp.temperature <= 0.0f) {
+  // A model with corrupt weights computes NaN (or +inf) logits: end the request, never sample from them.
+  for (llama_token t = 0; t < n_vocab_; t++)
+    if (!(logits[t] < INFINITY))
+      throw EngineError("internal", "the model produced non-finite logits (NaN or infinity): its weights are corrupt");
+  if (is_greedy(sp)) {
     llama_token best = -1;
     float bv = -INFINITY;
     for (llama_token t = 0; t < n_vocab_; t++) {
@@ -665,6 +669,7 @@ llama_token Engine::sample(Slot& s, const float* logits, std::vector<std::pair<l
         best = t;
       }
     }
+    if (best < 0) throw EngineError("internal", "no token can be sampled (every logit is -infinity or masked)");
     return best;
   }
   std::vector<std::pair<llama_token, float>> c;
@@ -783,7 +788,7 @@ bool Engine::sync_draft(Slot& s) {
 std::vector<llama_token> Engine::model_draft(Slot& s, int n_max, std::vector<Dist>* q) {
   std::vector<llama_token> out;
   if (!sync_draft(s)) return out;
-  const bool greedy = s.req->sampling.temperature <= 0.0f;
+  const bool greedy = is_greedy(s.req->sampling);
   llama_batch b = llama_batch_init(1, 0, 1);
   const float* logits = llama_get_logits_ith(draft_ctx_.get(), -1);
   for (int i = 0; i < n_max; i++) {
@@ -847,7 +852,14 @@ bool Engine::step() {
     int room = std::min(s.req->limits.max_tokens - s.n_gen, n_ctx_ - static_cast<int>(s.cache.size()) - 2);
     int n_draft = std::min({s.draft_n, room - 1, 16});
     if (n_draft > 0 && s.req->spec.ngram) e.draft = ngram_draft(s, n_draft);
-    if (n_draft > 0 && e.draft.empty() && s.req->spec.draft && draft_ctx_) e.draft = model_draft(s, n_draft, &e.q);
+    if (n_draft > 0 && e.draft.empty() && s.req->spec.draft && draft_ctx_) {
+      try {
+        e.draft = model_draft(s, n_draft, &e.q);
+      } catch (const std::exception& ex) {
+        abort_request(s, ex);
+        continue;
+      }
+    }
     add(s.last, static_cast<llama_pos>(s.cache.size()), s.id, true);
     for (size_t j = 0; j < e.draft.size(); j++)
       add(e.draft[j], static_cast<llama_pos>(s.cache.size() + 1 + j), s.id, true);
@@ -925,104 +937,108 @@ bool Engine::step() {
   for (auto& e : entries) {
     Slot& s = *e.s;
     if (!s.req) continue;
-    if (!s.generating) {
-      const auto& p = s.req->prompt;
-      if (e.via_scratch)  // the gap joins the slot's own sequence (shared cells, no copy of data)
-        llama_memory_seq_cp(mem, s.scratch, s.id, static_cast<llama_pos>(e.start),
-                            static_cast<llama_pos>(e.start + e.n));
-      s.cache.insert(s.cache.end(), p.begin() + s.cache.size(), p.begin() + s.cache.size() + e.n);
-      if (!e.prompt_done) continue;
-      s.t_prompt_done = now_us();
-      s.stats.t_prompt_ms = (s.t_prompt_done - s.t_admit) / 1000.0;
-      s.generating = true;
-      llama_token t = sample(s, llama_get_logits_ith(ctx_.get(), e.first + e.n - 1), nullptr);
-      s.last = t;
-      if (!accept_token(s, t)) continue;
-      continue;
-    }
-    // Verify: batch[e.first + i] holds (last, d0, d1, ...); logits at i predict the token after it.
-    const size_t base = s.cache.size();
-    int n_valid = 1;  // `last` is now in the KV
-    llama_token next = -1;
-    bool alive = true;
-    bool greedy = s.req->sampling.temperature <= 0.0f;
-    int accepted = 0;
-    for (int i = 0; i <= static_cast<int>(e.draft.size()); i++) {
-      const float* logits = llama_get_logits_ith(ctx_.get(), e.first + i);
-      bool has_draft = i < static_cast<int>(e.draft.size());
-      llama_token t;
-      if (greedy) {
-        t = sample(s, logits, nullptr);
-      } else {
-        std::vector<std::pair<llama_token, float>> probs;
-        t = sample(s, logits, &probs);
-        if (has_draft) {
-          // Rejection sampling (Leviathan et al. 2023; Chen et al. 2023): accept the draft token d with
-          // probability min(1, p(d)/q(d)); otherwise sample from norm(max(0, p - q)). A deterministic
-          // draft (n-gram, greedy draft model) has a one-hot q.
-          llama_token d = e.draft[i];
-          const Dist* q = i < static_cast<int>(e.q.size()) ? &e.q[i] : nullptr;
-          auto q_of = [&](llama_token x) -> double {
-            if (!q) return x == d ? 1.0 : 0.0;
-            for (auto& pr : *q)
-              if (pr.first == x) return pr.second;
-            return 0.0;
-          };
-          double pd = 0;
-          for (auto& pr : probs)
-            if (pr.first == d) pd = pr.second;
-          double qd = q_of(d);
-          std::uniform_real_distribution<double> u(0.0, 1.0);
-          if (qd > 0 && u(s.rng) < std::min(1.0, pd / qd)) {
-            t = d;
-          } else {
-            std::vector<double> r(probs.size());
-            double total = 0;
-            for (size_t k = 0; k < probs.size(); k++) {
-              r[k] = std::max(0.0, static_cast<double>(probs[k].second) - q_of(probs[k].first));
-              total += r[k];
-            }
-            if (total > 0) {
-              double x = u(s.rng) * total, cum = 0;
-              t = probs.back().first;
-              for (size_t k = 0; k < probs.size(); k++) {
-                cum += r[k];
-                if (r[k] > 0 && x < cum) {
-                  t = probs[k].first;
-                  break;
-                }
-              }
-            }  // total == 0 means p == q: the sample t drawn from p above stands
-          }
-        }
-      }
-      next = t;
-      const bool hit = has_draft && t == e.draft[i];
-      if (hit) {
-        accepted++;
-        s.stats.accepted_tokens++;  // before accept_token: it may finish the request and report stats
-      }
-      if (!accept_token(s, t)) {
-        alive = false;
-        break;
-      }
-      if (hit) {
-        n_valid++;
+    try {
+      if (!s.generating) {
+        const auto& p = s.req->prompt;
+        if (e.via_scratch)  // the gap joins the slot's own sequence (shared cells, no copy of data)
+          llama_memory_seq_cp(mem, s.scratch, s.id, static_cast<llama_pos>(e.start),
+                              static_cast<llama_pos>(e.start + e.n));
+        s.cache.insert(s.cache.end(), p.begin() + s.cache.size(), p.begin() + s.cache.size() + e.n);
+        if (!e.prompt_done) continue;
+        s.t_prompt_done = now_us();
+        s.stats.t_prompt_ms = (s.t_prompt_done - s.t_admit) / 1000.0;
+        s.generating = true;
+        llama_token t = sample(s, llama_get_logits_ith(ctx_.get(), e.first + e.n - 1), nullptr);
+        s.last = t;
+        if (!accept_token(s, t)) continue;
         continue;
       }
-      break;
+      // Verify: batch[e.first + i] holds (last, d0, d1, ...); logits at i predict the token after it.
+      const size_t base = s.cache.size();
+      int n_valid = 1;  // `last` is now in the KV
+      llama_token next = -1;
+      bool alive = true;
+      bool greedy = is_greedy(s.req->sampling);
+      int accepted = 0;
+      for (int i = 0; i <= static_cast<int>(e.draft.size()); i++) {
+        const float* logits = llama_get_logits_ith(ctx_.get(), e.first + i);
+        bool has_draft = i < static_cast<int>(e.draft.size());
+        llama_token t;
+        if (greedy) {
+          t = sample(s, logits, nullptr);
+        } else {
+          std::vector<std::pair<llama_token, float>> probs;
+          t = sample(s, logits, &probs);
+          if (has_draft) {
+            // Rejection sampling (Leviathan et al. 2023; Chen et al. 2023): accept the draft token d with
+            // probability min(1, p(d)/q(d)); otherwise sample from norm(max(0, p - q)). A deterministic
+            // draft (n-gram, greedy draft model) has a one-hot q.
+            llama_token d = e.draft[i];
+            const Dist* q = i < static_cast<int>(e.q.size()) ? &e.q[i] : nullptr;
+            auto q_of = [&](llama_token x) -> double {
+              if (!q) return x == d ? 1.0 : 0.0;
+              for (auto& pr : *q)
+                if (pr.first == x) return pr.second;
+              return 0.0;
+            };
+            double pd = 0;
+            for (auto& pr : probs)
+              if (pr.first == d) pd = pr.second;
+            double qd = q_of(d);
+            std::uniform_real_distribution<double> u(0.0, 1.0);
+            if (qd > 0 && u(s.rng) < std::min(1.0, pd / qd)) {
+              t = d;
+            } else {
+              std::vector<double> r(probs.size());
+              double total = 0;
+              for (size_t k = 0; k < probs.size(); k++) {
+                r[k] = std::max(0.0, static_cast<double>(probs[k].second) - q_of(probs[k].first));
+                total += r[k];
+              }
+              if (total > 0) {
+                double x = u(s.rng) * total, cum = 0;
+                t = probs.back().first;
+                for (size_t k = 0; k < probs.size(); k++) {
+                  cum += r[k];
+                  if (r[k] > 0 && x < cum) {
+                    t = probs[k].first;
+                    break;
+                  }
+                }
+              }  // total == 0 means p == q: the sample t drawn from p above stands
+            }
+          }
+        }
+        next = t;
+        const bool hit = has_draft && t == e.draft[i];
+        if (hit) {
+          accepted++;
+          s.stats.accepted_tokens++;  // before accept_token: it may finish the request and report stats
+        }
+        if (!accept_token(s, t)) {
+          alive = false;
+          break;
+        }
+        if (hit) {
+          n_valid++;
+          continue;
+        }
+        break;
+      }
+      // Keep `last` + accepted drafts in the KV, drop the rest.
+      s.cache.push_back(s.last);
+      for (int j = 0; j < n_valid - 1; j++) s.cache.push_back(e.draft[j]);
+      llama_memory_seq_rm(mem, s.id, static_cast<llama_pos>(base + n_valid), -1);
+      if (!e.draft.empty()) {
+        if (accepted == static_cast<int>(e.draft.size()))
+          s.draft_n = std::min(s.draft_n + 2, 16);
+        else if (accepted == 0)
+          s.draft_n = std::max(1, s.draft_n / 2);
+      }
+      if (alive) s.last = next;
+    } catch (const std::exception& ex) {
+      abort_request(s, ex);  // this request only; the others in the batch go on
     }
-    // Keep `last` + accepted drafts in the KV, drop the rest.
-    s.cache.push_back(s.last);
-    for (int j = 0; j < n_valid - 1; j++) s.cache.push_back(e.draft[j]);
-    llama_memory_seq_rm(mem, s.id, static_cast<llama_pos>(base + n_valid), -1);
-    if (!e.draft.empty()) {
-      if (accepted == static_cast<int>(e.draft.size()))
-        s.draft_n = std::min(s.draft_n + 2, 16);
-      else if (accepted == 0)
-        s.draft_n = std::max(1, s.draft_n / 2);
-    }
-    if (alive) s.last = next;
   }
   return true;
 }

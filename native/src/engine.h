@@ -15,6 +15,7 @@
 
 #include "llama.h"
 #include "metrics.h"
+#include "tokenizer.h"
 #include "types.h"
 
 namespace pronto {
@@ -113,6 +114,7 @@ class Engine {
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const std::string& code, const std::string& message);
   void drop_ahead(Slot& s);
+  void abort_request(Slot& s, const std::exception& ex);
   void attach_threadpool(int n_threads);
   // Feeds one accepted token; returns false when the request has ended.
   bool accept_token(Slot& s, llama_token t);
@@ -137,6 +139,7 @@ class Engine {
   ModelPtr draft_;
   ContextPtr draft_ctx_;
   const llama_vocab* vocab_ = nullptr;
+  Tokenizer tokenizer_;
   ModelInfo model_info_, draft_info_;
   FimInfo fim_info_;
   std::vector<llama_token> eog_tokens_;
