@@ -207,6 +207,19 @@ static void parse_fim_budget(const json& b, FimBudget& out) {
   out.extra_tokens = static_cast<int>(get_int(b, "extra_tokens", "fim.budget", -1, 0, kMaxBudgetTokens));
 }
 
+// priority: "interactive" | "chat" | "batch" (scheduler.h); absent: the default of the request's kind.
+static Priority parse_priority(const json& j, const char* where, Priority def) {
+  const json* v = field(j, "priority");
+  if (!v) return def;
+  if (v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    if (s == "interactive") return Priority::kInteractive;
+    if (s == "chat") return Priority::kChat;
+    if (s == "batch") return Priority::kBatch;
+  }
+  throw bad(std::string(where) + ".priority must be \"interactive\", \"chat\" or \"batch\"");
+}
+
 // messages: [{role, content}], the same rules on the WebSocket and over HTTP.
 static std::vector<ChatMessage> parse_messages(const json* messages, const char* where) {
   const std::string w(where);
@@ -246,6 +259,7 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
   const json* messages = field(msg, "messages");
   int kinds = (fim != nullptr) + (prompt != nullptr) + (messages != nullptr);
   if (kinds != 1) throw bad("submit needs exactly one of fim, prompt, messages");
+  req->priority = parse_priority(msg, "submit", messages ? Priority::kChat : Priority::kInteractive);
   if (const json* s = get_object(msg, "sampling", "submit")) parse_sampling(*s, req->sampling, "sampling");
   if (const json* l = get_object(msg, "limits", "submit")) parse_limits(*l, req->limits, "limits");
   if (const json* sp = get_object(msg, "speculative", "submit")) {
@@ -291,6 +305,7 @@ OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
   req->limits.max_tokens = chat ? 256 : 16;
   parse_sampling(body, req->sampling, where);
   parse_openai_limits(body, req->limits, where);
+  req->priority = parse_priority(body, where, chat ? Priority::kChat : Priority::kInteractive);
   OpenAiRequest out;
   out.stream = get_bool(body, "stream", where, false);
   if (chat) {
@@ -341,7 +356,8 @@ json stats_json(const RequestStats& s) {
               {"t_first_token_ms", s.t_first_token_ms},
               {"t_total_ms", s.t_total_ms},
               {"decode_steps", s.decode_steps},
-              {"steps_after_cancel", s.steps_after_cancel}};
+              {"steps_after_cancel", s.steps_after_cancel},
+              {"preemptions", s.preemptions}};
 }
 
 std::string token_event(const std::string& id, const std::string& text) {

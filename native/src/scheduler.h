@@ -1,0 +1,118 @@
+// Scheduling policy: who waits, who runs, who yields. Pure (native/tests/scheduler_test.cpp); the
+// inference loop (engine.cpp) applies the decisions.
+//
+// Why it looks like this
+// ----------------------
+// The engine has `n_parallel` sequences and one pool of `n_ctx` KV cells shared by all of them
+// (native/README.md, "Memory"). A request is admitted when a sequence is idle and the pool can hold its
+// prompt (after dropping idle cached sequences, which are only a cache); otherwise it waits in a
+// bounded queue, highest priority first (interactive completions, then chat, then batch work), in
+// arrival order within a class. It waits at most its time budget; `overloaded` is answered only when
+// the queue is full. A waiting request of a higher class preempts the lowest-class running one (the
+// newest of that class, once it has taken part in a decode step, so every admission makes progress).
+// When running requests grow and the pool is full, idle sequences are dropped first, then the
+// lowest-class, newest running request is preempted. A preempted request keeps its output so far and
+// goes back to the queue ahead of its class; when admitted again it evaluates prompt + generated
+// tokens (most of them usually still cached) and continues where it stopped. So no request fails
+// because another one grew.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "types.h"
+
+namespace pronto {
+
+constexpr int kPriorityClasses = 3;
+
+// A bounded queue of waiting jobs (any pointer-like type with `->priority` and `->arrival`).
+template <class JobPtr>
+class WaitQueue {
+ public:
+  explicit WaitQueue(size_t capacity = 256) : capacity_(capacity) {}
+
+  // Adds a job. When the queue is full it returns the job to refuse: the newcomer, or the newest job of
+  // a lower class, which the newcomer replaces. `resumed`: a preempted job, never refused.
+  JobPtr push(JobPtr job, bool resumed = false) {
+    JobPtr refused{};
+    if (!resumed && size() >= capacity_) {
+      int lowest = kPriorityClasses - 1;
+      while (lowest >= 0 && classes_[lowest].empty()) lowest--;
+      if (lowest < 0 || lowest <= static_cast<int>(job->priority)) return job;
+      refused = classes_[lowest].back();
+      classes_[lowest].pop_back();
+    }
+    auto& q = classes_[static_cast<int>(job->priority)];
+    auto at = std::upper_bound(q.begin(), q.end(), job,
+                               [](const JobPtr& a, const JobPtr& b) { return a->arrival < b->arrival; });
+    q.insert(at, std::move(job));
+    return refused;
+  }
+  // The job to admit next: the highest class, the earliest arrival. Null when empty.
+  JobPtr front() const {
+    for (auto& q : classes_)
+      if (!q.empty()) return q.front();
+    return JobPtr{};
+  }
+  void pop_front() {
+    for (auto& q : classes_)
+      if (!q.empty()) return q.pop_front();
+  }
+  // Removes the jobs for which `pred` holds and returns them.
+  template <class Pred>
+  std::vector<JobPtr> remove_if(Pred pred) {
+    std::vector<JobPtr> out;
+    for (auto& q : classes_) {
+      for (auto it = q.begin(); it != q.end();) {
+        if (pred(*it)) {
+          out.push_back(std::move(*it));
+          it = q.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    return out;
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (auto& q : classes_) n += q.size();
+    return n;
+  }
+  bool empty() const { return size() == 0; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  size_t capacity_;
+  std::deque<JobPtr> classes_[kPriorityClasses];
+};
+
+// What the policy needs to know of a running request.
+struct RunningView {
+  int slot;
+  Priority priority;
+  uint64_t admitted;  // admission order: larger = newer
+  int steps;          // decode steps since its admission
+};
+
+// The running request to preempt: the lowest class (strictly below `below` when given), newest first;
+// with `require_progress`, only one that took part in a decode step since its admission. -1: none.
+int choose_victim(const std::vector<RunningView>& running, const Priority* below, bool require_progress);
+
+enum class Admission { kAdmit, kPreempt, kWait };
+struct AdmissionDecision {
+  Admission what;
+  int victim = -1;  // kPreempt: the slot to preempt
+};
+
+// For the first waiting request (class `head`): admit it when it fits (an idle sequence and KV room) or
+// nothing runs, else preempt a running request of a lower class that has made progress, else wait.
+AdmissionDecision decide_admission(Priority head, bool fits, const std::vector<RunningView>& running);
+
+// The order in which running requests get room in a batch: class, then admission order.
+std::vector<int> batch_order(std::vector<RunningView> running);
+
+}  // namespace pronto
