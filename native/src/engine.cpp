@@ -51,6 +51,14 @@ Engine::~Engine() {
 
 bool Engine::load(const EngineOptions& opts, std::string& error) {
   if (!load_models(opts, models_, error)) return false;
+  // Fault injection for the tests of the exception boundary (engine.errors.test.ts): an iteration with a
+  // running request throws, once or every time.
+  if (const char* fp = std::getenv("PRONTO_FAILPOINT")) {
+    const std::string f = fp;
+    failpoint_ = f == "iteration-once"     ? Failpoint::kOnce
+                 : f == "iteration-always" ? Failpoint::kAlways
+                                           : Failpoint::kNone;
+  }
   vocab_ = llama_model_get_vocab(models_.model.get());
   tokenizer_ = Tokenizer(vocab_);
   n_vocab_ = llama_vocab_n_tokens(vocab_);
@@ -185,6 +193,10 @@ void Engine::iterate(std::deque<RequestPtr>& submitted) {
     take_submitted(submitted);
     expire_waiting();
     admit_waiting();
+    if (failpoint_ != Failpoint::kNone && std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->job; })) {
+      if (failpoint_ == Failpoint::kOnce) failpoint_ = Failpoint::kNone;
+      throw std::runtime_error("failpoint PRONTO_FAILPOINT");
+    }
     step();
     update_gauges();
     failed_iterations_ = 0;
@@ -308,6 +320,7 @@ void Engine::start_job(JobPtr job, const Placement& p) {
     drop_ahead(s);
     apply_reuse(*kv_, s.id, p.reuse, s.cache, s.ahead);
   }
+  if (s.tenant != job->req->tenant && draft_) draft_->drop(s.id, s.draft_cache);  // the draft's copy too
   s.tenant = job->req->tenant;
   s.generating = false;
   s.last = -1;

@@ -161,6 +161,7 @@ class Engine {
   int64_t lru_clock_ = 0;
   uint64_t arrivals_ = 0, admissions_ = 0;
   int failed_iterations_ = 0;
+  enum class Failpoint { kNone, kOnce, kAlways } failpoint_ = Failpoint::kNone;
 
   std::deque<RequestPtr> submitted_;  // guarded by mutex_
   std::mutex mutex_;

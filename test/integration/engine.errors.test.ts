@@ -3,7 +3,7 @@
 // NaN; sampling from it used to return token -1 and abort the process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ensureNanModel } from '../support/models';
+import { ensureNanModel, ensureTestModels } from '../support/models';
 import { EngineSocket, startEngine, type RunningEngine } from '../support/engine';
 
 let engine: RunningEngine;
@@ -41,4 +41,44 @@ test('a model with NaN weights: each request ends with an error naming the cause
   const metrics = await (await fetch(`${engine.url}/metrics`)).text();
   assert.match(metrics, /pronto_errors_total\{kind="internal"\} [5-9]/);
   assert.match(metrics, /pronto_busy_sequences 0/);
+});
+
+test('an error escaping an iteration of the inference loop ends the requests in it; the engine serves on', async () => {
+  const e = await startEngine({
+    model: (await ensureTestModels()).target,
+    args: ['--ctx', '512', '--parallel', '2'],
+    env: { ...process.env, PRONTO_FAILPOINT: 'iteration-once' },
+  });
+  const s = await EngineSocket.open(e.url);
+  try {
+    const first = await s.request({ type: 'submit', id: 'a', prompt: 'def f(x):', limits: { max_tokens: 4 } });
+    assert.equal(first.error?.error.code, 'internal');
+    assert.match(first.error?.error.message ?? '', /engine error: failpoint/);
+    const second = await s.request({ type: 'submit', id: 'b', prompt: 'def f(x):', limits: { max_tokens: 4 } });
+    assert.equal(second.done?.stats.generated_tokens, 4);
+  } finally {
+    await s.close();
+    await e.stop();
+  }
+});
+
+test('when the inference loop keeps failing, the engine exits with status 70 (the sidecar restarts it)', async () => {
+  const e = await startEngine({
+    model: (await ensureTestModels()).target,
+    args: ['--ctx', '512', '--parallel', '2'],
+    env: { ...process.env, PRONTO_FAILPOINT: 'iteration-always' },
+  });
+  const exited = new Promise<number | null>((resolve) => e.child.once('exit', (code) => resolve(code)));
+  const s = await EngineSocket.open(e.url);
+  try {
+    for (const id of ['a', 'b', 'c']) {
+      const r = await s.request({ type: 'submit', id, prompt: 'x', limits: { max_tokens: 2 } });
+      assert.equal(r.error?.error.code, 'internal');
+    }
+    assert.equal(await exited, 70);
+    assert.match(e.stderr(), /the inference loop failed 3 times in a row/);
+  } finally {
+    await s.close();
+    await e.stop();
+  }
 });
