@@ -88,7 +88,7 @@ static const char* kUsage =
     "  --max-connections N  open HTTP + WebSocket connections (default 1024); more get 503\n"
     "  --header-timeout S   seconds for an idle connection or a request header to complete (default 15)\n"
     "  --client-queue-limit BYTES  unsent output per connection before a client that does not read is\n"
-    "                       dropped and its requests cancelled (default 4194304)\n"
+    "                       dropped and its requests cancelled (default 1048576)\n"
     "  --backend-dir DIR    where the ggml backends live (default: next to the binary, else the build's)\n"
     "  --verbose            llama.cpp logs on stderr\n"
     "  --exit-with-stdin    shut down when stdin reaches end of file (the parent process died)\n"
@@ -211,8 +211,11 @@ int main(int argc, char** argv) {
   if (eo.model_path.empty()) die(std::string("--model is required\n") + kUsage, 2);
   // The key from the environment (how the sidecar passes it: a process's environment is readable only
   // by its own user, its command line by everyone). Removed from the environment once read.
-  if (api_key.empty()) {
-    if (const char* k = std::getenv("PRONTO_API_KEY"); k && *k) api_key = k;
+  // The value is also overwritten in place: /proc/<pid>/environ shows the original environment block,
+  // which unsetenv() leaves as it was.
+  if (char* k = std::getenv("PRONTO_API_KEY")) {
+    if (api_key.empty()) api_key = k;
+    std::memset(k, 0, std::strlen(k));
   }
   unsetenv("PRONTO_API_KEY");
   try {

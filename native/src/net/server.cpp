@@ -25,6 +25,7 @@ namespace {
 // At most this many refusals (503 "too many connections") are being written at once; beyond it a
 // connection over the limit is closed without a word rather than costing more file descriptors.
 constexpr int kMaxRefusalsInFlight = 64;
+constexpr int kSendBufferBytes = 256 * 1024;
 
 // A connection over --max-connections: told so in one 503 reply, then closed (after a short drain, so
 // the client reads the reply instead of a reset).
@@ -177,6 +178,10 @@ void Server::Impl::on_accept(const error_code& ec, tcp::socket socket) {
   ctx.metrics.accepted++;
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);  // token frames are small and latency-bound
+  // A fixed kernel send buffer instead of autotuning (up to tcp_wmem's 4 MB per connection): replies
+  // are small, and a client that stops reading then shows up in its Outbox within a few hundred KB
+  // rather than after megabytes held by the kernel for every such connection.
+  socket.set_option(asio::socket_base::send_buffer_size(kSendBufferBytes), ignored);
   if (ctx.open_connections.load() >= opts.max_connections) {
     ctx.metrics.refused_limit++;
     refuse(std::move(socket));

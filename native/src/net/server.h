@@ -30,7 +30,7 @@ struct NetOptions {
   std::chrono::seconds write_timeout{30};    // one write making no progress: client dropped
   std::chrono::seconds ws_idle_timeout{60};  // silent WebSocket: ping, then close after twice this
   size_t max_body_bytes = 64u << 20;         // HTTP body and WebSocket message; over: 413 / close
-  size_t client_queue_bytes = 4u << 20;      // unsent output per connection before it is dropped
+  size_t client_queue_bytes = 1u << 20;      // unsent output per connection before it is dropped
   int worker_threads = 2;                    // parsing and tokenizing
 };
 
