@@ -94,7 +94,7 @@ struct Metrics {
 // The network side (native/src/net/): open connections, refusals, dropped clients, timeouts. Updated
 // from the I/O and worker threads; appended to /metrics after the engine's own series.
 struct NetMetrics {
-  std::atomic<int64_t> http_open{0}, ws_open{0};
+  std::atomic<int64_t> http_open{0}, ws_open{0}, http_in_flight{0};
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> refused_limit{0}, refused_host{0}, refused_origin{0};
   std::atomic<uint64_t> dropped_queue_full{0}, dropped_write_timeout{0};
@@ -127,6 +127,10 @@ struct NetMetrics {
       << "pronto_connections_timed_out_total{phase=\"header\"} " << timeout_header.load() << "\n"
       << "pronto_connections_timed_out_total{phase=\"body\"} " << timeout_body.load() << "\n"
       << "pronto_connections_timed_out_total{phase=\"websocket_idle\"} " << timeout_ws_idle.load() << "\n";
+    o << "# HELP pronto_http_completions_in_flight HTTP completion requests submitted to the engine and not "
+         "finished.\n"
+         "# TYPE pronto_http_completions_in_flight gauge\n"
+      << "pronto_http_completions_in_flight " << http_in_flight.load() << "\n";
     o << "# HELP pronto_http_clients_gone_total HTTP clients that disconnected before their completion ended "
          "(the generation was cancelled).\n"
          "# TYPE pronto_http_clients_gone_total counter\n"

@@ -102,12 +102,17 @@ export async function waitForMetric(
 ): Promise<number> {
   const deadline = Date.now() + (opts.guardMs ?? 60_000);
   let last = Number.NaN;
+  let lastError = '';
   while (Date.now() < deadline) {
-    last = metric(await metricsText(url, opts.headers), series);
-    if (predicate(last)) return last;
+    try {
+      last = metric(await metricsText(url, opts.headers), series);
+      if (predicate(last)) return last;
+    } catch (err) {
+      lastError = ` (last read failed: ${(err as Error).message})`; // e.g. 503 while at the connection limit
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`${series} stayed at ${last}`);
+  throw new Error(`${series} stayed at ${last}${lastError}`);
 }
 
 /** Opens a WebSocket to /v1/stream; resolves with the socket, or rejects with the HTTP status of a refusal. */

@@ -318,7 +318,14 @@ void HttpSession::submit(OpenAiRequest parsed) {
   req_ = std::move(parsed.req);
   streaming_ = parsed.stream;
   openai_.emplace(req_->id, chat_, ctx_.engine.model_info().name, static_cast<long>(std::time(nullptr)));
+  set_in_flight(true);
   ctx_.engine.submit(req_);
+}
+
+void HttpSession::set_in_flight(bool v) {
+  if (v == in_flight_) return;
+  in_flight_ = v;
+  (v ? ctx_.metrics.http_in_flight++ : ctx_.metrics.http_in_flight--);
 }
 
 void HttpSession::pump() {
@@ -330,6 +337,7 @@ void HttpSession::pump() {
       continue;
     }
     const bool final = e.kind != OutEvent::Kind::kToken;
+    if (final) set_in_flight(false);
     if (!streaming_ || (!sse_started_ && e.kind == OutEvent::Kind::kError)) {
       // A whole JSON reply; also for a streamed request that fails before its first byte (e.g.
       // overloaded: a 503 with Retry-After beats an error inside a 200 stream).
@@ -532,6 +540,7 @@ void HttpSession::close_now() {
   closed_ = true;
   phase_ = Phase::kClosed;
   if (req_ && !final_seen_) ctx_.engine.cancel(req_);  // its sequence is freed within one decode step
+  set_in_flight(false);
   if (outbox_) outbox_->close();
   after_watch_ = nullptr;
   read_deadline_.disarm();

@@ -102,6 +102,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   std::shared_ptr<Outbox> outbox_;
   std::optional<OpenAiReply> openai_;
   bool chat_ = false, streaming_ = false, sse_started_ = false, final_seen_ = false;
+  bool in_flight_ = false;  // counted in pronto_http_completions_in_flight
+  void set_in_flight(bool v);
 
   // Writing.
   std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> res_;
