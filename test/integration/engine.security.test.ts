@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ensureTestModels } from '../support/models';
 import { EngineSocket, runEngine, startEngine, type RunningEngine } from '../support/engine';
-import { get, metric, metricsText, openSocket, rawHttp } from '../support/net';
+import { get, metric, metricsText, openSocket, rawHttp, type RawResponse } from '../support/net';
 
 let engine: RunningEngine;
 let model: string;
@@ -24,10 +24,10 @@ after(async () => {
 
 const completion = JSON.stringify({ prompt: 'def f(', max_tokens: 2 });
 
-function post(port: number, path: string, body: string, headers: Record<string, string>): Promise<ReturnType<typeof rawHttp>> {
+function post(port: number, path: string, body: string, headers: Record<string, string>): Promise<RawResponse> {
   const h = { Host: `127.0.0.1:${port}`, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...headers };
   const lines = Object.entries(h).map(([k, v]) => `${k}: ${v}`);
-  return Promise.resolve(rawHttp(port, `POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`));
+  return rawHttp(port, `POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
 test('a page on another origin is refused (403) on HTTP and on the WebSocket upgrade; plain clients are served', async () => {
