@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "engine.h"
 #include "metrics.h"
+#include "net/outbox.h"
 #include "net/server.h"
 
 namespace pronto::net {
@@ -85,5 +87,23 @@ class ConnectionTicket {
   ServerContext* ctx_;
   bool ws_ = false;
 };
+
+// A connection's Outbox. Its callbacks run on whatever thread pushes (the inference thread, a worker):
+// they hold the connection only weakly (a request's sink may outlive it) and post the member function
+// to the connection's strand, where the I/O work happens. Session needs a public executor().
+template <class Session>
+std::shared_ptr<Outbox> make_connection_outbox(const std::shared_ptr<Session>& session, size_t limit_bytes,
+                                               void (Session::*on_events)(), void (Session::*on_overflow)()) {
+  std::weak_ptr<Session> weak = session;
+  auto on_strand = [weak](void (Session::*fn)()) {
+    return [weak, fn] {
+      if (auto s = weak.lock()) {
+        auto ex = s->executor();
+        boost::asio::post(ex, [s = std::move(s), fn] { ((*s).*fn)(); });
+      }
+    };
+  };
+  return std::make_shared<Outbox>(limit_bytes, on_strand(on_events), on_strand(on_overflow));
+}
 
 }  // namespace pronto::net

@@ -75,36 +75,23 @@ void HttpSession::read_header() {
   parser_->body_limit(ctx_.opts.max_body_bytes);
   // One deadline from the end of the last reply (or the accept) to the end of the header: an idle
   // keep-alive connection and a client trickling its header a byte at a time both end here.
-  read_deadline_.arm(ctx_.opts.header_timeout, [self = shared_from_this()] {
-    self->ctx_.metrics.timeout_header++;
-    self->close_now();
-  });
+  arm_read_deadline(ctx_.opts.header_timeout, ctx_.metrics.timeout_header);
   http::async_read_header(socket_, buffer_, *parser_,
                           [self = shared_from_this()](const error_code& ec, size_t) { self->on_header(ec); });
+}
+
+// A read that does not complete in time closes the connection and counts the timeout.
+void HttpSession::arm_read_deadline(std::chrono::seconds timeout, std::atomic<uint64_t>& timeouts) {
+  read_deadline_.arm(timeout, [self = shared_from_this(), &timeouts] {
+    timeouts++;
+    self->close_now();
+  });
 }
 
 void HttpSession::on_header(const error_code& ec) {
   read_deadline_.disarm();
   if (closed_) return;
-  if (ec) {
-    if (ec == http::error::end_of_stream) return close_now();
-    if (ec == http::error::header_limit)
-      return write_reply(
-          {431, error_body_text("bad_request", "request header is larger than 16 KiB"), "application/json", true, {}});
-    if (ec == http::error::body_limit) {
-      ctx_.engine.metrics().error("payload_too_large");
-      Reply r = error_reply("payload_too_large",
-                            "request body is larger than " + std::to_string(ctx_.opts.max_body_bytes) + " bytes");
-      r.close = true;
-      return write_reply(std::move(r));
-    }
-    if (is_http_parse_error(ec)) {
-      Reply r = error_reply("bad_request", "malformed HTTP request: " + ec.message());
-      r.close = true;
-      return write_reply(std::move(r));
-    }
-    return close_now();  // reset, or the socket closed mid-header
-  }
+  if (ec) return on_read_error(ec);
   auto& req = parser_->get();
   keep_alive_ = req.keep_alive();
   chunked_ok_ = req.version() >= 11;
@@ -117,9 +104,7 @@ void HttpSession::on_header(const error_code& ec) {
   auto verdict = ctx_.opts.site.check(req[http::field::host], origin, req["Sec-Fetch-Site"]);
   if (verdict != SitePolicy::Verdict::kAllowed) {
     (verdict == SitePolicy::Verdict::kBadHost ? ctx_.metrics.refused_host : ctx_.metrics.refused_origin)++;
-    Reply r = error_reply("forbidden", ctx_.opts.site.explain(verdict, req[http::field::host], origin));
-    r.close = true;
-    return write_reply(std::move(r));
+    return close_with("forbidden", ctx_.opts.site.explain(verdict, req[http::field::host], origin));
   }
   if (origin) cors_origin_ = std::string(*origin);
 
@@ -156,9 +141,7 @@ void HttpSession::on_header(const error_code& ec) {
 
   if (beast::websocket::is_upgrade(req)) {
     if (path == "/v1/stream") return upgrade();
-    Reply r = error_reply("not_found", "no WebSocket route " + std::string(path) + " (use /v1/stream)");
-    r.close = true;
-    return write_reply(std::move(r));
+    return close_with("not_found", "no WebSocket route " + std::string(path) + " (use /v1/stream)");
   }
   if (!has_body) return handle();
   if (iequals(req[http::field::expect], "100-continue")) {
@@ -186,10 +169,7 @@ std::optional<std::string> HttpSession::authenticate(std::string_view authorizat
 }
 
 void HttpSession::read_body() {
-  read_deadline_.arm(ctx_.opts.body_timeout, [self = shared_from_this()] {
-    self->ctx_.metrics.timeout_body++;
-    self->close_now();
-  });
+  arm_read_deadline(ctx_.opts.body_timeout, ctx_.metrics.timeout_body);
   http::async_read(socket_, buffer_, *parser_,
                    [self = shared_from_this()](const error_code& ec, size_t) { self->on_body(ec); });
 }
@@ -197,20 +177,29 @@ void HttpSession::read_body() {
 void HttpSession::on_body(const error_code& ec) {
   read_deadline_.disarm();
   if (closed_) return;
+  if (ec) return on_read_error(ec);
+  handle();
+}
+
+// A request that could not be read: answered when it was malformed or too large (then closed, its
+// rest unread), else (reset, closed mid-request) the connection just closes.
+void HttpSession::on_read_error(const error_code& ec) {
+  if (ec == http::error::header_limit) return close_with("bad_request", "request header is larger than 16 KiB", 431);
   if (ec == http::error::body_limit) {
     ctx_.engine.metrics().error("payload_too_large");
-    Reply r = error_reply("payload_too_large",
-                          "request body is larger than " + std::to_string(ctx_.opts.max_body_bytes) + " bytes");
-    r.close = true;
-    return write_reply(std::move(r));
+    return close_with("payload_too_large",
+                      "request body is larger than " + std::to_string(ctx_.opts.max_body_bytes) + " bytes");
   }
-  if (ec && is_http_parse_error(ec)) {
-    Reply r = error_reply("bad_request", "malformed HTTP request body: " + ec.message());
-    r.close = true;
-    return write_reply(std::move(r));
-  }
-  if (ec) return close_now();
-  handle();
+  if (is_http_parse_error(ec) && ec != http::error::end_of_stream)
+    return close_with("bad_request", "malformed HTTP request: " + ec.message());
+  close_now();
+}
+
+void HttpSession::close_with(const std::string& code, const std::string& message, unsigned status) {
+  Reply r = error_reply(code, message);
+  if (status) r.status = status;
+  r.close = true;
+  write_reply(std::move(r));
 }
 
 void HttpSession::handle() {
@@ -272,23 +261,8 @@ void HttpSession::start_completion(bool chat) {
   phase_ = Phase::kWorking;
   chat_ = chat;
   streaming_ = sse_started_ = final_seen_ = false;
-  std::weak_ptr<HttpSession> weak = weak_from_this();
-  // The sink's wake-ups come from the inference thread: they hold the session only weakly and post
-  // to its strand; the I/O side does the rest.
-  outbox_ = std::make_shared<Outbox>(
-      ctx_.opts.client_queue_bytes,
-      [weak] {
-        if (auto s = weak.lock()) {
-          auto ex = s->executor_;
-          asio::post(ex, [s = std::move(s)] { s->pump(); });
-        }
-      },
-      [weak] {
-        if (auto s = weak.lock()) {
-          auto ex = s->executor_;
-          asio::post(ex, [s = std::move(s)] { s->drop_slow_reader(); });
-        }
-      });
+  outbox_ = make_connection_outbox(shared_from_this(), ctx_.opts.client_queue_bytes, &HttpSession::pump,
+                                   &HttpSession::drop_slow_reader);
   watch();
   auto body = std::make_shared<std::string>(std::move(parser_->get().body()));
   asio::post(ctx_.workers, [self = shared_from_this(), body, chat, outbox = outbox_, tenant = tenant_] {

@@ -31,6 +31,7 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   ~HttpSession() override;
   void start();
   void shutdown() override;
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
  private:
   struct Reply {
@@ -44,9 +45,11 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
 
   // Reading and checking a request.
   void read_header();
+  void arm_read_deadline(std::chrono::seconds timeout, std::atomic<uint64_t>& timeouts);
   void on_header(const boost::system::error_code& ec);
   void read_body();
   void on_body(const boost::system::error_code& ec);
+  void on_read_error(const boost::system::error_code& ec);
   void handle();
   std::optional<std::string> authenticate(std::string_view authorization) const;
   void upgrade();
@@ -79,6 +82,8 @@ class HttpSession : public Connection, public std::enable_shared_from_this<HttpS
   void close_now();
 
   Reply error_reply(const std::string& code, const std::string& message) const;
+  // Replies with an error and closes (the rest of the request is not read). status 0: status_for(code).
+  void close_with(const std::string& code, const std::string& message, unsigned status = 0);
   void add_common_headers(std::string& raw_head) const;
 
   const boost::asio::any_io_executor executor_;

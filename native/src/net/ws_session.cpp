@@ -46,21 +46,8 @@ WsSession::~WsSession() { ctx_.registry.remove(this); }
 
 void WsSession::accept(beast::http::request<beast::http::string_body> upgrade) {
   ctx_.registry.add(this, weak_from_this());
-  std::weak_ptr<WsSession> weak = weak_from_this();
-  outbox_ = std::make_shared<Outbox>(
-      ctx_.opts.client_queue_bytes,
-      [weak] {
-        if (auto s = weak.lock()) {
-          auto ex = s->executor_;
-          asio::post(ex, [s = std::move(s)] { s->pump(); });
-        }
-      },
-      [weak] {
-        if (auto s = weak.lock()) {
-          auto ex = s->executor_;
-          asio::post(ex, [s = std::move(s)] { s->drop("queue_full"); });
-        }
-      });
+  outbox_ = make_connection_outbox(shared_from_this(), ctx_.opts.client_queue_bytes, &WsSession::pump,
+                                   &WsSession::drop_queue_full);
   upgrade_ = std::move(upgrade);
   // The WebSocket keeps its own timers: none on the TCP stream underneath.
   beast::get_lowest_layer(ws_).expires_never();

@@ -35,6 +35,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
   ~WsSession() override;
   void accept(boost::beast::http::request<boost::beast::http::string_body> upgrade);
   void shutdown() override;
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
  private:
   // What the worker jobs and the sinks share with the session (they may outlive it).
@@ -54,6 +55,7 @@ class WsSession : public Connection, public std::enable_shared_from_this<WsSessi
   void write_next();
   void on_written(const boost::system::error_code& ec);
   void drop(const char* why);
+  void drop_queue_full() { drop("queue_full"); }
   void close_now();
 
   const boost::asio::any_io_executor executor_;
