@@ -167,6 +167,23 @@ test('a non-streaming HTTP client that disconnects cancels its generation (queue
   }
 });
 
+test('an SSE client that disconnects mid-stream cancels its generation', async () => {
+  const e = await startEngine({ model: await model(), args: ['--ctx', '8192', '--parallel', '1'] });
+  try {
+    const text = JSON.stringify({ prompt: 'stream', max_tokens: 4096, ignore_eos: true, stream: true });
+    const sock = net.connect(e.port, '127.0.0.1');
+    sock.on('error', () => {});
+    const firstChunk = new Promise<string>((resolve) => sock.once('data', (d: Buffer) => resolve(d.toString())));
+    sock.write(`POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:${e.port}\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+    assert.match(await firstChunk, /^HTTP\/1\.1 200 OK\r\n[\s\S]*text\/event-stream/);
+    sock.destroy();
+    await waitForMetric(e.url, 'pronto_cancellations_total', (v) => v === 1);
+    assert.equal(metric(await metricsText(e.url), 'pronto_http_clients_gone_total'), 1);
+  } finally {
+    await e.stop();
+  }
+});
+
 test('a WebSocket client that stops reading is dropped and its requests cancelled while the others all finish', async () => {
   const e = await startEngine({
     model: await model(),
@@ -212,29 +229,29 @@ test('a WebSocket client that stops reading is dropped and its requests cancelle
   }
 });
 
-test('tokenizing 4 MiB bodies runs off the I/O thread: /health answers while they are still being tokenized', async () => {
+test('tokenizing a 4 MiB body runs off the I/O thread: /health answers while it is still being tokenized', async () => {
   const e = await startEngine({ model: await model(), args: ['--ctx', '256', '--parallel', '1'] });
   try {
     const content = 'let value = compute(items, scale);\n'.repeat(Math.floor((4 * MiB - 64) / 35));
-    let pending = 3;
-    const big = Array.from({ length: 3 }, () =>
-      fetch(`${e.url}/tokenize`, { method: 'POST', body: JSON.stringify({ content }) }).then(async (r) => {
-        const json = (await r.json()) as { tokens: number[] };
-        pending--;
-        return { status: r.status, n: json.tokens.length };
-      }),
-    );
-    // Wait until the engine holds them (bodies read, tokenizing); /health must still answer at once.
-    await waitForMetric(e.url, 'pronto_connections_open{kind="http"}', (v) => v >= 4);
-    const health = await fetch(`${e.url}/health`);
-    assert.equal(health.status, 200);
-    const stillPending = pending;
-    const done = await Promise.all(big);
-    assert.ok(stillPending > 0, '/health was answered while tokenizing was still running');
-    for (const d of done) {
-      assert.equal(d.status, 200);
-      assert.ok(d.n > 100_000);
+    let pending = true;
+    const big = fetch(`${e.url}/tokenize`, { method: 'POST', body: JSON.stringify({ content }) }).then(async (r) => {
+      const json = (await r.json()) as { tokens: number[] };
+      pending = false;
+      return { status: r.status, n: json.tokens.length };
+    });
+    // /health, again and again while the body is read and tokenized: were the tokenizing on the I/O
+    // thread, no answer could arrive before the tokenize reply.
+    let answeredWhilePending = 0;
+    while (pending) {
+      const h = await fetch(`${e.url}/health`);
+      assert.equal(h.status, 200);
+      await h.arrayBuffer();
+      if (pending) answeredWhilePending++;
     }
+    const done = await big;
+    assert.equal(done.status, 200);
+    assert.ok(done.n > 100_000);
+    assert.ok(answeredWhilePending >= 3, `/health answered ${answeredWhilePending} times while tokenizing`);
   } finally {
     await e.stop();
   }
