@@ -258,7 +258,8 @@ std::vector<SlotView> Engine::slot_views() const {
 std::vector<RunningView> Engine::running() const {
   std::vector<RunningView> out;
   for (auto& s : slots_)
-    if (s->job) out.push_back({s->id, s->job->priority, s->job->admitted, s->job->steps});
+    if (s->job)
+      out.push_back({s->id, s->job->run_priority(), s->job->admitted, s->job->steps, s->job->stats.preemptions});
   return out;
 }
 
@@ -294,6 +295,7 @@ void Engine::admit_waiting() {
     const AdmissionDecision d = decide_admission(job->priority, fits, running());
     if (d.what == Admission::kAdmit) {
       waiting_.pop_front();
+      waiting_.passed_by(job->priority);
       start_job(job, p);
     } else if (d.what == Admission::kPreempt) {
       preempt(*slots_[d.victim]);
@@ -349,6 +351,8 @@ void Engine::preempt(Slot& s) {
   busy_--;
   metrics_.preemptions++;
   job->stats.preemptions++;
+  job->priority = job->run_priority();
+  job->passes = 0;
   waiting_.push(std::move(job), true);
 }
 

@@ -18,7 +18,8 @@ inline int64_t now_us() {
 // preemptions).
 struct Engine::Job {
   RequestPtr req;
-  Priority priority;
+  Priority priority;                // class in the wait queue: the request's, raised by aging (scheduler.h)
+  int passes = 0;                   // admissions of a higher class since it waits (aging)
   uint64_t arrival;                 // submission order (WaitQueue: earlier first within a class)
   std::vector<llama_token> tokens;  // the prompt, then every accepted generated token
   size_t n_prompt;
@@ -30,9 +31,10 @@ struct Engine::Job {
   RequestStats stats;
   int64_t deadline_us = 0;  // 0: no time budget
   int64_t t_admit = 0, t_prompt_done = 0, t_last_token = 0;
-  uint64_t admitted = 0;  // admission number of the current run
-  int steps = 0;          // decode steps in the current run
-  bool waited = false;    // counted once in pronto_admission_waits_total
+  uint64_t admitted = 0;                                   // admission number of the current run
+  int steps = 0;                                           // decode steps in the current run
+  bool waited = false;                                     // counted once in pronto_admission_waits_total
+  Priority run_priority() const { return req->priority; }  // preemption and batch order
 
   Job(RequestPtr r, uint64_t order, const std::vector<llama_token>* eog, int n_vocab)
       : req(std::move(r)),

@@ -6,7 +6,7 @@ int choose_victim(const std::vector<RunningView>& running, const Priority* below
   const RunningView* victim = nullptr;
   for (const auto& r : running) {
     if (below && static_cast<int>(r.priority) <= static_cast<int>(*below)) continue;
-    if (require_progress && r.steps == 0) continue;
+    if (require_progress && r.steps < (r.preemptions > 0 ? kStepsAfterResume : 1)) continue;
     if (!victim || r.priority > victim->priority || (r.priority == victim->priority && r.admitted > victim->admitted))
       victim = &r;
   }

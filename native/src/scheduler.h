@@ -14,7 +14,9 @@
 // lowest-class, newest running request is preempted. A preempted request keeps its output so far and
 // goes back to the queue ahead of its class; when admitted again it evaluates prompt + generated
 // tokens (most of them usually still cached) and continues where it stopped. So no request fails
-// because another one grew.
+// because another one grew. Against starvation: a waiting job passed over by kAgingPasses admissions
+// of a higher class moves up one class in the queue, and a resumed job runs kStepsAfterResume steps
+// before it can be preempted again.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -27,8 +29,12 @@
 namespace pronto {
 
 constexpr int kPriorityClasses = 3;
+// A waiting job passed over this many times by admissions of a higher class moves up one class in the
+// queue (aging): lower classes are delayed by a stream of higher-class work, never starved.
+constexpr int kAgingPasses = 4;
 
-// A bounded queue of waiting jobs (any pointer-like type with `->priority` and `->arrival`).
+// A bounded queue of waiting jobs: any pointer-like type with `->priority` (its class in the queue,
+// raised by aging), `->arrival` and `->passes`.
 template <class JobPtr>
 class WaitQueue {
  public:
@@ -50,6 +56,26 @@ class WaitQueue {
                                [](const JobPtr& a, const JobPtr& b) { return a->arrival < b->arrival; });
     q.insert(at, std::move(job));
     return refused;
+  }
+  // A job of class `admitted` was admitted: every waiting job of a lower class was passed over once.
+  void passed_by(Priority admitted) {
+    for (int c = static_cast<int>(admitted) + 1; c < kPriorityClasses; c++) {
+      auto& q = classes_[c];
+      for (auto it = q.begin(); it != q.end();) {
+        if (++(*it)->passes < kAgingPasses) {
+          ++it;
+          continue;
+        }
+        JobPtr job = std::move(*it);
+        it = q.erase(it);
+        job->passes = 0;
+        job->priority = static_cast<Priority>(c - 1);
+        auto& up = classes_[c - 1];
+        up.insert(std::upper_bound(up.begin(), up.end(), job,
+                                   [](const JobPtr& a, const JobPtr& b) { return a->arrival < b->arrival; }),
+                  std::move(job));
+      }
+    }
   }
   // The job to admit next: the highest class, the earliest arrival. Null when empty.
   JobPtr front() const {
@@ -94,12 +120,18 @@ class WaitQueue {
 struct RunningView {
   int slot;
   Priority priority;
-  uint64_t admitted;  // admission order: larger = newer
-  int steps;          // decode steps since its admission
+  uint64_t admitted;    // admission order: larger = newer
+  int steps;            // decode steps since its admission
+  int preemptions = 0;  // times it was preempted before
 };
 
+// Decode steps a request runs after a resume before a higher class may preempt it again: without it, a
+// chat under a stream of completions (one per keystroke) would advance one token per completion.
+constexpr int kStepsAfterResume = 8;
+
 // The running request to preempt: the lowest class (strictly below `below` when given), newest first;
-// with `require_progress`, only one that took part in a decode step since its admission. -1: none.
+// with `require_progress`, only one that took part in a decode step since its admission (in
+// kStepsAfterResume steps, when it was preempted before). -1: none.
 int choose_victim(const std::vector<RunningView>& running, const Priority* below, bool require_progress);
 
 enum class Admission { kAdmit, kPreempt, kWait };

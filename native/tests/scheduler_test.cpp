@@ -13,9 +13,12 @@ struct Waiting {
   Priority priority;
   uint64_t arrival;
   std::string name;
+  int passes = 0;
 };
 using W = std::shared_ptr<Waiting>;
-W job(Priority p, uint64_t arrival, const char* name) { return std::make_shared<Waiting>(Waiting{p, arrival, name}); }
+W job(Priority p, uint64_t arrival, const char* name) {
+  return std::make_shared<Waiting>(Waiting{p, arrival, name, 0});
+}
 std::string order(WaitQueue<W> q) {
   std::string out;
   while (W w = q.front()) {
@@ -77,6 +80,24 @@ TEST("wait queue: remove_if takes out exactly the matching jobs") {
   CHECK(removed.size() == 2 && q.size() == 4);
 }
 
+TEST("wait queue: a job passed over kAgingPasses times by a higher class moves up one class") {
+  WaitQueue<W> q(10);
+  q.push(job(B, 1, "b"));
+  q.push(job(C, 2, "c"));
+  for (int i = 0; i < kAgingPasses - 1; i++) q.passed_by(I);
+  CHECK(q.front()->name == "c");
+  q.push(job(C, 3, "d"));
+  q.passed_by(I);  // c and b reach kAgingPasses: c -> interactive, b -> chat (ahead of d by arrival)
+  CHECK_MSG(order(q) == "cbd", order(q));
+}
+
+TEST("wait queue: admissions of the same class do not age a job") {
+  WaitQueue<W> q(10);
+  q.push(job(C, 1, "c"));
+  for (int i = 0; i < 3 * kAgingPasses; i++) q.passed_by(C);
+  CHECK(q.front()->priority == C);
+}
+
 TEST("victim: the lowest class, the newest within it") {
   std::vector<RunningView> run = {{0, I, 1, 5}, {1, C, 2, 5}, {2, C, 3, 5}, {3, I, 4, 5}};
   CHECK(choose_victim(run, nullptr, false) == 2);
@@ -88,6 +109,14 @@ TEST("victim: only strictly below the waiting request's class, and only after pr
   CHECK(choose_victim(run, &chat, true) == -1);
   CHECK(choose_victim(run, &inter, true) == 0);  // slot 1 has not decoded since its admission
   CHECK(choose_victim(run, &inter, false) == 1);
+}
+
+TEST("victim: a request preempted before is protected for kStepsAfterResume steps after its resume") {
+  const Priority inter = I;
+  std::vector<RunningView> run = {{0, C, 1, kStepsAfterResume - 1, 1}};
+  CHECK(choose_victim(run, &inter, true) == -1);
+  run[0].steps = kStepsAfterResume;
+  CHECK(choose_victim(run, &inter, true) == 0);
 }
 
 TEST("admission: fits -> admit; nothing running -> admit; higher class -> preempt; else wait") {
