@@ -78,6 +78,11 @@ test('a full queue answers overloaded; a waiting request runs out of its time bu
     const refused = await s.request(fim('q3', 'let z = '));
     assert.equal(refused.error?.error.code, 'overloaded', JSON.stringify(refused));
     assert.match(refused.error?.error.message ?? '', /--max-queue/);
+    // Over HTTP the same refusal is a 503 with Retry-After (the network side's mapping).
+    const http = await fetch(`${e.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 2 }) });
+    assert.equal(http.status, 503);
+    assert.ok(http.headers.get('retry-after'));
+    assert.equal(((await http.json()) as { error: { code: string } }).error.code, 'overloaded');
     // Replace one waiting request by one with a tiny budget: it ends while still waiting.
     s.send({ type: 'cancel', id: 'q2' });
     assert.equal((await queued[1])!.done?.finish_reason, 'cancelled');
@@ -88,7 +93,7 @@ test('a full queue answers overloaded; a waiting request runs out of its time bu
     assert.equal((await long.done).done?.finish_reason, 'cancelled');
     assert.equal((await queued[0])!.done?.finish_reason, 'length');
     const metrics = await (await fetch(`${e.url}/metrics`)).text();
-    assert.match(metrics, /pronto_errors_total\{kind="overloaded"\} 1/);
+    assert.match(metrics, /pronto_errors_total\{kind="overloaded"\} 2/);
     assert.match(metrics, /pronto_queue_timeouts_total 1/);
     assert.match(metrics, /pronto_queue_depth 0/);
   } finally {

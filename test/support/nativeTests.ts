@@ -39,3 +39,31 @@ export function registerNativeTests(binaryName: string, timeoutMs = 120_000): vo
     });
   }
 }
+
+/**
+ * For a C++ test binary that prints one `ok: what` / `FAIL: what` line per check and exits with the
+ * number of failures (native/tests/net_test.cpp): each line becomes a test (a repeated name gets
+ * ` #2`, ...), plus one that the binary ran to its end.
+ */
+export function registerNativeChecks(binaryName: string, timeoutMs = 60_000): void {
+  const bin = path.join(nativeBuildDir, binaryName);
+  if (!existsSync(bin)) {
+    test(`${binaryName} is built`, () => assert.fail(`${bin} is not built: run npm run build:native`));
+    return;
+  }
+  const run = spawnSync(bin, [], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  const seen = new Map<string, number>();
+  for (const line of run.stdout.split('\n')) {
+    const m = /^(ok|FAIL): (.*)$/.exec(line);
+    if (!m) continue;
+    const n = (seen.get(m[2]!) ?? 0) + 1;
+    seen.set(m[2]!, n);
+    const name = n > 1 ? `${m[2]} #${n}` : m[2]!;
+    const ok = m[1] === 'ok';
+    test(`${binaryName}: ${name}`, () => assert.ok(ok, line));
+  }
+  test(`${binaryName} ran to its end`, () => {
+    assert.equal(run.status, 0, `status ${run.status} signal ${run.signal}\n${run.stdout.slice(-2000)}${run.stderr.slice(-2000)}`);
+    assert.match(run.stdout, /^0 failure\(s\)$/m);
+  });
+}
