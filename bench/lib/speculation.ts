@@ -2,7 +2,7 @@
 // (every draft token is accepted: the ceiling of acceptance) and with an unrelated draft model of the
 // same vocabulary (nothing is accepted: what trying costs). Rounds alternate the order; medians.
 
-import { fmt, median, ratio } from './stats';
+import { fmt, median } from './stats';
 import { type ProntoEngine, startProntoEngine, submit } from './prontoEngine';
 
 export interface SpeculationOptions {
@@ -28,6 +28,8 @@ export interface SpeculationRow {
   label: string;
   tokPerS: number;
   rounds: number[];
+  /** Per round: this variant's tok/s over no speculation's in the same round (the load drifts between rounds). */
+  vsNone: number[];
   drafted: number;
   accepted: number;
 }
@@ -67,6 +69,7 @@ export async function speculationBounds(o: SpeculationOptions, log: (s: string) 
         log(`  speculation round ${r + 1} ${v.key}: ${fmt(d.tokPerS, 1)} tok/s, drafted ${d.drafted}, accepted ${d.accepted}`);
       }
     }
+    const none = runs.get('none')!;
     return variants.map((v) => {
       const rs = runs.get(v.key)!;
       return {
@@ -74,6 +77,7 @@ export async function speculationBounds(o: SpeculationOptions, log: (s: string) 
         label: v.label,
         tokPerS: median(rs.map((x) => x.tokPerS)),
         rounds: rs.map((x) => x.tokPerS),
+        vsNone: rs.map((x, i) => x.tokPerS / none[i]!.tokPerS),
         drafted: median(rs.map((x) => x.drafted)),
         accepted: median(rs.map((x) => x.accepted)),
       };
@@ -84,13 +88,21 @@ export async function speculationBounds(o: SpeculationOptions, log: (s: string) 
 }
 
 export function speculationTable(rows: SpeculationRow[], decodeTokens: number, rounds: number): { header: string[]; rows: string[][] } {
-  const none = rows.find((r) => r.key === 'none')?.tokPerS ?? NaN;
+  const range = (xs: number[]): string => `${fmt(Math.min(...xs), 2)}-${fmt(Math.max(...xs), 2)}`;
   return {
-    header: [`speculation (decode ${decodeTokens} tokens, greedy, median of ${rounds})`, 'tok/s', 'vs none', 'drafted', 'accepted'],
+    header: [
+      `speculation (decode ${decodeTokens} tokens, greedy, ${rounds} rounds)`,
+      'tok/s (median)',
+      'vs none (median of rounds)',
+      'range of rounds',
+      'drafted',
+      'accepted',
+    ],
     rows: rows.map((r) => [
       `  ${r.label}`,
       fmt(r.tokPerS, 1),
-      ratio(r.tokPerS, none),
+      r.key === 'none' ? '1.00x' : `${fmt(median(r.vsNone), 2)}x`,
+      r.key === 'none' ? '-' : range(r.vsNone),
       r.key === 'none' ? '-' : fmt(r.drafted, 0),
       r.key === 'none' ? '-' : r.drafted > 0 ? `${fmt((100 * r.accepted) / r.drafted, 0)}%` : 'n/a',
     ]),

@@ -18,18 +18,15 @@ void DraftControl::update(int drafted, int accepted) {
   if (drafted <= 0) return;
   if (accepted >= drafted) {
     n_ = std::min(n_ + 2, kMaxDraft);
-    misses_ = 0;
-    backoff_ = 8;
+    backoff_ = kFirstCooldown;
   } else if (accepted == 0) {
-    n_ = std::max(1, n_ / 2);
-    if (++misses_ >= 2) {
-      cooldown_ = backoff_;
-      backoff_ = std::min(backoff_ * 2, 128);
-      misses_ = 0;
-    }
+    // A fully rejected draft: pause this source, longer each time it fails again, and probe with one
+    // token (a rejected draft token costs a wider verification batch, and a draft-model decode).
+    n_ = 1;
+    cooldown_ = backoff_;
+    backoff_ = std::min(backoff_ * 2, kMaxCooldown);
   } else {
-    misses_ = 0;
-    backoff_ = 8;
+    backoff_ = kFirstCooldown;
   }
 }
 

@@ -10,12 +10,13 @@
 // distribution exactly unchanged; an n-gram draft (and a greedy draft model) is a draft whose q is
 // one-hot.
 //
-// Drafting costs something even when nothing is accepted: a draft-model decode per drafted token and
-// wider target batches. DraftControl adapts each source's draft length per sequence: +2 after a fully
-// accepted draft, halved after a rejected one; after two fully rejected drafts in a row the source
-// pauses for a cooldown that doubles (8 steps up to 128) while drafts keep failing and resets when one
-// is accepted, so a draft that never matches costs a few probes per hundred tokens (measured in
-// `npm run bench:engine -- --speculation`, bench/README.md).
+// Drafting costs something even when nothing is accepted: a draft-model decode per drafted token and a
+// wider target batch, which on CPU costs much more than the one-token decode it replaces. DraftControl
+// adapts each source's draft length per sequence: it starts at 2 and grows by 2 after a fully accepted
+// draft (up to 16); after a fully rejected draft the source pauses for a cooldown (16 steps, doubling
+// up to 256 while drafts keep failing, reset by an accepted one) and probes again with 1 token. A draft
+// that never matches thus costs a handful of one-token probes per few hundred tokens (measured in
+// `npm run bench:engine`, section speculation, bench/README.md).
 #pragma once
 #include <algorithm>
 #include <vector>
@@ -26,6 +27,8 @@
 namespace pronto {
 
 constexpr int kMaxDraft = 16;
+constexpr int kFirstCooldown = 16;  // steps a source pauses after its first fully rejected draft
+constexpr int kMaxCooldown = 256;   // the pause doubles up to this while drafts keep failing
 
 class DraftControl {
  public:
@@ -38,10 +41,9 @@ class DraftControl {
   int length() const { return n_; }
 
  private:
-  int n_ = 4;
+  int n_ = 2;
   int cooldown_ = 0;
-  int backoff_ = 8;
-  int misses_ = 0;
+  int backoff_ = kFirstCooldown;
 };
 
 // The tokens that followed the most recent earlier occurrence of the history's last 3 (then 2) tokens.
