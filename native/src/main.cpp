@@ -70,7 +70,7 @@ static const char* kUsage =
     "  --ctx N              context size in tokens, shared by all sequences (default 4096)\n"
     "  --parallel N         sequences kept in the context (default 4)\n"
     "  --batch N            prompt tokens per decode (default 512)\n"
-    "  --threads N          CPU threads (default: all cores)\n"
+    "  --threads N          CPU threads (default: all cores but one; see bench/README.md, busy machine)\n"
     "  --kv-type T          KV cache type: auto (default: q8_0 when the head size is divisible by 64,\n"
     "                       else f16), q8_0, f16. q8_0 takes half the memory and keeps CPU decode\n"
     "                       fast with several long sequences resident\n"

@@ -62,6 +62,16 @@ static bool q8_kv_ok(const llama_model* model) {
   return head_k > 0 && head_k % 64 == 0 && !(rot_off && std::atoi(rot_off) != 0);
 }
 
+// All cores but one. A developer's machine is never idle: when another process takes a core, a decode
+// whose threads must meet at every operation waits for the descheduled one. Measured here (bench/
+// README.md, "busy machine"): with one core busy, 2 threads on 2 cores gave request latency p95 of
+// 26 s (llama-server alike), 1 thread 1.9 s. On many cores one thread less costs little (decoding is
+// bound by memory bandwidth).
+int default_threads() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores - 1);
+}
+
 ThreadPool::~ThreadPool() {
   if (pool_ && free_fn_) free_fn_(pool_);
 }
@@ -103,7 +113,7 @@ bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& erro
   out.info = describe_model(out.model.get(), opts.model_path);
 
   const int n_parallel = std::max(1, opts.n_parallel);
-  const int threads = opts.n_threads > 0 ? opts.n_threads : std::max(1u, std::thread::hardware_concurrency());
+  const int threads = opts.n_threads > 0 ? opts.n_threads : default_threads();
   out.n_batch = std::max(32, opts.n_batch) + n_parallel * 17;  // prompt chunk + (last + 16 drafts) per sequence
 
   llama_context_params cp = llama_context_default_params();

@@ -23,7 +23,7 @@ struct EngineOptions {
   int gpu_layers = -1;  // -1 = all when a GPU is present
   int n_ctx = 4096;
   int n_parallel = 4;
-  int n_threads = 0;  // 0 = hardware concurrency
+  int n_threads = 0;  // 0 = default_threads(): all cores but one
   int n_batch = 512;
   int cache_reuse = 32;  // min chunk for reuse with position shift, 0 = off
   // KV cache element type: auto (default: q8_0 for head sizes divisible by 64, else f16), q8_0 or f16.
@@ -44,6 +44,9 @@ struct ModelInfo {
 };
 
 ModelInfo describe_model(const llama_model* model, const std::string& path);
+
+// CPU threads when --threads is not given: all cores but one (at least 1).
+int default_threads();
 
 // A persistent CPU thread pool attached to the contexts (as llama-server does): without one, ggml builds
 // without OpenMP (the prebuilt libraries) create and join worker threads on every decode.
