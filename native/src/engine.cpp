@@ -220,7 +220,7 @@ void Engine::take_submitted(std::deque<RequestPtr>& submitted) {
     submitted.pop_front();
     JobPtr job;
     try {
-      job = std::make_shared<Job>(req, ++arrivals_, &eog_tokens_, n_vocab_);
+      job = std::make_shared<Job>(req, ++arrivals_, &eog_tokens_, n_vocab_, ngram_prior_, model_prior_);
     } catch (const std::exception& e) {
       metrics_.error("internal");
       req->sink->on_error(req->id, "internal", std::string("cannot start the request: ") + e.what());
@@ -399,6 +399,9 @@ void Engine::drop_ahead(Slot& s) {
 }
 
 void Engine::report_done(Job& job, const std::string& reason) {
+  // The next request starts from where this one left each draft source it used (its pause counts on).
+  if (job.req->spec.ngram) ngram_prior_ = job.ngram;
+  if (job.req->spec.draft && draft_) model_prior_ = job.model;
   RequestStats& st = job.stats;
   const int64_t t = now_us();
   st.t_total_ms = (t - job.req->t_submit_us) / 1000.0;

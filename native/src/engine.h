@@ -161,6 +161,7 @@ class Engine {
   int64_t lru_clock_ = 0;
   uint64_t arrivals_ = 0, admissions_ = 0;
   int failed_iterations_ = 0;
+  DraftControl ngram_prior_, model_prior_;  // where each draft source stood when the last request ended
   enum class Failpoint { kNone, kOnce, kAlways } failpoint_ = Failpoint::kNone;
 
   std::deque<RequestPtr> submitted_;  // guarded by mutex_

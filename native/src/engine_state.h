@@ -36,13 +36,16 @@ struct Engine::Job {
   bool waited = false;                                     // counted once in pronto_admission_waits_total
   Priority run_priority() const { return req->priority; }  // preemption and batch order
 
-  Job(RequestPtr r, uint64_t order, const std::vector<llama_token>* eog, int n_vocab)
+  Job(RequestPtr r, uint64_t order, const std::vector<llama_token>* eog, int n_vocab, const DraftControl& ngram_prior,
+      const DraftControl& model_prior)
       : req(std::move(r)),
         priority(req->priority),
         arrival(order),
         tokens(req->prompt.begin(), req->prompt.end()),
         n_prompt(tokens.size()),
-        sampler(req->sampling, req->limits.ignore_eos ? eog : nullptr, n_vocab) {}
+        sampler(req->sampling, req->limits.ignore_eos ? eog : nullptr, n_vocab),
+        ngram(ngram_prior),
+        model(model_prior) {}
 };
 
 // One sequence of the context (and its scratch sequence, see decode_step.cpp).

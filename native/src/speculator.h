@@ -11,12 +11,13 @@
 // one-hot.
 //
 // Drafting costs something even when nothing is accepted: a draft-model decode per drafted token and a
-// wider target batch, which on CPU costs much more than the one-token decode it replaces. DraftControl
-// adapts each source's draft length per sequence: it starts at 2 and grows by 2 after a fully accepted
-// draft (up to 16); after a fully rejected draft the source pauses for a cooldown (16 steps, doubling
-// up to 256 while drafts keep failing, reset by an accepted one) and probes again with 1 token. A draft
-// that never matches thus costs a handful of one-token probes per few hundred tokens (measured in
-// `npm run bench:engine`, section speculation, bench/README.md).
+// wider target batch, which on CPU costs more than the one-token decode it replaces. DraftControl
+// adapts each source's draft length: it starts at 1 and grows by 2 after a fully accepted draft (up to
+// 16); after a fully rejected draft the source pauses (32 steps, doubling up to 512 while drafts keep
+// failing, reset by an accepted one) and probes again with 1 token. A request starts from the state the
+// previous request of the engine left (Engine keeps one per source), so a draft model that never
+// matches is not re-probed at the start of every completion. Such a draft costs a few one-token probes
+// per few hundred tokens (measured in `npm run bench:engine`, section speculation, bench/README.md).
 #pragma once
 #include <algorithm>
 #include <vector>
@@ -27,8 +28,8 @@
 namespace pronto {
 
 constexpr int kMaxDraft = 16;
-constexpr int kFirstCooldown = 16;  // steps a source pauses after its first fully rejected draft
-constexpr int kMaxCooldown = 256;   // the pause doubles up to this while drafts keep failing
+constexpr int kFirstCooldown = 32;  // steps a source pauses after its first fully rejected draft
+constexpr int kMaxCooldown = 512;   // the pause doubles up to this while drafts keep failing
 
 class DraftControl {
  public:
@@ -41,7 +42,7 @@ class DraftControl {
   int length() const { return n_; }
 
  private:
-  int n_ = 2;
+  int n_ = 1;
   int cooldown_ = 0;
   int backoff_ = kFirstCooldown;
 };

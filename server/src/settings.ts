@@ -47,7 +47,11 @@ export const settingsTable = {
   'engine.gpuLayers': { schema: int(-1, 1000), default: -1, description: 'Layers to offload to the GPU (-1: all, 0: CPU only).' },
   'engine.contextSize': { schema: int(256, 262144), default: 8192, description: 'Context size (tokens) per engine sequence.' },
   'engine.parallel': { schema: int(1, 16), default: 2, description: 'Sequences the engine decodes in parallel.' },
-  'engine.threads': { schema: int(0, 256), default: 0, description: 'CPU threads for the engine (0: the engine decides: all cores but one).' },
+  'engine.threads': {
+    schema: int(0, 256),
+    default: 0,
+    description: 'CPU threads for the engine (0: the engine decides: all cores but one).',
+  },
   'completion.debounceMs': {
     schema: int(0, 2000),
     default: 75,
