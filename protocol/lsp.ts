@@ -24,6 +24,19 @@ export interface StatusParams {
   lastLatencyMs?: number;
   /** Completions switched off by the user. */
   enabled: boolean;
+  /**
+   * The most severe monitor alert firing now (protocol/monitor.ts), for the status bar's colour;
+   * absent when none is. Optional: older servers do not send it.
+   */
+  alert?: StatusAlert;
+}
+
+export interface StatusAlert {
+  severity: 'warning' | 'critical';
+  /** Alerts firing now. */
+  count: number;
+  /** One line naming the worst one, e.g. "Request latency p95 412 ms > 200 ms (Local engine)". */
+  summary: string;
 }
 
 /** server → client, notification: the state changed or new figures are available. */
@@ -34,6 +47,8 @@ export namespace StatusNotification {
 
 /** One completion request as seen by monitoring. */
 export interface CompletionRecord {
+  /** Sequence number within this server's life; log lines about the request carry `#id`. */
+  id?: number;
   at: number;
   uri: string;
   latencyMs: number;
@@ -45,6 +60,8 @@ export interface CompletionRecord {
   draftedTokens: number;
   acceptedTokens: number;
   outcome: 'shown' | 'empty' | 'cancelled' | 'error';
+  /** Why an `error` request failed (the same text as its log line). */
+  message?: string;
 }
 
 export interface StatsResult {

@@ -15,6 +15,7 @@
  *   pronto/requestStatus            → push pronto/status again
  *   pronto/listModels, downloadModel→ ModelService (server/src/models/)
  *   pronto/status (server → client) ← StatusReporter
+ *   pronto/monitor/*                → the monitor feature (server/src/monitor/, registerMonitor)
  *   pronto/resolveDefinitions (server → client, only when the client advertises
  *     initializationOptions.capabilities.resolveDefinitions) ← EditorDefinitions, in the background
  */
@@ -56,6 +57,7 @@ import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './
 import { ContextRing } from './context/ring';
 import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
 import { cursorWindow } from './context/window';
+import { registerMonitor } from './monitor/register';
 import { engineSettingsChanged, parseSettings, type Settings } from './settings';
 import { CompletionStats } from './stats';
 import { StatusReporter } from './status';
@@ -288,7 +290,19 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   });
 
   connection.onRequest(StatsRequest.type, (): StatsResult => stats.snapshot());
-  connection.onNotification(DidAcceptCompletionNotification.type, (_p: DidAcceptParams) => provider.noteAccepted());
+  connection.onNotification(DidAcceptCompletionNotification.type, (p: DidAcceptParams) => provider.noteAccepted(p));
+  const monitor = registerMonitor(connection, {
+    stats,
+    getSettings: () => settings,
+    engine: () => ({
+      label: settings['engine.url'] ? `Remote engine (${settings['engine.url']})` : 'Local engine',
+      url: manager.client?.baseUrl,
+      apiKey: settings['engine.url'] ? settings['engine.apiKey'] || undefined : undefined,
+    }),
+    languageOf: (uri) => documents.get(uri)?.languageId,
+    setStatusAlert: (a) => status.setAlert(a),
+    log,
+  });
   connection.onRequest(RestartEngineRequest.type, async (): Promise<null> => {
     settings = await readSettings();
     await manager.restart(settings);
@@ -317,6 +331,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   connection.onShutdown(async () => {
     editorDefinitions?.dispose();
     provider.abortAll();
+    await monitor.dispose();
     await manager.stop();
   });
 

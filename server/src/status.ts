@@ -2,7 +2,7 @@
  * Builds the `pronto/status` push from the engine state, the enabled switch, in-flight requests and
  * recent figures. Pushes only when something a client would render changed.
  */
-import type { StatusParams } from '../../protocol/lsp';
+import type { StatusAlert, StatusParams } from '../../protocol/lsp';
 import type { EngineState } from './engine/manager';
 
 export class StatusReporter {
@@ -11,6 +11,7 @@ export class StatusReporter {
   private inFlight = 0;
   private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
   private extraMessage: string | undefined;
+  private alert: StatusAlert | undefined;
   private lastSent = '';
 
   constructor(private readonly send: (status: StatusParams) => void) {}
@@ -30,6 +31,7 @@ export class StatusReporter {
       ...(e.demoModel !== undefined ? { demoModel: e.demoModel } : {}),
       ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),
       ...(this.figures.lastLatencyMs !== undefined ? { lastLatencyMs: this.figures.lastLatencyMs } : {}),
+      ...(this.alert ? { alert: this.alert } : {}),
     };
   }
 
@@ -52,6 +54,11 @@ export class StatusReporter {
   /** Settings problems and the like, appended to the message. */
   setNote(note: string | undefined): void {
     this.extraMessage = note;
+    this.push();
+  }
+  /** The worst monitor alert firing now (server/src/monitor/), or undefined when none is. */
+  setAlert(alert: StatusAlert | undefined): void {
+    this.alert = alert;
     this.push();
   }
   requestStarted(): void {

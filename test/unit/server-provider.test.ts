@@ -146,10 +146,21 @@ test('extra context: chunks from other files go into the request', async () => {
 test('no engine: an error outcome, not a throw', async () => {
   const settings = parseSettings({ completion: { debounceMs: 0 } }).settings;
   const stats = new CompletionStats();
-  const p = new CompletionProvider({ getClient: () => undefined, getSettings: () => settings, ring: new ContextRing(0, 10), stats });
+  const logged: string[] = [];
+  const p = new CompletionProvider({
+    getClient: () => undefined,
+    getSettings: () => settings,
+    ring: new ContextRing(0, 10),
+    stats,
+    log: (l) => logged.push(l),
+  });
   const r = await p.provide(doc('x║'));
   assert.equal(r.outcome, 'error');
   assert.equal(stats.snapshot().errors, 1);
+  // The error row in the monitor is traceable: its record carries the message and the log line its #id.
+  const [record] = stats.snapshot().recent;
+  assert.equal(record?.message, 'the engine is not ready');
+  assert.deepEqual(logged, [`completion #${record?.id} failed: the engine is not ready`]);
 });
 
 test('definitions of symbols near the cursor from other open documents go into the request', async () => {

@@ -13,6 +13,7 @@
  */
 import * as path from 'node:path';
 import type { ContextChunk } from '../../../protocol/engine';
+import type { DidAcceptParams } from '../../../protocol/lsp';
 import type { SubmitInput } from '../engine/client';
 import type { EngineClient } from '../engine/client';
 import { findDefinitions, identifiersNearCursor, type OpenDocument } from '../context/definitions';
@@ -114,8 +115,10 @@ export class CompletionProvider {
       }
       const client = this.deps.getClient();
       if (!client) {
-        this.record(input.uri, started, false, 'error');
-        return { items: [], fromCache: false, outcome: 'error', message: 'engine not ready' };
+        const message = 'the engine is not ready';
+        const id = this.record(input.uri, started, false, 'error', undefined, message);
+        this.deps.log?.(`completion #${id} failed: ${message}`);
+        return { items: [], fromCache: false, outcome: 'error', message };
       }
       this.deps.onRequestStart?.();
       let figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
@@ -127,8 +130,8 @@ export class CompletionProvider {
           return { items: [], fromCache: false, outcome: 'cancelled', message: result.message };
         }
         if (result.kind === 'error') {
-          this.record(input.uri, started, false, 'error', result.stats);
-          this.deps.log?.(`completion failed: ${result.message}`);
+          const id = this.record(input.uri, started, false, 'error', result.stats, result.message);
+          this.deps.log?.(`completion #${id} failed: ${result.message}`);
           return { items: [], fromCache: false, outcome: 'error', message: result.message };
         }
         const outcome = result.items.length > 0 ? 'shown' : 'empty';
@@ -149,18 +152,20 @@ export class CompletionProvider {
   }
 
   /** The user accepted (part of) a suggestion: it is in the document now; keep the cache warm. */
-  noteAccepted(): void {
-    this.deps.stats.recordAccepted();
+  noteAccepted(p?: DidAcceptParams): void {
+    this.deps.stats.recordAccepted(p);
   }
 
+  /** Records a finished request; returns its number (`#id` in log lines). */
   private record(
     uri: string,
     started: number,
     fromCache: boolean,
     outcome: 'shown' | 'empty' | 'cancelled' | 'error',
     stats?: EngineTotals,
-  ): void {
-    this.deps.stats.record({
+    message?: string,
+  ): number {
+    return this.deps.stats.record({
       at: started,
       uri,
       latencyMs: this.now() - started,
@@ -172,6 +177,7 @@ export class CompletionProvider {
       draftedTokens: stats?.drafted ?? 0,
       acceptedTokens: stats?.accepted ?? 0,
       outcome,
+      ...(message !== undefined ? { message } : {}),
     });
   }
 
