@@ -55,6 +55,10 @@ export const MONITOR_METRICS = {
 } as const satisfies Record<string, MonitorMetricSpec>;
 
 export type MonitorMetricId = keyof typeof MONITOR_METRICS;
+
+/** The time windows the monitor panel offers: 5 min, 30 min, 2 h. */
+export const MONITOR_WINDOWS_MS = [5 * 60_000, 30 * 60_000, 2 * 60 * 60_000] as const;
+export type MonitorWindowMs = (typeof MONITOR_WINDOWS_MS)[number];
 export const MONITOR_METRIC_IDS = Object.keys(MONITOR_METRICS) as MonitorMetricId[];
 
 /** Columns of one source's samples: `t[i]` (ms since the epoch) and each series' value at `t[i]`. */

@@ -16,7 +16,7 @@ import {
   type DidAcceptParams,
 } from '../../protocol/lsp';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
-import { StatsPanel } from './statsPanel';
+import { MonitorPanel } from './monitorPanel';
 
 type Cmd = (...args: unknown[]) => unknown;
 
@@ -154,7 +154,7 @@ async function showMenu(ctx: Ctx): Promise<void> {
   items.push({ label: '$(file) Select model file…', command: 'pronto.selectModel' });
   if (running) items.push({ label: '$(cloud-download) Download a model…', command: 'pronto.downloadModel' });
   items.push({ label: '$(output) Show logs', command: 'pronto.showLogs' });
-  items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
+  items.push({ label: '$(graph-line) Show monitor', command: 'pronto.showMonitor' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
   items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', description: 'pronto.' });
   const title = status
@@ -196,8 +196,10 @@ export const commandTable: Record<string, CommandSpec> = {
     },
   },
   'pronto.downloadModel': { enabled: (ctx, client) => () => downloadModel(ctx, client) },
-  // Opens with the server down too: the panel says so, and shows figures once it is back.
-  'pronto.showStatistics': always((ctx) => () => StatsPanel.show(ctx)),
+  // Open with the server down too: the panel says so, and shows figures once it is back. The
+  // Statistics panel became the monitor; its command stays as an alias.
+  'pronto.showMonitor': always((ctx) => () => MonitorPanel.show(ctx)),
+  'pronto.showStatistics': always((ctx) => () => MonitorPanel.show(ctx)),
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),
   'pronto.acceptLine': always((ctx) => () => acceptPartial(ctx, 'line')),
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),

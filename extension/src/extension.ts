@@ -10,7 +10,8 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
-import { StatsPanel } from './statsPanel';
+import { watchMonitorAlerts } from './monitorAlerts';
+import { MonitorPanel } from './monitorPanel';
 import { StatusBar } from './statusBar';
 
 /** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
@@ -31,7 +32,9 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
-  extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
+  extension.subscriptions.push(c, statusBar, ...registerCommands(c), watchMonitorAlerts(c), {
+    dispose: () => MonitorPanel.disposeCurrent(),
+  });
   const api: ProntoApi = {
     client: () => c.runningClient,
     status: () => c.status,

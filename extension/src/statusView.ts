@@ -101,5 +101,19 @@ export function renderStatus(status: StatusParams | undefined, serverRunning: bo
   const view: StatusView = { text, ariaLabel: aria.join(', '), tooltip: lines.join('\n\n') };
   if (state === 'error') view.background = 'statusBarItem.errorBackground';
   else if (state === 'degraded' || state === 'stopped') view.background = 'statusBarItem.warningBackground';
-  return view;
+  return withAlert(view, status.alert);
+}
+
+/** A monitor alert firing: its icon and count in the text, its colour, its summary in the tooltip. */
+function withAlert(view: StatusView, alert: StatusParams['alert']): StatusView {
+  if (!alert) return view;
+  const critical = alert.severity === 'critical';
+  const more = alert.count > 1 ? ` (${alert.count} alerts firing)` : '';
+  return {
+    text: `${view.text} ${critical ? '$(error)' : '$(warning)'}${alert.count > 1 ? ` ${alert.count}` : ''}`,
+    ariaLabel: `${view.ariaLabel}, ${alert.severity} alert: ${alert.summary}`,
+    tooltip: `${view.tooltip}\n\n**${critical ? 'Critical alert' : 'Warning'}**: ${escapeMarkdown(alert.summary)}${more}. See "Pronto: Show Monitor".`,
+    background:
+      critical || view.background === 'statusBarItem.errorBackground' ? 'statusBarItem.errorBackground' : 'statusBarItem.warningBackground',
+  };
 }
