@@ -183,7 +183,9 @@ function renderTables(): void {
       ? aRows.map((cells) => {
           const tr = make('tr');
           tr.dataset.language = cells[0];
-          cells.forEach((text, i) => tr.append(make('td', i > 0 ? 'num' : undefined, text)));
+          cells.forEach((text, i) => {
+            tr.append(make('td', i > 0 ? 'num' : undefined, text));
+          });
           return tr;
         })
       : [emptyRow(7, 'No suggestions shown yet.')]),
@@ -202,7 +204,9 @@ function renderTables(): void {
             return tr;
           }
           tr.className = `record outcome-${row.outcome}`;
-          row.cells.forEach((text, i) => tr.append(make('td', i >= 4 ? 'num' : undefined, text)));
+          row.cells.forEach((text, i) => {
+            tr.append(make('td', i >= 4 ? 'num' : undefined, text));
+          });
           return tr;
         })
       : [emptyRow(8, 'No completions yet: type in an editor.')]),

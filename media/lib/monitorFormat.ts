@@ -239,7 +239,9 @@ export function chartData(def: ChartDef, sources: MonitorSourceInfo[], store: Se
   const ys = lines.map((line) => {
     const series = store.bySource[line.source];
     const at = new Map<number, number | null>();
-    series?.t.forEach((t, i) => at.set(t, series.values[line.metric]?.[i] ?? null));
+    series?.t.forEach((t, i) => {
+      at.set(t, series.values[line.metric]?.[i] ?? null);
+    });
     return xs.map((t) => at.get(t) ?? null);
   });
   const rule = def.rule ? rules.find((r) => r.id === def.rule) : undefined;
