@@ -6,7 +6,8 @@
  * incremental ones every sample interval. Data goes into the DOM with textContent only.
  *
  * Hooks for tests and people: every chart card has `data-chart`, `data-points` (samples in the
- * window), `data-measured` (values measured), `data-threshold` and `data-unavailable`; the alerts
+ * window), `data-last` (newest sample time), `data-measured` (values measured), `data-threshold` and
+ * `data-unavailable`; the alerts
  * section has `data-severity` (none | warning | critical).
  */
 import 'uplot/dist/uPlot.min.css';
@@ -73,6 +74,7 @@ function renderCharts(): void {
     const data = chartData(view.def, snapshot.sources, store, snapshot.alerts.rules);
     const card = view.card;
     card.dataset.points = String(data.xs.length);
+    card.dataset.last = String(data.xs[data.xs.length - 1] ?? '');
     card.dataset.measured = String(data.measured);
     if (data.threshold) card.dataset.threshold = String(data.threshold.value);
     else delete card.dataset.threshold;

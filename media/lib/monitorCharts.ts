@@ -45,6 +45,11 @@ export function readTheme(): Theme {
   };
 }
 
+/** A threshold far above the data would flatten it: it is drawn only within 3× the highest value. */
+export function thresholdInRange(threshold: number, dataMax: number | null | undefined): boolean {
+  return !dataMax || dataMax <= 0 ? threshold <= 100 : threshold <= dataMax * 3;
+}
+
 const DASHES: number[][] = [[], [6, 3], [2, 3], [10, 3, 2, 3], [1, 2]];
 
 /** A line's colour: by series for one source; by source (its role, e.g. blue/green) for several. */
@@ -142,8 +147,9 @@ export class ChartView {
       scales: {
         x: { time: true },
         y: {
+          // From 0; the threshold is in range when it is near the data (else it is named, off scale).
           range: (_u, _min, max) => {
-            const top = Math.max(max ?? 0, threshold ? threshold.value : 0);
+            const top = Math.max(max ?? 0, threshold && thresholdInRange(threshold.value, max) ? threshold.value : 0);
             return [0, top > 0 ? top * 1.12 : 1];
           },
         },
@@ -166,8 +172,22 @@ export class ChartView {
           (u: uPlot) => {
             if (!threshold) return;
             const ctx = u.ctx;
-            const y = Math.round(u.valToPos(threshold.value, 'y', true));
             const colour = threshold.severity === 'critical' ? theme.error : theme.warning;
+            const top = u.scales.y?.max ?? 0;
+            if (threshold.value > top) {
+              ctx.save();
+              ctx.fillStyle = colour;
+              ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+              ctx.textAlign = 'right';
+              ctx.fillText(
+                `alert above ${formatValue(threshold.value, unit)} (off the scale)`,
+                u.bbox.left + u.bbox.width - 4,
+                u.bbox.top + 12 * devicePixelRatio,
+              );
+              ctx.restore();
+              return;
+            }
+            const y = Math.round(u.valToPos(threshold.value, 'y', true));
             ctx.save();
             ctx.strokeStyle = colour;
             ctx.fillStyle = colour;

@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { reduceExposition } from '../../server/src/monitor/engineSample';
+import { reduceExposition, unavailableReasons } from '../../server/src/monitor/engineSample';
 import { MAX_METRICS_BYTES, parseExposition, promNumber, scalar } from '../../server/src/monitor/prometheusText';
 
 const fixture = readFileSync(path.join(__dirname, '..', 'fixtures', 'engine-metrics.prom'), 'utf8');
@@ -42,6 +42,20 @@ test('the real engine output parses: histograms with buckets, counters, labelled
   assert.equal(s.promptEvaluated, 17);
   assert.equal(s.perToken?.count, 21);
   assert.ok(s.kvUsage !== undefined && s.kvUsage > 0 && s.kvUsage < 1);
+  // The machine's figures (native/src/system_metrics.cpp): no GPU here, so none of those, and why.
+  assert.equal(s.gpuDevices, 0);
+  assert.equal(s.nvml, 0);
+  assert.equal(s.gpuMemUsed, undefined);
+  assert.equal(s.gpuUtil, undefined);
+  assert.ok(s.cpuSeconds !== undefined && s.cpuSeconds > 0, 'CPU time');
+  assert.ok(s.rss !== undefined && s.rss > 1e6, 'resident memory');
+  assert.ok(s.hostMemTotal !== undefined && s.hostMemAvailable !== undefined && s.hostMemAvailable <= s.hostMemTotal);
+  assert.ok(s.cpus !== undefined && s.cpus >= 1);
+  const reasons = unavailableReasons(s);
+  assert.match(reasons.gpuUtilisationPercent ?? '', /no GPU/);
+  assert.match(reasons.gpuMemoryPercent ?? '', /no GPU/);
+  assert.equal(reasons.cpuUtilisationPercent, undefined);
+  assert.equal(reasons.ramPercent, undefined);
 });
 
 test('numbers: +Inf, NaN and overflow are what they are, never 0', () => {
