@@ -50,6 +50,17 @@ export function thresholdInRange(threshold: number, dataMax: number | null | und
   return !dataMax || dataMax <= 0 ? threshold <= 100 : threshold <= dataMax * 3;
 }
 
+/** Indices of the samples of a series with no measured neighbour (uPlot draws all points for null). */
+function isolatedPoints(u: uPlot, seriesIdx: number): number[] {
+  const ys = u.data[seriesIdx] as (number | null | undefined)[];
+  const out: number[] = [];
+  for (let i = 0; i < ys.length; i++) {
+    if (ys[i] == null) continue;
+    if (ys[i - 1] == null && ys[i + 1] == null) out.push(i);
+  }
+  return out;
+}
+
 const DASHES: number[][] = [[], [6, 3], [2, 3], [10, 3, 2, 3], [1, 2]];
 
 /** A line's colour: by series for one source; by source (its role, e.g. blue/green) for several. */
@@ -154,7 +165,7 @@ export class ChartView {
           },
         },
       },
-      axes: [axis(), { ...axis(64), values: (_u, ticks) => ticks.map((v) => formatValue(v, unit)) }],
+      axes: [axis(), { ...axis(84), values: (_u, ticks) => ticks.map((v) => formatValue(v, unit)) }],
       series: [
         {},
         ...data.lines.map((line, i) => ({
@@ -163,7 +174,9 @@ export class ChartView {
           width: 1.5,
           dash: lineDash(data, i),
           spanGaps: false,
-          points: { show: false },
+          // Lines only join neighbouring samples: a sample between two gaps (one burst of typing)
+          // would be invisible, so those are drawn as dots.
+          points: { show: true, size: 5, fill: lineColour(theme, data, i), filter: isolatedPoints },
           value: (_u: uPlot, v: number | null) => formatValue(v, unit),
         })),
       ],

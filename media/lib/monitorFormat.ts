@@ -270,7 +270,7 @@ export function formatValue(v: number | null, unit: MonitorMetricSpec['unit']): 
   const compact = (x: number) => (Math.abs(x) >= 100 ? String(Math.round(x)) : String(Number(x.toPrecision(3))));
   switch (unit) {
     case 'ms':
-      return v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${compact(v)} ms`;
+      return v >= 1000 ? `${compact(v / 1000)} s` : `${compact(v)} ms`;
     case 'tokens/s':
       return `${compact(v)} tok/s`;
     case 'requests/s':

@@ -3,16 +3,16 @@
  * `code-server --install-extension` into real VS Code (code-server),
  * driven by Debian's Chromium. Checks what a user sees: the status bar item with the engine
  * state, the "Pronto" output channel logging, and ghost text from the real engine accepted
- * with Tab, and the "Pronto: Statistics" webview showing the figures of those completions.
+ * with Tab, and the monitor (opened with the old "Pronto: Show Statistics") showing the figures of those completions.
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -76,58 +76,6 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
   return (await handle.jsonValue()) as string;
 }
 
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
-
-function statusItem(page: Page) {
-  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
-
-/**
- * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
- * iframe, so it is found among page.frames() by an element of its own.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
-  }
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
-}
-
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
   const page = session!.page;
   const item = statusItem(page);
@@ -149,7 +97,7 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show statistics']) {
+  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show monitor']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
   await screenshot(page, shots, 'menu');
@@ -208,7 +156,7 @@ test('typing shows ghost text from the real engine and Tab accepts it', { timeou
   assert.equal(line.slice(typed.length, typed.length + suggestion.length), suggestion);
   assert.ok((await documentLines(page)).some((l) => l.startsWith(typed + suggestion)));
   // The item's command reported the accept to the extension (and from there to the server).
-  await waitForProntoLog(/accepted \(full\)/, 10_000);
+  await waitForProntoLog(server!.root, /accepted \(full\)/, 10_000);
 });
 
 test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
@@ -228,7 +176,7 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   const line = await waitForLineGrowth(page, typed, 10_000);
   await screenshot(page, shots, 'accepted-word');
   // It went through Pronto's command, which reports partial accepts to the server.
-  await waitForProntoLog(/accepted \(word\)/, 10_000);
+  await waitForProntoLog(server!.root, /accepted \(word\)/, 10_000);
   const inserted = line.slice(typed.length);
   assert.ok(
     suggestion.startsWith(inserted),
@@ -238,16 +186,17 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
 });
 
-test('"Pronto: Show Statistics" opens a webview with the figures of the completions above', { timeout: 120_000 }, async () => {
+test('"Pronto: Show Statistics" (now the monitor) shows the figures of the completions above', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   await runCommand(page, 'Pronto: Show Statistics');
   const frame = await webviewFrame(page, '#counters', 30_000);
-  // Locked down as the conventions ask: CSP with a script nonce, no other sources.
+  // Locked down as the conventions ask: CSP with a script nonce, no other sources (images only as
+  // data URLs the page draws itself, for the PNG export).
   const csp = (await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
-  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+$/);
-  // The page said `ready`, the extension asked the server (pronto/stats) and forwarded the answer.
-  // The two tests above had ghost text shown and accepted, so these are not zero.
+  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+; img-src data:$/);
+  // The page said `ready`, the extension asked the server (pronto/monitor/snapshot) and forwarded
+  // the answer. The two tests above had ghost text shown and accepted, so these are not zero.
   const handle = await frame.waitForFunction(
     () => {
       // No named helper functions here: tsx would wrap them in __name(), unknown in the page.
@@ -291,21 +240,22 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
   assert.match(seen.p95, /^\d+ ms$/);
   assert.ok(Number.parseInt(seen.p50, 10) <= Number.parseInt(seen.p95, 10), `p50 ${seen.p50} <= p95 ${seen.p95}`);
   assert.match(seen.server, /^Engine: (ready|busy)\b/);
-  const shownRow = seen.rows.find((r) => r[2] === 'shown');
+  const shownRow = seen.rows.find((r) => r[3] === 'shown');
   assert.ok(shownRow, `a shown completion in ${JSON.stringify(seen.rows)}`);
-  assert.equal(shownRow[1], 'math.js');
-  assert.match(shownRow[3]!, /^\d+ ms$/, 'latency');
-  assert.match(shownRow[4]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
-  assert.ok(Number.parseInt(shownRow[5]!, 10) > 0, 'generated tokens');
+  assert.match(shownRow[1]!, /^#\d+$/, 'request number');
+  assert.equal(shownRow[2], 'math.js');
+  assert.match(shownRow[4]!, /^\d+ ms$/, 'latency');
+  assert.match(shownRow[5]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
+  assert.ok(Number.parseInt(shownRow[6]!, 10) > 0, 'generated tokens');
   // Polled while visible: a newer answer replaces this one without anything being done.
   await frame.waitForFunction((before) => (document.getElementById('updated')?.dataset.receivedAt ?? before) !== before, seen.updatedAt, {
     timeout: 10_000,
   });
   // The extension logged the handshake (and nothing it had to reject).
-  await waitForProntoLog(/statistics panel ready/, 5_000);
+  await waitForProntoLog(server!.root, /monitor panel ready/, 5_000);
 });
 
-test('the statistics panel says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
+test('the monitor says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   const frame = await webviewFrame(page, '#counters', 10_000);
