@@ -264,12 +264,21 @@ test('export the snapshot as PNG and as JSON', { timeout: 120_000 }, async () =>
 test('the monitor follows the theme: screenshots in light and dark', { timeout: 120_000 }, async () => {
   const page = session!.page;
   const f = frame!;
+  // A taller window shows more of the panel; its editor group alone is kept as well.
+  await page.setViewportSize({ width: 1600, height: 1300 });
+  const panelShot = async (name: string) => {
+    await nextSample(f);
+    await screenshot(page, shots, name);
+    await page
+      .locator('.editor-group-container')
+      .nth(1)
+      .screenshot({ path: join(shots, `${name}-panel.png`) });
+  };
   await pickColorTheme(page, 'Light Modern');
   await f.locator('body.vscode-light').waitFor({ state: 'attached', timeout: 30_000 });
-  // The charts were redrawn with the light theme's colours: wait for the next sample to land too.
-  await nextSample(f);
-  await screenshot(page, shots, 'monitor-light');
+  // The charts were redrawn with the light theme's colours; the next sample lands too.
+  await panelShot('monitor-light');
   await pickColorTheme(page, 'Dark Modern');
   await f.locator('body.vscode-dark').waitFor({ state: 'attached', timeout: 30_000 });
-  await screenshot(page, shots, 'monitor-dark-again');
+  await panelShot('monitor-dark-again');
 });
