@@ -34,6 +34,9 @@ test('the real engine output parses: histograms with buckets, counters, labelled
     0,
   );
   assert.equal(scalar(r.families, 'pronto_sequences'), 4);
+  // The network side's labelled series come through too.
+  assert.equal(r.families.get('pronto_connections_refused_total')?.samples.length, 3);
+  assert.ok((scalar(r.families, 'pronto_connections_accepted_total') ?? 0) >= 1);
 
   const s = reduceExposition(r.families, 1000);
   assert.equal(s.requests, 3);
