@@ -29,13 +29,19 @@ describe('the monitor over LSP with real engines', {
   };
   let settings: Record<string, unknown>;
 
-  const snapshot = (windowMs = 60_000) => h.connection.sendRequest('pronto/monitor/snapshot', { windowMs }) as Promise<MonitorSnapshot>;
+  const snapshot = (windowMs = 60_000, server = h) =>
+    server.connection.sendRequest('pronto/monitor/snapshot', { windowMs }) as Promise<MonitorSnapshot>;
 
   /** Asks for snapshots until `check` finds what it wants (the sampler runs every second). */
-  async function waitForSnapshot<T>(what: string, check: (s: MonitorSnapshot) => T | undefined, deadlineMs = 60_000): Promise<T> {
+  async function waitForSnapshot<T>(
+    what: string,
+    check: (s: MonitorSnapshot) => T | undefined,
+    deadlineMs = 60_000,
+    server = h,
+  ): Promise<T> {
     const end = Date.now() + deadlineMs;
     for (;;) {
-      const v = check(await snapshot());
+      const v = check(await snapshot(60_000, server));
       if (v !== undefined) return v;
       if (Date.now() > end) throw new Error(`${what}: not within ${deadlineMs} ms`);
       await new Promise((r) => setTimeout(r, 200)); // ask again
@@ -143,6 +149,28 @@ describe('the monitor over LSP with real engines', {
     await h.waitForStatus((s) => s.alert === undefined, beforeRaise);
     const history = (await snapshot()).alerts.history;
     assert.equal(history[0]?.resolvedAt !== undefined, true);
+  });
+
+  test('a remote engine (pronto.engine.url with its API key) is the monitored engine source', async () => {
+    const remote = startLspServer();
+    try {
+      await remote.initialize({
+        pronto: { engine: { url: green.url, apiKey: 'green-key' }, monitor: { intervalSeconds: 1 } },
+      });
+      const s = await remote.waitForStatus((st) => st.state === 'ready' || st.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const source = await waitForSnapshot(
+        'the remote engine sampled',
+        (snap) => (snap.sources[0]?.state === 'ok' ? snap.sources[0] : undefined),
+        60_000,
+        remote,
+      );
+      assert.equal(source?.state, 'ok', source?.message);
+      assert.equal(source?.label, `Remote engine (${green.url})`);
+      assert.equal(source?.primary, true);
+    } finally {
+      await remote.stop();
+    }
   });
 
   test('named sources: another engine is added with its key, shown beside, and removed; bad ones are refused', async () => {
