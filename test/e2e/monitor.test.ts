@@ -1,9 +1,10 @@
 /**
  * The monitor in real VS Code (code-server) against the real engine, through the browser: open
- * "Pronto: Show Monitor", type in an editor and see the charts gain points; lower an alert threshold
- * in settings.json and see the warning in the panel and the status bar (and one notification), raise
- * it and see both clear by themselves; export a PNG and a JSON snapshot through the save dialog;
- * screenshots in a dark and a light theme. Screenshots land in test-output/e2e/monitor/screenshots/.
+ * "Pronto: Show Monitor" (history from before it opened is there), type in an editor and see the
+ * charts gain points; lower an alert threshold in the Settings editor and see the warning in the
+ * panel and the status bar (and one notification), raise it and see both clear by themselves;
+ * export a PNG and a JSON snapshot through the save dialog; switch the window, pause and resume;
+ * screenshots in a dark and a light theme, in test-output/e2e/monitor/screenshots/.
  */
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -112,6 +113,8 @@ test('"Pronto: Show Monitor" opens the monitor; typing in an editor makes its ch
   assert.match(csp, /^default-src 'none'; script-src 'nonce-[^']+'; style-src [^;]+; img-src data:$/);
   // The engine source is sampled and reachable.
   await frame.locator('.source[data-source="engine"].state-ok').waitFor({ state: 'attached', timeout: 30_000 });
+  // History from before the panel was opened: the sidecar has sampled since it started.
+  assert.ok((await chart(frame, 'sequences')).points >= 2, 'samples from before the panel opened');
   // Samples keep arriving while nothing happens (history grows every interval).
   await nextSample(frame);
   const before = { keystroke: (await chart(frame, 'keystroke')).measured, latency: (await chart(frame, 'latency')).measured };
@@ -259,6 +262,27 @@ test('export the snapshot as PNG and as JSON', { timeout: 120_000 }, async () =>
     'the resolved incident in the export',
   );
   assert.equal(JSON.stringify(data).includes('apiKey'), false);
+});
+
+test('another time window, and pause / resume', { timeout: 60_000 }, async () => {
+  const f = frame!;
+  const before = (await chart(f, 'sequences')).points;
+  await f.locator('#window').selectOption(String(30 * 60_000));
+  await f.waitForFunction(() => /the last 30 min/.test(document.getElementById('updated')?.textContent ?? ''), undefined, {
+    timeout: 15_000,
+  });
+  assert.ok((await chart(f, 'sequences')).points >= before, 'the longer window holds at least the same samples');
+  await f.locator('#pause').click();
+  await f.locator('body[data-paused="true"]').waitFor({ state: 'attached', timeout: 5_000 });
+  assert.match((await f.locator('#updated').textContent()) ?? '', /^Paused at \d\d:\d\d:\d\d\.$/);
+  assert.equal(await f.locator('#pause').textContent(), 'Resume');
+  await f.locator('#pause').click();
+  await f.locator('body[data-paused="false"]').waitFor({ state: 'attached', timeout: 5_000 });
+  await nextSample(f);
+  await f.locator('#window').selectOption(String(5 * 60_000));
+  await f.waitForFunction(() => /the last 5 min/.test(document.getElementById('updated')?.textContent ?? ''), undefined, {
+    timeout: 15_000,
+  });
 });
 
 test('the monitor follows the theme: screenshots in light and dark', { timeout: 120_000 }, async () => {
