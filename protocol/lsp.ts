@@ -24,6 +24,34 @@ export interface StatusParams {
   lastLatencyMs?: number;
   /** Completions switched off by the user. */
   enabled: boolean;
+  /**
+   * No model is configured (and the demo model was not asked for): the engine is not started and
+   * no completions are offered until the user downloads or selects one. State is `stopped`.
+   */
+  needsModel?: boolean;
+  /** The configured model (or draft) file was refused before the engine started on it. State is `error`. */
+  modelProblem?: ModelProblem;
+  /** The engine failed repeatedly and is no longer restarted automatically. State is `error`. */
+  engineGaveUp?: boolean;
+  /** Settings with invalid values, each replaced by its default. Absent when every value is valid. */
+  settingsProblems?: SettingProblem[];
+}
+
+export interface ModelProblem {
+  /** The setting that names the file. */
+  setting: 'pronto.model.path' | 'pronto.model.draftPath' | 'pronto.model.demo';
+  path: string;
+  /** What is wrong, one sentence naming the file. */
+  problem: string;
+  /** What to pick instead, one sentence. */
+  advice: string;
+}
+
+export interface SettingProblem {
+  /** Full setting id, e.g. `pronto.completion.maxTokens`. */
+  setting: string;
+  /** One sentence: the value, why it is refused, the default used instead. */
+  message: string;
 }
 
 /** server → client, notification: the state changed or new figures are available. */

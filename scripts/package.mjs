@@ -5,7 +5,8 @@
 // The .vsix is packed from a staging folder (.cache/package/stage) holding exactly what runs:
 //   package.json (without scripts and devDependencies), README.md (extension/README.md),
 //   dist/ (extension.js, server.js, webviews; everything is bundled, so no node_modules),
-//   dist/vocab/ggml-vocab-deepseek-coder.gguf (the demo model's tokenizer, from llama.cpp's models/),
+//   dist/models/pronto-demo.gguf (the demo model, made by `npm run build:demo-model`; used only when
+//   pronto.model.demo is on),
 //   extension/walkthrough/ (walkthrough pages), media/ (static webview assets, if any),
 //   native/build/pronto-engine and the llama.cpp/ggml shared libraries it loads, when the engine is
 //   built. The server finds the engine as <extension>/native/build/pronto-engine (it searches the
@@ -76,14 +77,14 @@ writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '
 const readme = existsSync(join(root, 'extension', 'README.md')) ? join(root, 'extension', 'README.md') : join(root, 'README.md');
 if (existsSync(readme)) copyFileSync(readme, join(stage, 'README.md'));
 for (const f of ['LICENSE', 'LICENSE.md', 'CHANGELOG.md']) if (existsSync(join(root, f))) copyFileSync(join(root, f), join(stage, f));
-cpSync(join(root, 'dist'), join(stage, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
-// The tokenizer of the generated demo model (server/src/models/demoModel.ts looks in dist/vocab/).
-const demoVocab = join(root, 'native', '.deps', 'llama.cpp', 'models', 'ggml-vocab-deepseek-coder.gguf');
-if (existsSync(demoVocab)) {
-  mkdirSync(join(stage, 'dist', 'vocab'), { recursive: true });
-  copyFileSync(demoVocab, join(stage, 'dist', 'vocab', basename(demoVocab)));
-} else {
-  log(`warning: ${demoVocab} is missing (node scripts/prepare-llama.mjs); the .vsix cannot make the demo model`);
+if (!args.has('--no-build')) run('npm', ['run', '-s', 'build:demo-model']);
+cpSync(join(root, 'dist'), join(stage, 'dist'), {
+  recursive: true,
+  filter: (src) => !src.endsWith('.map') && !src.endsWith('.source'),
+});
+// The demo model (server/src/models/demoModel.ts looks in dist/models/).
+if (!existsSync(join(stage, 'dist', 'models', 'pronto-demo.gguf'))) {
+  log('warning: dist/models/pronto-demo.gguf is missing (npm run build:demo-model); "Try the demo model" will say so');
 }
 if (existsSync(join(root, 'extension', 'walkthrough')))
   cpSync(join(root, 'extension', 'walkthrough'), join(stage, 'extension', 'walkthrough'), { recursive: true });

@@ -73,6 +73,7 @@ const paths = e2ePaths();
 run('npm', ['run', '-s', 'build']);
 const engine = process.env.PRONTO_ENGINE_PATH ?? join(root, 'native', 'build', 'pronto-engine');
 if (!existsSync(engine)) run('npm', ['run', '-s', 'build:native']);
+run('npm', ['run', '-s', 'build:demo-model']);
 
 // 3. A persistent profile with the extension installed (a fresh copy of the build each start).
 const state = opts.stateDir;
@@ -89,13 +90,6 @@ rmSync(extDir, { recursive: true, force: true });
 mkdirSync(extDir, { recursive: true });
 for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'media']) {
   if (existsSync(join(root, entry))) cpSync(join(root, entry), join(extDir, entry), { recursive: true });
-}
-
-// The demo model's tokenizer, where the server looks for it (dist/vocab/), as in the .vsix.
-const demoVocab = join(root, 'native', '.deps', 'llama.cpp', 'models', 'ggml-vocab-deepseek-coder.gguf');
-if (existsSync(demoVocab)) {
-  mkdirSync(join(extDir, 'dist', 'vocab'), { recursive: true });
-  cpSync(demoVocab, join(extDir, 'dist', 'vocab', 'ggml-vocab-deepseek-coder.gguf'));
 }
 
 const settingsFile = join(dirs.userData, 'User', 'settings.json');

@@ -3,7 +3,8 @@
  * dependencies into startServer; everything else lives in server.ts.
  */
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
-import { ensureDemoModel, ModelService as CatalogModelService } from './models/service';
+import { resolveModel } from './models/selection';
+import { ModelService as CatalogModelService } from './models/service';
 import { startServer, type ModelService } from './server';
 
 if (process.argv.includes('--version')) {
@@ -25,5 +26,5 @@ startServer(connection, {
       mirror: settings['model.mirror'] || undefined,
       contextTokens: settings['engine.contextSize'],
     }) satisfies ModelService,
-  ensureDemoModel: (storageDir) => ensureDemoModel(storageDir),
+  resolveModel: (settings) => resolveModel(settings),
 });

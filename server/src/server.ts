@@ -54,7 +54,7 @@ import {
 import { CompletionProvider } from './completion/provider';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
-import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
+import { EngineManager, type EngineManagerDeps } from './engine/manager';
 import { cursorWindow } from './context/window';
 import { engineSettingsChanged, parseSettings, type Settings } from './settings';
 import { CompletionStats } from './stats';
@@ -69,8 +69,8 @@ export interface ModelService {
 export interface ServerDeps {
   /** Builds the model service on first use (storage folder and settings known by then). */
   createModelService?: (storageDir: string, settings: Settings) => ModelService;
-  /** Makes (or finds) the generated demo model and returns its path; used when no model is set. */
-  ensureDemoModel?: (storageDir: string) => Promise<string>;
+  /** Picks and checks the model files before each engine start (server/src/models/selection.ts). */
+  resolveModel?: EngineManagerDeps['resolveModel'];
   /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
   resolveDefinitionsTimeoutMs?: number;
   launcher?: EngineManagerDeps['launcher'];
@@ -107,22 +107,11 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   const stats = new CompletionStats();
   const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
 
-  const resolveDefaultModel = async (): Promise<ModelResolution> => {
-    if (!deps.ensureDemoModel) {
-      return { ok: false, message: 'No model configured: set pronto.model.path or download one from the model catalog.' };
-    }
-    try {
-      return { ok: true, path: await deps.ensureDemoModel(storageDir), demo: true };
-    } catch (err) {
-      return { ok: false, message: `No model configured, and the demo model could not be made: ${(err as Error).message}` };
-    }
-  };
-
   const manager = new EngineManager({
     launcher: deps.launcher,
     findBinary: deps.findBinary,
     backoff: deps.backoff,
-    resolveDefaultModel,
+    resolveModel: deps.resolveModel,
     onState: (s) => {
       log(`engine: ${s.state}: ${s.message}`);
       status.setEngine(s);
@@ -148,6 +137,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     log,
   });
 
+  let lastSettingsIssues = '[]';
   async function readSettings(): Promise<Settings> {
     const initPronto = (initOptions as { pronto?: unknown } | undefined)?.pronto;
     let fromWorkspace: unknown;
@@ -159,8 +149,14 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       }
     }
     const result = parseSettings(initPronto, fromWorkspace);
-    for (const p of result.problems) connection.console.warn(p);
-    status.setNote(result.problems.length ? `Settings problem: ${result.problems.join(' ')}` : undefined);
+    // Settings are re-read on every change: say each problem once, and once that it is fixed.
+    const issues = JSON.stringify(result.issues);
+    if (issues !== lastSettingsIssues) {
+      for (const p of result.problems) connection.console.warn(p);
+      if (!result.issues.length && lastSettingsIssues !== '[]') connection.console.info('Settings: every pronto.* value is valid again.');
+      lastSettingsIssues = issues;
+    }
+    status.setSettingsProblems(result.issues);
     ring.configure(result.settings['context.ringChunks'], result.settings['context.ringChunkLines']);
     return result.settings;
   }

@@ -22,7 +22,17 @@ const tokens = (max: number) =>
 /** Dotted name (without the `pronto.` prefix) -> schema, default, description. */
 export const settingsTable = {
   enable: { schema: z.boolean(), default: true, description: 'Show inline completions.' },
-  'model.path': { schema: z.string(), default: '', description: 'Path of a GGUF code model. Empty: use the catalog or the demo model.' },
+  'model.path': {
+    schema: z.string(),
+    default: '',
+    description: 'Path of a GGUF code model. Empty: no completions until a model is chosen (or the demo model, see pronto.model.demo).',
+  },
+  'model.demo': {
+    schema: z.boolean(),
+    default: false,
+    description:
+      'When pronto.model.path is empty, run the bundled demo model: random weights, so its suggestions are meaningless. For trying Pronto without a model.',
+  },
   'model.draftPath': {
     schema: z.string(),
     default: '',
@@ -115,6 +125,8 @@ export interface SettingsResult {
   settings: Settings;
   /** One message per bad value, naming the setting; empty when all is well. */
   problems: string[];
+  /** The same, with the setting's full id apart (for a client that offers to open it). */
+  issues: Array<{ setting: string; message: string }>;
 }
 
 /** Reads `a.b` from `{a: {b}}` or from a flat `{"a.b"}` key (both occur in the wild). */
@@ -136,7 +148,7 @@ function lookup(source: unknown, dotted: string): unknown {
  */
 export function parseSettings(...sources: unknown[]): SettingsResult {
   const settings = { ...defaultSettings } as Record<string, unknown>;
-  const problems: string[] = [];
+  const issues: Array<{ setting: string; message: string }> = [];
   for (const [key, entry] of Object.entries(settingsTable)) {
     let raw: unknown;
     for (const source of sources) {
@@ -149,17 +161,19 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
       settings[key] = parsed.data;
     } else {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(
-        `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
-      );
+      issues.push({
+        setting: `pronto.${key}`,
+        message: `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
+      });
     }
   }
-  return { settings: settings as Settings, problems };
+  return { settings: settings as Settings, problems: issues.map((i) => i.message), issues };
 }
 
 /** Settings whose change needs the engine restarted. */
 export const engineSettingKeys: SettingKey[] = [
   'model.path',
+  'model.demo',
   'model.draftPath',
   'engine.path',
   'engine.url',

@@ -45,7 +45,7 @@ test('npm start prints a working URL and stops cleanly on Ctrl+C', { timeout: 12
     assert.match(await res.text(), /workbench/i);
     // The extension was installed into the profile the URL serves.
     assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'extension.js')));
-    assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'vocab', 'ggml-vocab-deepseek-coder.gguf')));
+    assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'models', 'pronto-demo.gguf')));
     child.kill('SIGINT');
     const code = await exited;
     assert.equal(code, 0, `start.mjs exit code after SIGINT:\n${stderr.slice(-2000)}`);

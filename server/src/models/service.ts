@@ -211,6 +211,3 @@ export class ModelService {
     }
   }
 }
-
-// The server's entry point (main.ts) takes the demo model maker from this module.
-export { ensureDemoModel } from './demoModel';
