@@ -163,6 +163,19 @@ export namespace DownloadProgressNotification {
   export const type = new NotificationType<DownloadProgressParams>(method);
 }
 
+export type CheckModelResult =
+  | { ok: true; architecture: string; name?: string; notes: string[] }
+  | { ok: false; problem: string; advice: string };
+
+/**
+ * client → server, request: check a model file (GGUF magic, version, weights, architecture, FIM
+ * tokens) without starting anything, so a wrong pick is refused before it becomes the setting.
+ */
+export namespace CheckModelRequest {
+  export const method = 'pronto/checkModel' as const;
+  export const type = new RequestType<{ path: string }, CheckModelResult, void>(method);
+}
+
 /** client → server, notification: the client wants a fresh status push (e.g. after reload). */
 export namespace RequestStatusNotification {
   export const method = 'pronto/requestStatus' as const;

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import {
+  CheckModelRequest,
   DownloadModelRequest,
   DownloadProgressNotification,
   ListModelsRequest,
@@ -16,7 +17,9 @@ import {
   type DidAcceptParams,
 } from '../../protocol/lsp';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
+import { openWalkthrough } from './notifier';
 import { StatsPanel } from './statsPanel';
+import { menuHint } from './statusView';
 
 type Cmd = (...args: unknown[]) => unknown;
 
@@ -51,17 +54,87 @@ async function setEnabled(ctx: Ctx, client: LanguageClient | undefined, enabled:
   ctx.log.info(`completions ${enabled ? 'enabled' : 'disabled'}`);
 }
 
+/**
+ * Select Model File…: only .gguf files are offered; the pick is checked by the server
+ * (pronto/checkModel: magic, version, weights, architecture, FIM tokens) before it becomes the
+ * setting, so a wrong file is refused at once with what is wrong and what to pick instead, and the
+ * engine never starts on it. With the server down the setting is saved and checked at its start.
+ */
 async function selectModel(ctx: Ctx): Promise<void> {
-  const picked = await vscode.window.showOpenDialog({
-    canSelectMany: false,
-    openLabel: 'Use this model',
-    title: 'Pronto: select a GGUF code model',
-    filters: { 'GGUF models': ['gguf'], 'All files': ['*'] },
+  for (;;) {
+    const picked = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      canSelectFolders: false,
+      openLabel: 'Use this model',
+      title: 'Pronto: select a GGUF code model',
+      filters: { 'GGUF models': ['gguf'] },
+    });
+    const file = picked?.[0];
+    if (!file) return;
+    const client = ctx.runningClient;
+    if (client) {
+      const check = await client.sendRequest(CheckModelRequest.type, { path: file.fsPath });
+      if (!check.ok) {
+        ctx.log.warn(`refused ${file.fsPath}: ${check.problem}`);
+        const again = 'Select Another File…';
+        const pick = await vscode.window.showErrorMessage(`Pronto: ${check.problem} ${check.advice}`, again, 'Download a Model…');
+        if (pick === 'Download a Model…') return void (await vscode.commands.executeCommand('pronto.downloadModel'));
+        if (pick === again) continue;
+        return;
+      }
+      for (const note of check.notes) void vscode.window.showInformationMessage(`Pronto: ${note}`);
+    }
+    await useModelFile(ctx, file.fsPath);
+    return;
+  }
+}
+
+/** Makes `path` the model (the server restarts the engine on the settings change). */
+async function useModelFile(ctx: Ctx, path: string): Promise<void> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  await config.update('model.path', path, vscode.ConfigurationTarget.Global);
+  ctx.log.info(`model set to ${path}; the engine restarts with it`);
+}
+
+/** Try the demo model: random weights, meaningless suggestions; only when the user asks for it. */
+async function useDemoModel(ctx: Ctx): Promise<void> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  await config.update('model.demo', true, vscode.ConfigurationTarget.Global);
+  // A model set in the user settings would win over the demo; the user asked for the demo.
+  if (config.inspect<string>('model.path')?.globalValue) await config.update('model.path', undefined, vscode.ConfigurationTarget.Global);
+  ctx.log.info('using the demo model (its suggestions are meaningless)');
+  void vscode.window
+    .showWarningMessage(
+      'Pronto: running the demo model. Its suggestions are random text: they show how Pronto works, not what a real model suggests.',
+      'Choose a Real Model…',
+    )
+    .then((pick) => {
+      if (pick) void vscode.commands.executeCommand('pronto.chooseModel');
+    });
+}
+
+/** Choose a Model…: the three ways to get one (the menu's first entry, the walkthrough's button). */
+async function chooseModel(ctx: Ctx): Promise<void> {
+  type Item = vscode.QuickPickItem & { command: string };
+  const current = ctx.status?.model;
+  const items: Item[] = [
+    {
+      label: '$(cloud-download) Download a model…',
+      detail: 'Code models in 4-, 8- and 16-bit, sized for this machine; verified before use.',
+      command: 'pronto.downloadModel',
+    },
+    { label: '$(file) Select a GGUF file…', detail: 'A code model you already have on disk.', command: 'pronto.selectModel' },
+    {
+      label: '$(beaker) Try the demo model',
+      detail: 'Random weights: the suggestions are meaningless. Shows how Pronto works, offline.',
+      command: 'pronto.useDemoModel',
+    },
+  ];
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Pronto: choose a model',
+    placeHolder: current ? `Now: ${current}${ctx.status?.demoModel ? ' (demo)' : ''}` : 'No model chosen yet',
   });
-  const file = picked?.[0];
-  if (!file) return;
-  await vscode.workspace.getConfiguration('pronto').update('model.path', file.fsPath, vscode.ConfigurationTarget.Global);
-  ctx.log.info(`model set to ${file.fsPath}; the engine restarts with it`);
+  if (pick) await vscode.commands.executeCommand(pick.command);
 }
 
 function formatSize(bytes: number): string {
@@ -136,14 +209,18 @@ async function acceptPartial(ctx: Ctx, kind: 'word' | 'line'): Promise<void> {
   if (inserted) ctx.notifyAccepted({ uri: editor.document.uri.toString(), text: inserted, kind });
 }
 
-/** Quick pick opened by clicking the status bar item. */
+/**
+ * Quick pick opened by clicking the status bar item. The first (pre-selected) entry is Choose a
+ * model…: a stray Enter opens a picker instead of switching completions off.
+ */
 async function showMenu(ctx: Ctx): Promise<void> {
   const status = ctx.status;
   const running = ctx.runningClient !== undefined;
   const enabled = status?.enabled ?? vscode.workspace.getConfiguration('pronto').get<boolean>('enable', true);
-  type Item = vscode.QuickPickItem & { command?: string };
-  const items: Item[] = [];
-  if (running) {
+  type Item = vscode.QuickPickItem & { command?: string; args?: unknown[] };
+  const modelNow = status?.needsModel ? 'none chosen' : status?.model ? `${status.model}${status.demoModel ? ' (demo)' : ''}` : undefined;
+  const items: Item[] = [{ label: '$(symbol-file) Choose a model…', description: modelNow, command: 'pronto.chooseModel' }];
+  if (running && !status?.needsModel) {
     items.push(
       enabled
         ? { label: '$(circle-slash) Disable completions', command: 'pronto.disable' }
@@ -151,21 +228,16 @@ async function showMenu(ctx: Ctx): Promise<void> {
       { label: '$(debug-restart) Restart engine', command: 'pronto.restartEngine' },
     );
   }
-  items.push({ label: '$(file) Select model file…', command: 'pronto.selectModel' });
-  if (running) items.push({ label: '$(cloud-download) Download a model…', command: 'pronto.downloadModel' });
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(output) Show logs', command: 'pronto.showLogs' });
   items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
+  items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', args: ['pronto.'] });
+  items.push({ label: '$(book) Get started', command: 'pronto.openWalkthrough' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
-  items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', description: 'pronto.' });
-  const title = status
-    ? `Pronto: ${status.state}${status.model ? ` · ${status.model}` : ''}`
-    : running
-      ? 'Pronto'
-      : 'Pronto: server not running';
-  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: status?.message });
+  const title = status ? `Pronto: ${status.needsModel ? 'no model' : status.state}${status.model ? ` · ${status.model}` : ''}` : 'Pronto';
+  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: menuHint(status, running) });
   if (!pick?.command) return;
-  if (pick.command === 'workbench.action.openSettings') await vscode.commands.executeCommand(pick.command, 'pronto.');
-  else await vscode.commands.executeCommand(pick.command);
+  await vscode.commands.executeCommand(pick.command, ...(pick.args ?? []));
 }
 
 export const commandTable: Record<string, CommandSpec> = {
@@ -178,6 +250,9 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.stopServer': always((ctx) => () => ctx.stop()),
   'pronto.startServer': always((ctx) => () => ctx.start()),
   'pronto.selectModel': always((ctx) => () => selectModel(ctx)),
+  'pronto.chooseModel': always((ctx) => () => chooseModel(ctx)),
+  'pronto.useDemoModel': always((ctx) => () => useDemoModel(ctx)),
+  'pronto.openWalkthrough': always(() => () => openWalkthrough()),
   'pronto.enable': {
     enabled: (ctx, client) => () => setEnabled(ctx, client, true),
     disabled: (ctx) => () => setEnabled(ctx, undefined, true),

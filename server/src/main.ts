@@ -3,6 +3,7 @@
  * dependencies into startServer; everything else lives in server.ts.
  */
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
+import { checkModelFile } from './models/modelCheck';
 import { resolveModel } from './models/selection';
 import { ModelService as CatalogModelService } from './models/service';
 import { startServer, type ModelService } from './server';
@@ -27,4 +28,8 @@ startServer(connection, {
       contextTokens: settings['engine.contextSize'],
     }) satisfies ModelService,
   resolveModel: (settings) => resolveModel(settings),
+  checkModel: async (path) => {
+    const r = await checkModelFile(path);
+    return r.ok ? { ok: true, architecture: r.info.architecture, ...(r.info.name ? { name: r.info.name } : {}), notes: r.info.notes } : r;
+  },
 });

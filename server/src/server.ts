@@ -33,6 +33,7 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import {
+  CheckModelRequest,
   DidAcceptCompletionNotification,
   DownloadModelRequest,
   DownloadProgressNotification,
@@ -44,6 +45,7 @@ import {
   StatsRequest,
   StatusNotification,
   type CatalogModel,
+  type CheckModelResult,
   type DidAcceptParams,
   type DownloadProgressParams,
   type ProntoClientCapabilities,
@@ -71,6 +73,8 @@ export interface ServerDeps {
   createModelService?: (storageDir: string, settings: Settings) => ModelService;
   /** Picks and checks the model files before each engine start (server/src/models/selection.ts). */
   resolveModel?: EngineManagerDeps['resolveModel'];
+  /** Answers pronto/checkModel (server/src/models/modelCheck.ts). */
+  checkModel?: (path: string) => Promise<CheckModelResult>;
   /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
   resolveDefinitionsTimeoutMs?: number;
   launcher?: EngineManagerDeps['launcher'];
@@ -305,6 +309,11 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     const service = modelService();
     if (!service) throw new Error('Model download is not available in this build.');
     return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.type, p), abortSignalFrom(token));
+  });
+
+  connection.onRequest(CheckModelRequest.type, async ({ path: file }: { path: string }): Promise<CheckModelResult> => {
+    if (!deps.checkModel) throw new Error('Model checks are not available in this build.');
+    return deps.checkModel(file);
   });
 
   // The client went away without shutdown (crash, closed pipe): never leave the engine behind.

@@ -173,7 +173,7 @@ describe('LSP server with no model configured', { timeout: 120_000, skip: built 
         problem: 'README.md is not a GGUF model: it is a text file.',
         advice: s.modelProblem?.advice,
       });
-      assert.match(s.modelProblem?.advice ?? '', /Pick a GGUF file of a base code model/);
+      assert.match(s.modelProblem?.advice ?? '', /Pick a \.gguf base code model/);
       assert.deepEqual(enginePids(h.child.pid!), [], 'the engine was never started');
       assert.ok(!h.logs.some((l) => /starting .*pronto-engine/.test(l)), h.logs.join('\n'));
     } finally {

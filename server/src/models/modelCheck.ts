@@ -210,7 +210,7 @@ const ALL_FIM_TEXTS = [...FIM_TOKEN_TEXTS.pre, ...FIM_TOKEN_TEXTS.suf, ...FIM_TO
 
 /** What to pick instead, said the same way everywhere. */
 export const PICK_INSTEAD =
-  'Pick a GGUF file of a base code model with fill-in-the-middle tokens (Qwen2.5-Coder, DeepSeek-Coder or StarCoder2, not an instruct or chat variant), or use "Pronto: Download a Model…".';
+  'Pick a .gguf base code model with fill-in-the-middle tokens (Qwen2.5-Coder, DeepSeek-Coder, StarCoder2; not an instruct variant), or use "Pronto: Download a Model…".';
 
 export interface ModelInfo {
   architecture: string;
