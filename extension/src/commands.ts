@@ -15,8 +15,12 @@ import {
   SetEnabledNotification,
   type CatalogModel,
   type DidAcceptParams,
+  type DownloadFailure,
+  type DownloadModelParams,
+  type ListModelsResult,
 } from '../../protocol/lsp';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
+import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
 import { openWalkthrough } from './notifier';
 import { StatsPanel } from './statsPanel';
 import { menuHint } from './statusView';
@@ -137,53 +141,147 @@ async function chooseModel(ctx: Ctx): Promise<void> {
   if (pick) await vscode.commands.executeCommand(pick.command);
 }
 
-function formatSize(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  return `${Math.round(bytes / 1e6)} MB`;
+/** Groups catalog files by model, in catalog order. */
+function byModel(models: CatalogModel[]): CatalogModel[][] {
+  const groups = new Map<string, CatalogModel[]>();
+  for (const m of models) groups.set(m.model, [...(groups.get(m.model) ?? []), m]);
+  return [...groups.values()];
+}
+
+/**
+ * Download a Model…: first the model (the one suggested for this machine starred), then, when its
+ * publisher offers several, the version (quantization) with its download size, the memory it needs,
+ * what it costs in quality and whether it fits the GPU or RAM here.
+ */
+async function pickCatalogModel(list: ListModelsResult): Promise<CatalogModel | undefined> {
+  type ModelItem = vscode.QuickPickItem & { versions: CatalogModel[] };
+  const groups = byModel(list.models);
+  const items: ModelItem[] = groups.map((versions) => {
+    const first = versions[0]!;
+    const recommended = versions.some((v) => v.recommended);
+    const bits = [...new Set(versions.map((v) => v.bits))].sort((a, b) => a - b);
+    const smallest = Math.min(...versions.map((v) => v.sizeBytes));
+    return {
+      label: `${recommended ? '$(star-full) ' : ''}${first.modelLabel}`,
+      description: `${bits.join('/')}-bit · ${versions.length > 1 ? 'from ' : ''}${formatSize(smallest)}${versions.some((v) => v.installed) ? ' · downloaded' : ''}`,
+      detail: recommended ? `Suggested: ${list.suggestion}` : undefined,
+      versions,
+    };
+  });
+  const model = await vscode.window.showQuickPick(items, {
+    title: 'Pronto: download a model',
+    placeHolder: `This machine: ${list.hardware}`,
+    matchOnDetail: true,
+  });
+  if (!model) return undefined;
+  if (model.versions.length === 1) return model.versions[0];
+  type VersionItem = vscode.QuickPickItem & { version: CatalogModel };
+  const versions: VersionItem[] = [...model.versions]
+    .sort((a, b) => b.bits - a.bits)
+    .map((v) => ({
+      label: `${v.suggestedVersion ? '$(star-full) ' : ''}${v.quantLabel}`,
+      description: `${formatSize(v.sizeBytes)} download · needs ${formatSize(v.memoryBytes)} · ${v.fitNote}${v.installed ? ' · downloaded' : ''}`,
+      detail: v.quality,
+      version: v,
+    }));
+  const pick = await vscode.window.showQuickPick(versions, {
+    title: `Pronto: ${model.versions[0]!.modelLabel}, which version?`,
+    placeHolder: 'Fewer bits: smaller and faster, a little less accurate',
+  });
+  return pick?.version;
 }
 
 async function downloadModel(ctx: Ctx, client: LanguageClient): Promise<void> {
-  const { models, hardware } = await client.sendRequest(ListModelsRequest.type);
-  if (!models.length) {
+  const list = await client.sendRequest(ListModelsRequest.type);
+  if (!list.models.length) {
     void vscode.window.showInformationMessage('Pronto: the model catalog is empty.');
     return;
   }
-  type Item = vscode.QuickPickItem & { model: CatalogModel };
-  const items: Item[] = models.map((m) => ({
-    label: `${m.recommended ? '$(star-full) ' : ''}${m.label}`,
-    description: `${m.paramsB}B · ${formatSize(m.sizeBytes)}${m.installed ? ' · downloaded' : ''}`,
-    detail: m.recommended ? `Recommended for this machine (${hardware})` : undefined,
-    model: m,
-  }));
-  const pick = await vscode.window.showQuickPick(items, {
-    title: `Pronto: download a model (this machine: ${hardware})`,
-    placeHolder: 'Choose a code model; it is downloaded, verified and then used',
-  });
-  if (!pick) return;
-  const id = pick.model.id;
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Pronto: ${pick.model.label}`, cancellable: true },
-    async (progress, token) => {
-      let reported = 0;
-      const sub = client.onNotification(DownloadProgressNotification.type, (p) => {
-        if (p.id !== id) return;
-        const pct = p.totalBytes > 0 ? (100 * p.receivedBytes) / p.totalBytes : 0;
-        progress.report({
-          increment: Math.max(0, pct - reported),
-          message: p.state === 'downloading' ? `${formatSize(p.receivedBytes)} of ${formatSize(p.totalBytes)}` : (p.message ?? p.state),
+  const model = await pickCatalogModel(list);
+  if (model) await downloadWithRetry(ctx, client, model);
+}
+
+const RETRY = 'Retry';
+const USE_MIRROR = 'Use a Mirror…';
+const LOCAL_FILE = 'Select a Local File…';
+
+/**
+ * Downloads `model` with a progress notification (percent, size, speed, time left); a failure is
+ * one plain sentence from the server with Retry, Use a Mirror… (pronto.model.mirror) and Select a
+ * Local File… as the ways on.
+ */
+async function downloadWithRetry(ctx: Ctx, client: LanguageClient, model: CatalogModel): Promise<void> {
+  let mirror: string | undefined;
+  for (;;) {
+    const params: DownloadModelParams = { id: model.id, ...(mirror !== undefined ? { mirror } : {}) };
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Downloading ${model.modelLabel} (${model.quant})`, cancellable: true },
+      async (progress, token) => {
+        const meter = new DownloadMeter();
+        let shown = 0;
+        const sub = client.onNotification(DownloadProgressNotification.type, (p) => {
+          if (p.id !== model.id) return;
+          if (p.state === 'verifying') return progress.report({ message: 'checking the SHA-256…' });
+          if (p.state !== 'downloading') return;
+          const { percent, message } = describeProgress(p.receivedBytes, p.totalBytes, meter.sample(p.receivedBytes, Date.now()));
+          progress.report({ increment: Math.max(0, percent - shown), message });
+          shown = Math.max(shown, percent);
         });
-        reported = Math.max(reported, pct);
-      });
+        try {
+          return { ok: true as const, result: await client.sendRequest(DownloadModelRequest.type, params, token) };
+        } catch (err) {
+          if (token.isCancellationRequested) return { ok: false as const, cancelled: true };
+          return { ok: false as const, cancelled: false, err };
+        } finally {
+          sub.dispose();
+        }
+      },
+    );
+    if (outcome.ok) {
+      await useModelFile(ctx, outcome.result.path);
+      void vscode.window.showInformationMessage(`Pronto: downloaded and checked ${model.label}; now using it.`);
+      return;
+    }
+    if (outcome.cancelled) return;
+    const failure = (outcome.err as { data?: DownloadFailure }).data;
+    const sentence = failure?.sentence ?? (outcome.err instanceof Error ? outcome.err.message : String(outcome.err));
+    ctx.log.warn(`download of ${model.id} failed: ${sentence}`);
+    const pick = await vscode.window.showErrorMessage(`Pronto: ${sentence}`, RETRY, USE_MIRROR, LOCAL_FILE);
+    if (pick === RETRY) continue;
+    if (pick === USE_MIRROR) {
+      const chosen = await askForMirror();
+      if (chosen === undefined) return;
+      mirror = chosen;
+      continue;
+    }
+    if (pick === LOCAL_FILE) await vscode.commands.executeCommand('pronto.selectModel');
+    return;
+  }
+}
+
+/** Asks for a mirror of Hugging Face and saves it as pronto.model.mirror; undefined when dismissed. */
+async function askForMirror(): Promise<string | undefined> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  const value = await vscode.window.showInputBox({
+    title: 'Pronto: a mirror of Hugging Face',
+    prompt: 'Base URL that serves <repo>/resolve/<revision>/<file> like huggingface.co. Empty: Hugging Face.',
+    value: config.get<string>('model.mirror', ''),
+    placeHolder: 'https://hf-mirror.example.com',
+    ignoreFocusOut: true,
+    validateInput: (v) => {
+      if (!v.trim()) return undefined;
       try {
-        return await client.sendRequest(DownloadModelRequest.type, { id }, token);
-      } finally {
-        sub.dispose();
+        const url = new URL(v.trim());
+        return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : 'An http:// or https:// URL, please.';
+      } catch {
+        return 'Not a URL.';
       }
     },
-  );
-  await vscode.workspace.getConfiguration('pronto').update('model.path', result.path, vscode.ConfigurationTarget.Global);
-  ctx.log.info(`downloaded ${id} to ${result.path}; now using it`);
-  void vscode.window.showInformationMessage(`Pronto: now using ${pick.model.label}.`);
+  });
+  if (value === undefined) return undefined;
+  const mirror = value.trim().replace(/\/+$/, '');
+  await config.update('model.mirror', mirror, vscode.ConfigurationTarget.Global);
+  return mirror;
 }
 
 /**

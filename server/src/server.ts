@@ -22,6 +22,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CancellationTokenSource,
+  LSPErrorCodes,
+  ResponseError,
   DidChangeConfigurationNotification,
   InlineCompletionTriggerKind,
   TextDocumentSyncKind,
@@ -44,8 +46,9 @@ import {
   SetEnabledNotification,
   StatsRequest,
   StatusNotification,
-  type CatalogModel,
   type CheckModelResult,
+  type DownloadModelParams,
+  type ListModelsResult,
   type DidAcceptParams,
   type DownloadProgressParams,
   type ProntoClientCapabilities,
@@ -54,6 +57,7 @@ import {
   type StatsResult,
 } from '../../protocol/lsp';
 import { CompletionProvider } from './completion/provider';
+import { failureOf } from './models/downloadFailure';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
 import { EngineManager, type EngineManagerDeps } from './engine/manager';
@@ -64,7 +68,7 @@ import { StatusReporter } from './status';
 
 /** What the server needs from the models feature (server/src/models/ModelService satisfies it). */
 export interface ModelService {
-  listModels(): Promise<{ models: CatalogModel[]; hardware: string }>;
+  listModels(): Promise<ListModelsResult>;
   download(id: string, onProgress: (p: DownloadProgressParams) => void, signal?: AbortSignal): Promise<{ path: string }>;
 }
 
@@ -96,10 +100,11 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   let enabled = true;
   let storageDir = process.env.PRONTO_STORAGE_DIR || path.join(os.homedir(), '.cache', 'pronto');
   let models: { service: ModelService; mirror: string } | undefined;
-  const modelService = (): ModelService | undefined => {
+  /** The model service for `mirror` (default: the pronto.model.mirror setting), made on first use. */
+  const modelService = (mirror: string = settings['model.mirror']): ModelService | undefined => {
     if (!deps.createModelService) return undefined;
-    if (!models || models.mirror !== settings['model.mirror']) {
-      models = { service: deps.createModelService(storageDir, settings), mirror: settings['model.mirror'] };
+    if (!models || models.mirror !== mirror) {
+      models = { service: deps.createModelService(storageDir, { ...settings, 'model.mirror': mirror }), mirror };
     }
     return models.service;
   };
@@ -305,10 +310,23 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     if (!service) throw new Error('The model catalog is not available in this build.');
     return service.listModels();
   });
-  connection.onRequest(DownloadModelRequest.type, async ({ id }: { id: string }, token: CancellationToken) => {
-    const service = modelService();
+  connection.onRequest(DownloadModelRequest.type, async ({ id, mirror }: DownloadModelParams, token: CancellationToken) => {
+    const service = modelService(typeof mirror === 'string' ? mirror : undefined);
     if (!service) throw new Error('Model download is not available in this build.');
-    return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.type, p), abortSignalFrom(token));
+    try {
+      return await service.download(
+        id,
+        (p) => void connection.sendNotification(DownloadProgressNotification.type, p),
+        abortSignalFrom(token),
+      );
+    } catch (err) {
+      // A plain sentence and its kind as the error's data (the client offers retry, a mirror, a
+      // local file); the technical message goes to the log.
+      const failure = failureOf(err);
+      if (!failure) throw err;
+      connection.console.warn(`download of ${id} failed: ${(err as Error).message}`);
+      throw new ResponseError(LSPErrorCodes.RequestFailed, failure.sentence, failure);
+    }
   });
 
   connection.onRequest(CheckModelRequest.type, async ({ path: file }: { path: string }): Promise<CheckModelResult> => {
