@@ -3,7 +3,8 @@
 // repository root.
 //
 // The .vsix is packed from a staging folder (.cache/package/stage) holding exactly what runs:
-//   package.json (without scripts and devDependencies), README.md (extension/README.md),
+//   package.json (without scripts and devDependencies), README.md (extension/marketplace/README.md,
+//   the user-facing one), extension/marketplace/icon.png,
 //   dist/ (extension.js, server.js, webviews; everything is bundled, so no node_modules),
 //   dist/models/pronto-demo.gguf (the demo model, made by `npm run build:demo-model`; used only when
 //   pronto.model.demo is on),
@@ -74,8 +75,11 @@ mkdirSync(stage, { recursive: true });
 const { scripts: _s, devDependencies: _d, dependencies: _deps, private: _p, bin: _b, ...manifest } = pkg;
 writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
-const readme = existsSync(join(root, 'extension', 'README.md')) ? join(root, 'extension', 'README.md') : join(root, 'README.md');
-if (existsSync(readme)) copyFileSync(readme, join(stage, 'README.md'));
+// The Extensions view shows README.md from the extension's root: the user-facing one, not the
+// contributors' extension/README.md. The icon stays where package.json's "icon" points.
+copyFileSync(join(root, 'extension', 'marketplace', 'README.md'), join(stage, 'README.md'));
+mkdirSync(join(stage, 'extension', 'marketplace'), { recursive: true });
+copyFileSync(join(root, 'extension', 'marketplace', 'icon.png'), join(stage, 'extension', 'marketplace', 'icon.png'));
 for (const f of ['LICENSE', 'LICENSE.md', 'CHANGELOG.md']) if (existsSync(join(root, f))) copyFileSync(join(root, f), join(stage, f));
 if (!args.has('--no-build')) run('npm', ['run', '-s', 'build:demo-model']);
 cpSync(join(root, 'dist'), join(stage, 'dist'), {

@@ -128,9 +128,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const extDir = join(dirs.extensions, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
 rmSync(extDir, { recursive: true, force: true });
 mkdirSync(extDir, { recursive: true });
-for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'media']) {
+for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/marketplace', 'media']) {
   if (existsSync(join(root, entry))) cpSync(join(root, entry), join(extDir, entry), { recursive: true });
 }
+// The Extensions view reads README.md from the extension's root (as in the .vsix).
+cpSync(join(root, 'extension', 'marketplace', 'README.md'), join(extDir, 'README.md'));
 
 const settingsFile = join(dirs.userData, 'User', 'settings.json');
 let settings = {};

@@ -19,6 +19,7 @@ import {
   type DownloadModelParams,
   type ListModelsResult,
 } from '../../protocol/lsp';
+import { type LanguageSwitches, languageEnabled, withLanguage } from '../../protocol/languages';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
 import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
 import { openWalkthrough } from './notifier';
@@ -39,10 +40,10 @@ const serverDown =
   (ctx: Ctx): Cmd =>
   () => {
     const msg =
-      'Pronto: the language server is not running. Use "Pronto: Restart Language Server", or "Pronto: Show Logs" to see why it stopped.';
+      'Pronto: the language server is not running. Use "Pronto: Start Language Server", or "Pronto: Show Logs" to see why it stopped.';
     ctx.log.warn(msg);
-    void vscode.window.showWarningMessage(msg, 'Restart Server', 'Show Logs').then((pick) => {
-      if (pick === 'Restart Server') void vscode.commands.executeCommand('pronto.restartServer');
+    void vscode.window.showWarningMessage(msg, 'Start Server', 'Show Logs').then((pick) => {
+      if (pick === 'Start Server') void vscode.commands.executeCommand('pronto.restartServer');
       if (pick === 'Show Logs') ctx.log.show();
     });
     return false;
@@ -98,6 +99,24 @@ async function useModelFile(ctx: Ctx, path: string): Promise<void> {
   const config = vscode.workspace.getConfiguration('pronto');
   await config.update('model.path', path, vscode.ConfigurationTarget.Global);
   ctx.log.info(`model set to ${path}; the engine restarts with it`);
+}
+
+/**
+ * Switches completions on or off for the active editor's language in the user settings
+ * (pronto.completion.languages, Copilot's convention); the server applies it on the next keystroke.
+ */
+async function toggleLanguage(ctx: Ctx): Promise<void> {
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (!languageId) {
+    void vscode.window.showInformationMessage('Pronto: open a file first; completions are switched per language.');
+    return;
+  }
+  const config = vscode.workspace.getConfiguration('pronto');
+  const on = !languageEnabled(config.get<LanguageSwitches>('completion.languages'), languageId);
+  const user = config.inspect<LanguageSwitches>('completion.languages')?.globalValue;
+  await config.update('completion.languages', withLanguage(user, languageId, on), vscode.ConfigurationTarget.Global);
+  ctx.log.info(`completions ${on ? 'on' : 'off'} for ${languageId}`);
+  void vscode.window.setStatusBarMessage(`Pronto: completions ${on ? 'on' : 'off'} for ${languageId}`, 3000);
 }
 
 /** Try the demo model: random weights, meaningless suggestions; only when the user asks for it. */
@@ -245,7 +264,6 @@ async function downloadWithRetry(ctx: Ctx, client: LanguageClient, model: Catalo
     if (outcome.cancelled) return;
     const failure = (outcome.err as { data?: DownloadFailure }).data;
     const sentence = failure?.sentence ?? (outcome.err instanceof Error ? outcome.err.message : String(outcome.err));
-    ctx.log.warn(`download of ${model.id} failed: ${sentence}`);
     const pick = await vscode.window.showErrorMessage(`Pronto: ${sentence}`, RETRY, USE_MIRROR, LOCAL_FILE);
     if (pick === RETRY) continue;
     if (pick === USE_MIRROR) {
@@ -318,11 +336,20 @@ async function showMenu(ctx: Ctx): Promise<void> {
   type Item = vscode.QuickPickItem & { command?: string; args?: unknown[] };
   const modelNow = status?.needsModel ? 'none chosen' : status?.model ? `${status.model}${status.demoModel ? ' (demo)' : ''}` : undefined;
   const items: Item[] = [{ label: '$(symbol-file) Choose a model…', description: modelNow, command: 'pronto.chooseModel' }];
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (languageId) {
+    const on = languageEnabled(vscode.workspace.getConfiguration('pronto').get<LanguageSwitches>('completion.languages'), languageId);
+    items.push({
+      label: on ? `$(check) Completions in ${languageId}: on` : `$(circle-slash) Completions in ${languageId}: off`,
+      description: on ? 'turn off for this language' : 'turn on for this language',
+      command: 'pronto.toggleLanguage',
+    });
+  }
   if (running && !status?.needsModel) {
     items.push(
       enabled
-        ? { label: '$(circle-slash) Disable completions', command: 'pronto.disable' }
-        : { label: '$(check) Enable completions', command: 'pronto.enable' },
+        ? { label: '$(circle-slash) Disable completions', description: 'everywhere', command: 'pronto.disable' }
+        : { label: '$(check) Enable completions', description: 'everywhere', command: 'pronto.enable' },
       { label: '$(debug-restart) Restart engine', command: 'pronto.restartEngine' },
     );
   }
@@ -349,6 +376,7 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.startServer': always((ctx) => () => ctx.start()),
   'pronto.selectModel': always((ctx) => () => selectModel(ctx)),
   'pronto.chooseModel': always((ctx) => () => chooseModel(ctx)),
+  'pronto.toggleLanguage': always((ctx) => () => toggleLanguage(ctx)),
   'pronto.useDemoModel': always((ctx) => () => useDemoModel(ctx)),
   'pronto.openWalkthrough': always(() => () => openWalkthrough()),
   'pronto.enable': {

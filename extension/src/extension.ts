@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
+import { ContextKeys } from './contextKeys';
 import { Ctx } from './ctx';
 import { Notifier } from './notifier';
 import { StatsPanel } from './statsPanel';
@@ -33,7 +34,9 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   ctx = c;
   const statusBar = new StatusBar(c);
   const notifier = new Notifier(c);
-  extension.subscriptions.push(c, statusBar, notifier, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
+  extension.subscriptions.push(c, statusBar, notifier, new ContextKeys(c), ...registerCommands(c), {
+    dispose: () => StatsPanel.disposeCurrent(),
+  });
   // Before the server starts, so it is in place (and focused) before any status arrives.
   await notifier.openWalkthroughOnFirstRun().catch((err: unknown) => log.warn(`could not open the walkthrough: ${String(err)}`));
   const api: ProntoApi = {

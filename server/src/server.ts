@@ -56,6 +56,7 @@ import {
   type ResolveDefinitionsResult,
   type StatsResult,
 } from '../../protocol/lsp';
+import { languageEnabled } from '../../protocol/languages';
 import { CompletionProvider } from './completion/provider';
 import { failureOf } from './models/downloadFailure';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
@@ -256,6 +257,8 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     if (!enabled) return { items: [] };
     const doc = documents.get(params.textDocument.uri);
     if (!doc) return { items: [] };
+    // Off for this language (pronto.completion.languages): no engine request, nothing counted.
+    if (!languageEnabled(settings['completion.languages'], doc.languageId)) return { items: [] };
     try {
       const offset = doc.offsetAt(params.position);
       const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;

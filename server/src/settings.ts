@@ -9,6 +9,7 @@
  * yields a message naming the setting, and that setting falls back to its default; the rest are kept.
  */
 import { z } from 'zod';
+import { DEFAULT_LANGUAGE_SWITCHES } from '../../protocol/languages';
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 /** A token budget: a whole, non-negative number of tokens up to `max`. */
@@ -80,6 +81,12 @@ export const settingsTable = {
     description: 'Suggestions generated per request (the first greedy, the others sampled).',
   },
   'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
+  'completion.languages': {
+    schema: z.record(z.string(), z.boolean('each language must be true or false')),
+    default: DEFAULT_LANGUAGE_SWITCHES as Record<string, boolean>,
+    description:
+      'Where suggestions appear, by language id (true: on, false: off); "*" stands for every language not listed. Plain text, Markdown and commit messages are off by default.',
+  },
   'context.prefixTokens': {
     schema: tokens(65536),
     default: 1024,

@@ -116,10 +116,11 @@ export function installExtensionCopy(extensionsDir: string): string {
   const target = join(extensionsDir, extensionId.folder);
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
-  for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'LICENSE']) {
+  for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/marketplace', 'LICENSE']) {
     const from = join(repoRoot, entry);
     if (existsSync(from)) cpSync(from, join(target, entry), { recursive: true });
   }
+  cpSync(join(repoRoot, 'extension', 'marketplace', 'README.md'), join(target, 'README.md'));
   if (!existsSync(join(target, 'dist', 'extension.js'))) {
     throw new Error('dist/extension.js is missing: run `npm run build` before the e2e tests');
   }

@@ -1,0 +1,32 @@
+/** pronto.completion.languages, read the same way by client and server (protocol/languages.ts). */
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_LANGUAGE_SWITCHES, languageEnabled, withLanguage } from '../../protocol/languages';
+import { parseSettings } from '../../server/src/settings';
+
+test('languageEnabled: the language itself, else "*", else on', () => {
+  const cases: Array<[Record<string, boolean> | undefined, string, boolean]> = [
+    [DEFAULT_LANGUAGE_SWITCHES, 'typescript', true],
+    [DEFAULT_LANGUAGE_SWITCHES, 'plaintext', false],
+    [DEFAULT_LANGUAGE_SWITCHES, 'markdown', false],
+    [DEFAULT_LANGUAGE_SWITCHES, 'scminput', false],
+    [{ '*': false, python: true }, 'python', true],
+    [{ '*': false, python: true }, 'rust', false],
+    [{ python: false }, 'rust', true],
+    [{}, 'rust', true],
+    [undefined, 'rust', true],
+  ];
+  for (const [switches, id, want] of cases) assert.equal(languageEnabled(switches, id), want, `${JSON.stringify(switches)} ${id}`);
+});
+
+test('withLanguage changes one language and keeps the rest', () => {
+  assert.deepEqual(withLanguage({ '*': true, markdown: false }, 'markdown', true), { '*': true, markdown: true });
+  assert.deepEqual(withLanguage(undefined, 'python', false), { python: false });
+});
+
+test('the setting is validated like every other: a non-boolean is named, and the default is used', () => {
+  assert.deepEqual(parseSettings().settings['completion.languages'], DEFAULT_LANGUAGE_SWITCHES);
+  const bad = parseSettings({ completion: { languages: { python: 'no' } } });
+  assert.deepEqual(bad.settings['completion.languages'], DEFAULT_LANGUAGE_SWITCHES);
+  assert.equal(bad.issues[0]?.setting, 'pronto.completion.languages');
+});
