@@ -151,6 +151,8 @@ if (existsSync(settingsFile)) {
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
     'chat.disableAIFeatures': true,
     'editor.inlineSuggest.enabled': true,
+    // The scratch workspace sits inside this repository (.cache/): do not offer to open the repository.
+    'git.openRepositoryInParentFolders': 'never',
   };
 }
 if (settings) {

@@ -143,7 +143,7 @@ async function chooseModel(ctx: Ctx): Promise<void> {
   const items: Item[] = [
     {
       label: '$(cloud-download) Download a model…',
-      detail: 'Code models in 4-, 8- and 16-bit, sized for this machine; verified before use.',
+      detail: 'Qwen2.5-Coder or DeepSeek-Coder, with a suggestion for this machine; verified before use.',
       command: 'pronto.downloadModel',
     },
     { label: '$(file) Select a GGUF file…', detail: 'A code model you already have on disk.', command: 'pronto.selectModel' },
@@ -183,7 +183,7 @@ async function pickCatalogModel(list: ListModelsResult): Promise<CatalogModel | 
     return {
       label: `${recommended ? '$(star-full) ' : ''}${first.modelLabel}`,
       description: `${bits.join('/')}-bit · ${versions.length > 1 ? 'from ' : ''}${formatSize(smallest)}${versions.some((v) => v.installed) ? ' · downloaded' : ''}`,
-      detail: recommended ? `Suggested: ${list.suggestion}` : undefined,
+      detail: recommended ? `$(star-full) Suggested for this machine: ${list.suggestion}` : undefined,
       versions,
     };
   });

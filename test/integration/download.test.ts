@@ -485,7 +485,7 @@ describe('ModelService against a real HTTP server', () => {
     assert.equal(before.models[0]!.installed, false);
     assert.equal(before.models[0]!.recommended, true);
     assert.equal(before.hardware, 'CPU only, 16.0 GiB RAM');
-    assert.match(before.suggestion, /^no NVIDIA GPU found; on the CPU the smallest model/);
+    assert.equal(before.suggestion, 'the fastest on the CPU (no NVIDIA GPU found)');
 
     const notes: DownloadProgressParams[] = [];
     const { path } = await service.download('test-model', (p) => notes.push(p));

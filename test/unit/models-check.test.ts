@@ -187,7 +187,7 @@ describe('checkModelFile', () => {
       assert.equal(r.ok, false, JSON.stringify(r));
       if (r.ok) return;
       assert.match(r.problem, c.problem);
-      assert.match(r.advice, c.advice ?? /Pick a \.gguf base code model .*Download a Model/);
+      assert.match(r.advice, c.advice ?? /^Pick a \.gguf base code model with fill-in-the-middle tokens instead .*, or download one\.$/);
     });
   }
 

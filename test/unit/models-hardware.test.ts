@@ -101,7 +101,8 @@ describe('suggestModel', () => {
   });
 
   test('the GPU reason explains a fall back to CPU', () => {
-    assert.match(suggestModel(hw([0.5]), CATALOG).reason, /GPU0 has only 0\.5 GiB free/);
+    assert.equal(suggestModel(hw([0.5]), CATALOG).reason, 'GPU0 has only 0.5 GiB free, so the fastest on the CPU');
+    assert.equal(suggestModel(hw([24]), CATALOG).reason, "needs 8.4 GiB of GPU0's 24.0 GiB free, with a draft model");
   });
 
   test('empty catalog', () => {

@@ -118,12 +118,10 @@ export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] 
         modelId: fits.id,
         ...(draft ? { draftId: draft.id } : {}),
         backend: 'gpu',
-        reason:
-          `${fits.label} needs about ${gib(memoryNeededBytes(fits, ctx))} and ${bestGpu.name} has ${gib(bestGpu.freeBytes)} free` +
-          (draft ? `; ${draft.label} fits next to it as a draft model` : ''),
+        reason: `needs ${gib(memoryNeededBytes(fits, ctx))} of ${bestGpu.name}'s ${gib(bestGpu.freeBytes)} free${draft ? ', with a draft model' : ''}`,
       };
     }
-    gpuNote = `${bestGpu.name} has only ${gib(bestGpu.freeBytes)} free (the smallest model needs ${gib(memoryNeededBytes(smallest, ctx))}), so the CPU is used; `;
+    gpuNote = `${bestGpu.name} has only ${gib(bestGpu.freeBytes)} free, so `;
   }
 
   // The CPU: the fewest parameters (decoding speed falls with size), in the best precision up to
@@ -143,7 +141,7 @@ export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] 
   return {
     modelId: cpuPick.id,
     backend: 'cpu',
-    reason: `${gpuNote}${hw.gpus.length === 0 ? 'no NVIDIA GPU found; ' : ''}on the CPU the smallest model (${cpuPick.label}) keeps completions fast`,
+    reason: `${gpuNote}the fastest on the CPU${hw.gpus.length === 0 ? ' (no NVIDIA GPU found)' : ''}`,
   };
 }
 

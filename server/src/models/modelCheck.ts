@@ -210,7 +210,7 @@ const ALL_FIM_TEXTS = [...FIM_TOKEN_TEXTS.pre, ...FIM_TOKEN_TEXTS.suf, ...FIM_TO
 
 /** What to pick instead, said the same way everywhere. */
 export const PICK_INSTEAD =
-  'Pick a .gguf base code model with fill-in-the-middle tokens (Qwen2.5-Coder, DeepSeek-Coder, StarCoder2; not an instruct variant), or use "Pronto: Download a Model…".';
+  'Pick a .gguf base code model with fill-in-the-middle tokens instead (Qwen2.5-Coder, DeepSeek-Coder, StarCoder2), or download one.';
 
 export interface ModelInfo {
   architecture: string;
@@ -312,7 +312,7 @@ export async function checkModelFile(path: string): Promise<ModelCheck> {
     size = st.size;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return refuse(`The model file ${path} does not exist.`, `Select an existing .gguf file. ${PICK_INSTEAD}`);
+    if (code === 'ENOENT') return refuse(`The model file ${path} does not exist.`);
     return refuse(
       `The model file ${path} cannot be read (${code ?? (err as Error).message}).`,
       'Check its permissions, or pick another file.',
