@@ -191,6 +191,17 @@ describe('checkModelFile', () => {
     });
   }
 
+  test('generative architectures whose names look like embedding ones are accepted', async () => {
+    for (const arch of ['pangu-embedded', 'starcoder2', 'qwen2']) {
+      const r = await checkModelFile(gguf(`arch-${arch}.gguf`, { 'general.architecture': gv.str(arch) }));
+      assert.ok(r.ok, `${arch}: ${JSON.stringify(r)}`);
+    }
+    for (const arch of ['nomic-bert-moe', 'jina-bert-v2', 'gemma-embedding', 'llama-embed', 't5encoder']) {
+      const r = await checkModelFile(gguf(`arch-${arch}.gguf`, { 'general.architecture': gv.str(arch) }));
+      assert.ok(!r.ok && /embedding\/encoder model/.test(r.problem), arch);
+    }
+  });
+
   test('an instruct model is accepted with a note', async () => {
     const r = await checkModelFile(gguf('qwen2.5-coder-1.5b-instruct-q8_0.gguf'));
     assert.ok(r.ok);

@@ -382,14 +382,18 @@ class Reader {
   }
 }
 
-function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
-  const r = new Reader(buf, complete);
+/** Magic, version and the two counts every GGUF starts with. */
+function readPreamble(r: Reader): { version: number; tensorCount: number; kvCount: number } {
   const magic = r.u32();
   if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file (magic 0x${magic.toString(16).padStart(8, '0')})`);
   const version = r.u32();
   if (version !== 2 && version !== 3) throw new GgufError(`unsupported GGUF version ${version} (expected 3)`);
-  const tensorCount = r.size('tensor count');
-  const kvCount = r.size('kv count');
+  return { version, tensorCount: r.size('tensor count'), kvCount: r.size('kv count') };
+}
+
+function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
+  const r = new Reader(buf, complete);
+  const { version, tensorCount, kvCount } = readPreamble(r);
   const kv = new Map<string, GgufValue>();
   for (let i = 0; i < kvCount; i++) {
     const key = r.str();
@@ -461,12 +465,7 @@ export interface GgufSummary {
  */
 export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTokens: readonly string[] = []): GgufSummary {
   const r = new Reader(head, head.byteLength >= fileSize);
-  const magic = r.u32();
-  if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file (magic 0x${magic.toString(16).padStart(8, '0')})`);
-  const version = r.u32();
-  if (version !== 2 && version !== 3) throw new GgufError(`unsupported GGUF version ${version} (expected 3)`);
-  const tensorCount = r.size('tensor count');
-  const kvCount = r.size('kv count');
+  const { version, tensorCount, kvCount } = readPreamble(r);
   const wanted = new Map<number, Array<{ text: string; bytes: Buffer }>>();
   for (const text of lookForTokens) {
     const bytes = Buffer.from(text, 'utf8');

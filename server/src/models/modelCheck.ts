@@ -181,20 +181,7 @@ export const KNOWN_ARCHITECTURES: ReadonlySet<string> = new Set([
 ]);
 
 /** Architectures that encode or embed but do not generate text: no completions possible. */
-const NON_GENERATIVE = new Set([
-  'bert',
-  'modern-bert',
-  'nomic-bert',
-  'nomic-bert-moe',
-  'neo-bert',
-  'jina-bert-v2',
-  'jina-bert-v3',
-  'eurobert',
-  'gemma-embedding',
-  'llama-embed',
-  't5encoder',
-  'wavtokenizer-dec',
-]);
+const NON_GENERATIVE = (arch: string) => /^bert|bert$|-bert-|embedding$|-embed$|^t5encoder$|^wavtokenizer/.test(arch);
 
 /**
  * FIM token texts llama.cpp recognises when a file has no `tokenizer.ggml.fim_*_token_id` keys
@@ -260,7 +247,7 @@ export function assessGguf(summary: GgufSummary, fileSize: number, file: string)
       `${file} is a "${arch}" model, an architecture the llama.cpp in this Pronto build does not know.`,
       `${PICK_INSTEAD} A newer Pronto may support "${arch}".`,
     );
-  if (NON_GENERATIVE.has(arch)) return refuse(`${file} is a "${arch}" embedding/encoder model: it cannot generate code.`);
+  if (NON_GENERATIVE(arch)) return refuse(`${file} is a "${arch}" embedding/encoder model: it cannot generate code.`);
   const vocabSize = summary.arrayLengths.get('tokenizer.ggml.tokens') ?? 0;
   if (vocabSize === 0) return refuse(`${file} has no tokenizer (no tokenizer.ggml.tokens).`);
   const fimIds = (['pre', 'suf', 'mid'] as const).map(
