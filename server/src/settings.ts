@@ -11,7 +11,11 @@
 import { z } from 'zod';
 import { DEFAULT_LANGUAGE_SWITCHES } from '../../protocol/languages';
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
+/** A whole number in [min, max], with messages a person reads in a notification. */
+const int = (min: number, max: number) => {
+  const range = `must be a whole number from ${min} to ${max}`;
+  return z.number(range).int(range).min(min, range).max(max, range);
+};
 /** A token budget: a whole, non-negative number of tokens up to `max`. */
 const tokens = (max: number) =>
   z
@@ -149,6 +153,12 @@ function lookup(source: unknown, dotted: string): unknown {
   return node;
 }
 
+/** A bad value as a person should see it in a one-line message: Infinity stays Infinity, long values are cut. */
+function shownValue(raw: unknown): string {
+  const text = typeof raw === 'number' && !Number.isFinite(raw) ? String(raw) : (JSON.stringify(raw) ?? String(raw));
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
 /**
  * Validates settings from any number of sources (later ones win per setting). `null`/`undefined`
  * values mean "not set". Never throws.
@@ -170,7 +180,7 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
       issues.push({
         setting: `pronto.${key}`,
-        message: `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
+        message: `Setting "pronto.${key}" has an invalid value ${shownValue(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
       });
     }
   }
