@@ -32,7 +32,7 @@ test('the setting is validated like every other: a non-boolean is named, and the
 });
 
 test('a bad value is shown as a person would write it: Infinity as such, a huge string cut short', () => {
-  const huge = parseSettings({ completion: { maxTokens: 1e400 } }).problems[0] ?? '';
+  const huge = parseSettings(JSON.parse('{"completion": {"maxTokens": 1e400}}')).problems[0] ?? '';
   assert.match(huge, /invalid value Infinity: must be a whole number from 1 to 2048\. Using the default 128\.$/);
   const long = parseSettings({ model: { mirror: `ftp://${'x'.repeat(60_000)}` } }).problems[0] ?? '';
   assert.ok(long.length < 300, `${long.length} characters`);
