@@ -9,9 +9,11 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
+import { ContextKeys } from './contextKeys';
 import { Ctx } from './ctx';
 import { watchMonitorAlerts } from './monitorAlerts';
 import { MonitorPanel } from './monitorPanel';
+import { Notifier } from './notifier';
 import { StatusBar } from './statusBar';
 
 /** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
@@ -32,9 +34,12 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
-  extension.subscriptions.push(c, statusBar, ...registerCommands(c), watchMonitorAlerts(c), {
+  const notifier = new Notifier(c);
+  extension.subscriptions.push(c, statusBar, notifier, new ContextKeys(c), ...registerCommands(c), watchMonitorAlerts(c), {
     dispose: () => MonitorPanel.disposeCurrent(),
   });
+  // Before the server starts, so it is in place (and focused) before any status arrives.
+  await notifier.openWalkthroughOnFirstRun().catch((err: unknown) => log.warn(`could not open the walkthrough: ${String(err)}`));
   const api: ProntoApi = {
     client: () => c.runningClient,
     status: () => c.status,

@@ -2,7 +2,7 @@
  * Builds the `pronto/status` push from the engine state, the enabled switch, in-flight requests and
  * recent figures. Pushes only when something a client would render changed.
  */
-import type { StatusAlert, StatusParams } from '../../protocol/lsp';
+import type { SettingProblem, StatusAlert, StatusParams } from '../../protocol/lsp';
 import type { EngineState } from './engine/manager';
 
 export class StatusReporter {
@@ -12,6 +12,7 @@ export class StatusReporter {
   private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
   private extraMessage: string | undefined;
   private alert: StatusAlert | undefined;
+  private settingsProblems: SettingProblem[] = [];
   private lastSent = '';
 
   constructor(private readonly send: (status: StatusParams) => void) {}
@@ -29,6 +30,10 @@ export class StatusReporter {
       ...(e.model !== undefined ? { model: e.model } : {}),
       ...(e.backend !== undefined ? { backend: e.backend } : {}),
       ...(e.demoModel !== undefined ? { demoModel: e.demoModel } : {}),
+      ...(e.needsModel ? { needsModel: true } : {}),
+      ...(e.modelProblem ? { modelProblem: e.modelProblem } : {}),
+      ...(e.gaveUp ? { engineGaveUp: true } : {}),
+      ...(this.settingsProblems.length ? { settingsProblems: this.settingsProblems } : {}),
       ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),
       ...(this.figures.lastLatencyMs !== undefined ? { lastLatencyMs: this.figures.lastLatencyMs } : {}),
       ...(this.alert ? { alert: this.alert } : {}),
@@ -59,6 +64,11 @@ export class StatusReporter {
   /** The worst monitor alert firing now (server/src/monitor/), or undefined when none is. */
   setAlert(alert: StatusAlert | undefined): void {
     this.alert = alert;
+    this.push();
+  }
+  /** Settings with invalid values (each replaced by its default); empty clears the warning. */
+  setSettingsProblems(problems: SettingProblem[]): void {
+    this.settingsProblems = problems;
     this.push();
   }
   requestStarted(): void {

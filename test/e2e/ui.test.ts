@@ -11,8 +11,21 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
-import { runCommand, statusItem, waitForProntoLog, webviewFrame } from './workbench';
+import {
+  launchBrowser,
+  outputRoot,
+  runCommand,
+  screenshot,
+  startCodeServer,
+  statusItem,
+  waitForProntoLog as waitForLog,
+  workbenchUrl,
+  type BrowserSession,
+  type CodeServer,
+} from './harness';
+import { webviewFrame } from './workbench';
+
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -34,7 +47,8 @@ before(async () => {
   }
   server = await startCodeServer({ name: NAME, settings: baseSettings(real), files: sampleFiles, installExtension: 'vsix' });
   session = await launchBrowser(shots);
-  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  // Debug level: the log then records accepts (the "accepted (full)" line the tests wait for).
+  await session.page.goto(workbenchUrl(server, { extensionLogLevel: 'debug' }));
   await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
 });
 
@@ -97,9 +111,12 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show monitor']) {
+  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show monitor']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
+  // The first entry, pre-selected (a stray Enter opens a picker, it does not switch anything off).
+  assert.match(((await menu.locator('.monaco-list-row').first().textContent()) ?? '').trim(), /^Choose a model…/);
+  assert.match(((await menu.locator('.monaco-list-row.focused').first().textContent()) ?? '').trim(), /^Choose a model…/);
   await screenshot(page, shots, 'menu');
   await page.keyboard.press('Escape');
   await menu.waitFor({ state: 'hidden', timeout: 5_000 });
@@ -156,7 +173,7 @@ test('typing shows ghost text from the real engine and Tab accepts it', { timeou
   assert.equal(line.slice(typed.length, typed.length + suggestion.length), suggestion);
   assert.ok((await documentLines(page)).some((l) => l.startsWith(typed + suggestion)));
   // The item's command reported the accept to the extension (and from there to the server).
-  await waitForProntoLog(server!.root, /accepted \(full\)/, 10_000);
+  await waitForProntoLog(/accepted \(full\)/, 10_000);
 });
 
 test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
@@ -176,7 +193,7 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   const line = await waitForLineGrowth(page, typed, 10_000);
   await screenshot(page, shots, 'accepted-word');
   // It went through Pronto's command, which reports partial accepts to the server.
-  await waitForProntoLog(server!.root, /accepted \(word\)/, 10_000);
+  await waitForProntoLog(/accepted \(word\)/, 10_000);
   const inserted = line.slice(typed.length);
   assert.ok(
     suggestion.startsWith(inserted),
@@ -252,7 +269,7 @@ test('"Pronto: Show Statistics" (now the monitor) shows the figures of the compl
     timeout: 10_000,
   });
   // The extension logged the handshake (and nothing it had to reject).
-  await waitForProntoLog(server!.root, /monitor panel ready/, 5_000);
+  await waitForProntoLog(/monitor panel ready/, 5_000);
 });
 
 test('the monitor says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {

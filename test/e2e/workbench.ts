@@ -1,38 +1,11 @@
 /**
- * Helpers for UI tests driving the VS Code workbench in the browser (ui.test.ts, monitor.test.ts).
- * Every wait is for a real signal with a deadline.
+ * Helpers for UI tests driving VS Code's webviews, Settings editor and theme picker in the browser
+ * (ui.test.ts, monitor.test.ts; the workbench basics are in harness.ts). Every wait is for a real
+ * signal with a deadline.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Frame, Page } from 'playwright-core';
-
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-export async function waitForProntoLog(serverRoot: string, re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(serverRoot, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
-
-export function statusItem(page: Page) {
-  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
+import { runCommand } from './harness';
 
 /**
  * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
@@ -47,17 +20,6 @@ export async function webviewFrame(page: Page, selector: string, timeoutMs: numb
     if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
   }
-}
-
-export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  // Click the matching row: Enter would run the top one, which may be a recently used neighbour.
-  await row.click();
 }
 
 /**
