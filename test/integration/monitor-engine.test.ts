@@ -194,6 +194,10 @@ test('NVML is loaded at run time when libnvidia-ml.so.1 can be found (stand-in l
     const broken = await startEngine({ model, args: ['--ctx', '256', '--parallel', '1'], env: env(failing) });
     try {
       assert.equal(scalar(await scrape(broken, {}), 'pronto_nvml_available'), 0);
+      // Logged when the first scrape loads NVML; the stderr pipe may deliver it after the answer.
+      const end = Date.now() + 10_000;
+      while (!/libnvidia-ml\.so\.1 found but NVML did not initialise/.test(broken.stderr()) && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 50)); // read stderr again
       assert.match(broken.stderr(), /libnvidia-ml\.so\.1 found but NVML did not initialise/);
     } finally {
       await broken.stop();
