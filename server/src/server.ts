@@ -14,6 +14,7 @@
  *   pronto/setEnabled               → switch completions on/off (engine keeps running)
  *   pronto/requestStatus            → push pronto/status again
  *   pronto/listModels, downloadModel→ ModelService (server/src/models/)
+ *   pronto/chat..., pronto/templates/... → PromptFeatures (server/src/chat/feature.ts)
  *   pronto/status (server → client) ← StatusReporter
  *   pronto/resolveDefinitions (server → client, only when the client advertises
  *     initializationOptions.capabilities.resolveDefinitions) ← EditorDefinitions, in the background
@@ -51,6 +52,7 @@ import {
   type ResolveDefinitionsResult,
   type StatsResult,
 } from '../../protocol/lsp';
+import { registerPromptFeatures } from './chat/feature';
 import { CompletionProvider } from './completion/provider';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
@@ -126,7 +128,22 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     onState: (s) => {
       log(`engine: ${s.state}: ${s.message}`);
       status.setEngine(s);
+      if (s.state === 'ready') void prompts.engineReady();
     },
+    log,
+  });
+
+  const prompts = registerPromptFeatures({
+    connection,
+    getClient: () => manager.client,
+    engineInfo: () => manager.info,
+    engineMessage: () => manager.state.message,
+    getSettings: () => settings,
+    openDocument: (uri) => {
+      const d = documents.get(uri);
+      return d ? { text: d.getText(), languageId: d.languageId } : undefined;
+    },
+    setStatusNote: (note) => status.setNote(note, 'templates'),
     log,
   });
 
@@ -143,10 +160,14 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       return combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri);
     },
     stats,
+    fimPrompt: (parts) => prompts.fimPrompt(parts),
     onRequestStart: () => status.requestStarted(),
     onRequestEnd: (f) => status.requestEnded(f),
     log,
   });
+
+  // A new FIM template makes cached suggestions stale.
+  prompts.onTemplatesChanged(() => provider.cache.clear());
 
   async function readSettings(): Promise<Settings> {
     const initPronto = (initOptions as { pronto?: unknown } | undefined)?.pronto;
@@ -170,6 +191,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     const dir = (initOptions as { storageDir?: unknown } | undefined)?.storageDir;
     if (typeof dir === 'string' && dir) storageDir = dir;
     hasConfiguration = params.capabilities.workspace?.configuration === true;
+    prompts.initialize(params, storageDir);
     const clientCaps = (initOptions as { capabilities?: ProntoClientCapabilities } | undefined)?.capabilities;
     if (clientCaps?.resolveDefinitions === true) {
       editorDefinitions = new EditorDefinitions({
@@ -252,6 +274,8 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     const doc = documents.get(params.textDocument.uri);
     if (!doc) return { items: [] };
     try {
+      // A templates file edited since the last request applies now (and drops stale cached suggestions).
+      prompts.store.refresh();
       const offset = doc.offsetAt(params.position);
       const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
       // Background: ask the editor for definitions near the cursor; the answer serves this request
@@ -275,7 +299,10 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
           excludeLines: { start: line - window.prefix.split('\n').length + 1, end: line + window.suffix.split('\n').length - 1 },
         });
       }
-      const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, abortSignalFrom(token));
+      const result = await provider.provide(
+        { uri: doc.uri, text: doc.getText(), offset, explicit, languageId: doc.languageId },
+        abortSignalFrom(token),
+      );
       const items: InlineCompletionItem[] = result.items.map((insertText) => ({
         insertText,
         range: { start: params.position, end: params.position },
@@ -316,6 +343,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
 
   connection.onShutdown(async () => {
     editorDefinitions?.dispose();
+    prompts.dispose();
     provider.abortAll();
     await manager.stop();
   });

@@ -15,6 +15,14 @@ import {
   type RandomModelOptions,
 } from '../../server/src/models/randomModel';
 
+/** deepseek-ai/deepseek-coder-*-instruct's tokenizer.chat_template (abridged: system prompt default left out). */
+export const DEEPSEEK_CODER_INSTRUCT_TEMPLATE =
+  '{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{{ bos_token }}' +
+  "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}" +
+  "{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n' }}" +
+  "{% else %}{{ '### Response:\\n' + message['content'] + '\\n<|EOT|>\\n' }}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '### Response:' }}{% endif %}";
+
 export const repoRoot = path.resolve(__dirname, '../..');
 export const modelCacheDir = path.join(repoRoot, '.cache', 'models');
 const vocabDir = path.join(repoRoot, 'native', '.deps', 'llama.cpp', 'models');
@@ -41,6 +49,23 @@ export const recipes = {
     seed: 1,
     fim: DEEPSEEK_CODER_FIM,
     name: 'pronto-test-target',
+  },
+  /** The target with DeepSeek-Coder-Instruct's chat template (llama.cpp recognises it as its built-in
+   * "deepseek" template): the model chat tests run on. The target itself has no chat template. */
+  chat: {
+    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+    arch: 'llama',
+    nLayer: 2,
+    nEmbd: 64,
+    nHead: 4,
+    nHeadKv: 2,
+    nFf: 256,
+    ctx: 4096,
+    type: 'f16',
+    seed: 6,
+    fim: DEEPSEEK_CODER_FIM,
+    name: 'pronto-test-chat',
+    chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
   },
   /** Same vocab as target, 1 layer, narrower: a draft model for speculative decoding tests. */
   draft: {

@@ -70,6 +70,8 @@ export interface RandomModelOptions {
   tieEmbeddings?: boolean;
   /** Standard deviation of the logits for a unit-RMS hidden state. Default 3. */
   logitScale?: number;
+  /** Written as tokenizer.chat_template (replacing the vocab file's, if any); absent: the vocab's own. */
+  chatTemplate?: string;
 }
 
 export interface RandomModelInfo {
@@ -112,6 +114,7 @@ export async function writeRandomModel(opts: RandomModelOptions): Promise<Random
 
   for (const [k, v] of tokenizerKv) kv.set(k, v);
   if (opts.extraTokens?.length) applyExtraTokens(kv, opts.extraTokens, nVocab);
+  if (opts.chatTemplate !== undefined) kv.set('tokenizer.chat_template', gv.str(opts.chatTemplate));
   if (opts.fim) {
     const names: Array<keyof FimTokenIds> = ['pre', 'suf', 'mid', 'pad', 'rep', 'sep'];
     for (const n of names) {
