@@ -281,3 +281,33 @@ describe('a model without a chat template', { timeout: 120_000, skip }, () => {
     }
   });
 });
+
+describe('pronto/chat with a remote engine and an API key', { timeout: 120_000, skip }, () => {
+  test('the answer, the token counts (/tokenize) and the cancel all go through with the key', async () => {
+    const engine = await startEngine({ model: await ensureModel('chat'), env: { ...process.env, PRONTO_API_KEY: 'sekrit-key' } });
+    const h = startLspServer();
+    try {
+      const denied = await fetch(`${engine.url}/tokenize`, { method: 'POST', body: JSON.stringify({ content: 'x' }) });
+      assert.equal(denied.status, 401, 'the engine does require the key');
+      await h.initialize({ pronto: { engine: { url: engine.url, apiKey: 'sekrit-key' }, chat: { temperature: 0 } } });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const r = await chat(h, {
+        message: 'hello',
+        maxTokens: 4,
+        context: [{ kind: 'selection', uri: 'file:///r.ts', text: 'let x = 1;', range: { startLine: 0, endLine: 0 } }],
+      });
+      assert.ok(r.stats, JSON.stringify(r.error));
+      assert.ok(r.context.items[0]!.sentTokens > 0, 'counted by the remote tokenizer');
+      const progress = progressOf(h, 'remote');
+      const source = new CancellationTokenSource();
+      const pending = chat(h, { message: 'Write a long story.', maxTokens: 1000, partialResultToken: 'remote' }, source);
+      await progress.waitForText(2);
+      source.cancel();
+      assert.equal((await pending).finishReason, 'cancelled');
+    } finally {
+      await h.stop();
+      await engine.stop();
+    }
+  });
+});
