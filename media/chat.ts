@@ -107,7 +107,7 @@ function renderBanner(): void {
     'server-down': 'Pronto is not running',
     'engine-starting': 'The engine is starting',
     'engine-error': 'The engine cannot answer',
-    'no-chat-template': 'This model has no chat template',
+    'no-chat-template': 'No chat template this model can use',
   }[b.kind];
   banner.append(h('strong', {}, title), h('span', {}, ` ${b.message}`));
   const action = (label: string, command: Extract<ChatPageToExtension, { type: 'runCommand' }>['command']) => {

@@ -417,4 +417,30 @@ test('the templates panel: edit, preview with token count, inline error; both pa
   await pickTheme(page, 'Dark High Contrast');
   await page.locator('.monaco-workbench.hc-black').waitFor({ state: 'attached', timeout: 30_000 });
   await screenshot(page, shots, 'panels-high-contrast');
+  await pickTheme(page, 'Dark Modern');
+  await page.locator('.monaco-workbench.vs-dark').waitFor({ state: 'attached', timeout: 30_000 });
+});
+
+test('VS Code reopens both panels after a reload, with their state', { timeout: 180_000 }, async () => {
+  const page = session!.page;
+  const frame = await webviewFrame(page, '#list', 10_000);
+  await frame.locator('button.entry[data-id="slash-tests"]').click();
+  await frame.locator('#f-template').focus();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.type(' (draft kept)');
+  await frame.waitForFunction(() => (document.getElementById('rendered')?.textContent ?? '').endsWith('(draft kept)'), undefined, {
+    timeout: 30_000,
+  });
+  const reloaded = page.waitForEvent('load', { timeout: 60_000 });
+  await runCommand(page, 'Developer: Reload Window');
+  await reloaded;
+  await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+  // The templates panel comes back (its serializer), with the unsaved draft; the chat view with its conversation.
+  const restored = await webviewFrame(page, '#list', 120_000);
+  await restored.locator('#f-template').waitFor({ state: 'visible', timeout: 30_000 });
+  assert.match(await restored.locator('#f-template').inputValue(), /\(draft kept\)$/);
+  assert.equal(await restored.locator('#f-id').inputValue(), 'slash-tests');
+  const chat = await webviewFrame(page, '#conversations', 60_000);
+  await chat.locator('.code-actions').first().waitFor({ state: 'attached', timeout: 30_000 });
+  await screenshot(page, shots, 'panels-restored');
 });

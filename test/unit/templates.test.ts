@@ -240,3 +240,36 @@ describe('TemplateStore', () => {
     assert.ok(!familyMatches('qwen', { name: 'deepseek', arch: 'llama' }));
   });
 });
+
+describe('TemplateStore watching', () => {
+  test('a file written by someone else (git checkout, another editor) is picked up without a request', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pronto-watch-'));
+    const store = new TemplateStore();
+    try {
+      store.configure({ userDir: path.join(dir, 'user'), workspaceRoot: dir });
+      store.watch();
+      let guard: NodeJS.Timeout | undefined;
+      const changed = new Promise<void>((resolve, reject) => {
+        // A deadline against a hang (the watcher itself keeps no process alive: persistent: false).
+        guard = setTimeout(() => reject(new Error('the change was not picked up within 20 s')), 20_000);
+        const off = store.onChange(() => {
+          if (store.entries().some((e) => e.template.id === 'watched')) {
+            off();
+            clearTimeout(guard);
+            resolve();
+          }
+        });
+      });
+      // .pronto does not exist yet: the root is watched for it, then the folder itself.
+      mkdirSync(path.join(dir, '.pronto'));
+      writeFileSync(
+        path.join(dir, '.pronto', 'templates.json'),
+        JSON.stringify({ version: 1, templates: [{ id: 'watched', kind: 'slash', name: 'w', template: 'x' }] }),
+      );
+      await changed;
+    } finally {
+      store.unwatch();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
