@@ -9,6 +9,7 @@
 import DOMPurify from 'dompurify';
 import type { ChatPageState, ChatPageToExtension, Chip, ExtensionToChatPage } from '../protocol/chatView';
 import { type AssistantTurn, currentConversation, reduce, type Turn } from './lib/conversation';
+import { CompletionList, h } from './lib/dom';
 import { hardenTaskInputs, renderMarkdown } from './lib/markdown';
 
 interface VsCodeApi {
@@ -25,16 +26,6 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
 const saved: SavedState = vscode.getState() ?? { draft: '' };
 let page: ChatPageState | undefined = saved.page;
-
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Layout
@@ -63,7 +54,7 @@ const input = h('textarea', {
   'aria-label': 'Message',
   placeholder: 'Ask about your code. / for commands · Enter to send · Shift+Enter for a new line',
 });
-const slashList = h('ul', { id: 'slash', class: 'slash', role: 'listbox', 'aria-label': 'Slash commands', hidden: '' });
+const slashList = h('ul', { id: 'slash', class: 'slash completions', role: 'listbox', 'aria-label': 'Slash commands', hidden: '' });
 const sendButton = h('button', { id: 'send', type: 'button' }, 'Send');
 const stopButton = h('button', { id: 'stop', type: 'button', class: 'secondary', hidden: '' }, 'Stop (Esc)');
 composer.append(slashList, input, h('div', { class: 'composer-actions' }));
@@ -282,36 +273,20 @@ function renderSoon(): void {
 // Slash commands
 // ---------------------------------------------------------------------------------------------
 
-let slashActive = 0;
-function slashMatches(): { name: string; description: string }[] {
-  const m = /^\/([a-z0-9-]*)$/.exec(input.value);
-  if (!m) return [];
-  return (page?.commands ?? []).filter((c) => c.name.startsWith(m[1]!));
-}
-function renderSlash(): void {
-  const matches = slashMatches();
-  slashList.hidden = matches.length === 0;
-  if (slashActive >= matches.length) slashActive = 0;
-  slashList.replaceChildren(
-    ...matches.map((c, i) => {
-      const li = h('li', { role: 'option', id: `slash-${c.name}`, 'aria-selected': String(i === slashActive) });
-      li.append(h('strong', {}, `/${c.name}`), h('span', {}, ` ${c.description}`));
-      li.addEventListener('mousedown', (e) => {
-        e.preventDefault();
-        pickSlash(c.name);
-      });
-      return li;
-    }),
-  );
-  if (matches.length) input.setAttribute('aria-activedescendant', `slash-${matches[slashActive]!.name}`);
-  else input.removeAttribute('aria-activedescendant');
-}
-function pickSlash(name: string): void {
-  input.value = `/${name} `;
-  slashList.hidden = true;
-  save();
-  input.focus();
-}
+const slash = new CompletionList(input, slashList, {
+  idPrefix: 'slash-',
+  label: (c) => `/${c.name}`,
+  matches: () => {
+    const m = /^\/([a-z0-9-]*)$/.exec(input.value);
+    return m ? (page?.commands ?? []).filter((c) => c.name.startsWith(m[1]!)) : [];
+  },
+  pick: (name) => {
+    input.value = `/${name} `;
+    save();
+    input.focus();
+  },
+});
+const renderSlash = () => slash.render();
 
 // ---------------------------------------------------------------------------------------------
 // Intents
@@ -336,26 +311,13 @@ input.addEventListener('input', () => {
   renderSlash();
 });
 input.addEventListener('keydown', (e) => {
-  const matches = slashList.hidden ? [] : slashMatches();
-  if (matches.length && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
-    e.preventDefault();
-    slashActive = (slashActive + (e.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
-    renderSlash();
-    return;
-  }
-  if (matches.length && (e.key === 'Tab' || (e.key === 'Enter' && !e.shiftKey))) {
-    e.preventDefault();
-    pickSlash(matches[slashActive]!.name);
+  if (slash.handleKey(e)) {
+    e.stopPropagation(); // Esc closed the list: it does not also stop the answer
     return;
   }
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     send();
-    return;
-  }
-  if (e.key === 'Escape' && !slashList.hidden) {
-    e.preventDefault();
-    slashList.hidden = true;
   }
 });
 document.addEventListener('keydown', (e) => {

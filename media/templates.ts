@@ -8,6 +8,7 @@
  */
 import type { PreviewTemplateResult, TemplateEntry, TemplateKind, TemplateProblem, TemplatesState } from '../protocol/templates';
 import type { ExtensionToTemplatesPage, TemplatesPageToExtension } from '../protocol/templatesView';
+import { CompletionList, h } from './lib/dom';
 
 type Draft = Record<string, string>;
 interface Saved {
@@ -34,15 +35,6 @@ let seq = 0;
 
 const KIND_TITLES: Record<TemplateKind, string> = { fim: 'Completion (FIM)', 'chat-system': 'Chat system prompt', slash: 'Slash commands' };
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 const post = (m: TemplatesPageToExtension) => vscode.postMessage(m);
 const persist = () => vscode.setState(saved);
 
@@ -98,7 +90,7 @@ scopeInput.append(
   h('option', { value: 'user' }, 'User (this machine)'),
 );
 const templateInput = h('textarea', { rows: '10', spellcheck: 'false' });
-const varList = h('ul', { id: 'vars', class: 'vars', role: 'listbox', 'aria-label': 'Variables', hidden: '' });
+const varList = h('ul', { id: 'vars', class: 'vars completions', role: 'listbox', 'aria-label': 'Variables', hidden: '' });
 const formTitle = h('h2', { id: 'form-title' }, 'Template');
 const generalErrors = h('div', { id: 'general-errors', class: 'field-error', role: 'alert' });
 const saveButton = h('button', { id: 'save', type: 'button' }, 'Save');
@@ -363,64 +355,31 @@ resetAllButton.addEventListener('click', () => post({ type: 'reset', scope: file
 openFileButton.addEventListener('click', () => post({ type: 'openFile', scope: fileScope.value as 'workspace' | 'user' }));
 
 // Variable completion in the template text.
-let varActive = 0;
-function varMatches(): { name: string; description: string }[] {
-  const before = templateInput.value.slice(0, templateInput.selectionStart ?? 0);
-  const m = /(?:^|[^{])\{([a-z_]*)$/.exec(before);
-  if (!m) return [];
-  return (state?.variables[kindInput.value as TemplateKind] ?? []).filter((v) => v.name.startsWith(m[1]!));
-}
-function renderVars(): void {
-  const matches = varMatches();
-  varList.hidden = matches.length === 0;
-  if (varActive >= matches.length) varActive = 0;
-  varList.replaceChildren(
-    ...matches.map((v, i) => {
-      const li = h('li', { role: 'option', id: `var-${v.name}`, 'aria-selected': String(i === varActive) });
-      li.append(h('strong', {}, `{${v.name}}`), h('span', {}, ` ${v.description}`));
-      li.addEventListener('mousedown', (e) => {
-        e.preventDefault();
-        pickVar(v.name);
-      });
-      return li;
-    }),
-  );
-  if (matches.length) templateInput.setAttribute('aria-activedescendant', `var-${matches[varActive]!.name}`);
-  else templateInput.removeAttribute('aria-activedescendant');
-}
-function pickVar(name: string): void {
-  const caret = templateInput.selectionStart ?? 0;
-  const before = templateInput.value.slice(0, caret);
-  const typed = /\{([a-z_]*)$/.exec(before)![1]!;
-  const after = templateInput.value.slice(caret);
-  const insert = `${name.slice(typed.length)}${after.startsWith('}') ? '' : '}'}`;
-  templateInput.value = before + insert + after;
-  const pos = caret + insert.length + (after.startsWith('}') ? 1 : 0);
-  templateInput.setSelectionRange(pos, pos);
-  varList.hidden = true;
-  saveProblems = [];
-  changed();
-}
-templateInput.addEventListener('input', renderVars);
-templateInput.addEventListener('click', renderVars);
-templateInput.addEventListener('keydown', (e) => {
-  const matches = varList.hidden ? [] : varMatches();
-  if (!matches.length) return;
-  if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-    e.preventDefault();
-    varActive = (varActive + (e.key === 'ArrowDown' ? 1 : matches.length - 1)) % matches.length;
-    renderVars();
-  } else if (e.key === 'Tab' || e.key === 'Enter') {
-    e.preventDefault();
-    pickVar(matches[varActive]!.name);
-  } else if (e.key === 'Escape') {
-    e.preventDefault();
-    varList.hidden = true;
-  }
+const vars = new CompletionList(templateInput, varList, {
+  idPrefix: 'var-',
+  label: (v) => `{${v.name}}`,
+  matches: () => {
+    const before = templateInput.value.slice(0, templateInput.selectionStart ?? 0);
+    const m = /(?:^|[^{])\{([a-z_]*)$/.exec(before);
+    return m ? (state?.variables[kindInput.value as TemplateKind] ?? []).filter((v) => v.name.startsWith(m[1]!)) : [];
+  },
+  pick: (name) => {
+    const caret = templateInput.selectionStart ?? 0;
+    const before = templateInput.value.slice(0, caret);
+    const typed = /\{([a-z_]*)$/.exec(before)![1]!;
+    const after = templateInput.value.slice(caret);
+    const insert = `${name.slice(typed.length)}${after.startsWith('}') ? '' : '}'}`;
+    templateInput.value = before + insert + after;
+    const pos = caret + insert.length + (after.startsWith('}') ? 1 : 0);
+    templateInput.setSelectionRange(pos, pos);
+    saveProblems = [];
+    changed();
+  },
 });
-templateInput.addEventListener('blur', () => {
-  varList.hidden = true;
-});
+templateInput.addEventListener('input', () => vars.render());
+templateInput.addEventListener('click', () => vars.render());
+templateInput.addEventListener('keydown', (e) => vars.handleKey(e));
+templateInput.addEventListener('blur', () => vars.close());
 
 function render(): void {
   renderServer();

@@ -54,9 +54,13 @@ export const chatPageToExtensionSchema = z.discriminatedUnion('type', [
 ]);
 export type ChatPageToExtension = z.infer<typeof chatPageToExtensionSchema>;
 
-/** Validates a message from the chat page; the error names what was wrong (for the log). */
-export function parseChatPageMessage(raw: unknown): { ok: true; message: ChatPageToExtension } | { ok: false; error: string } {
-  const r = chatPageToExtensionSchema.safeParse(raw);
+/** Validates a message from a page against a schema; the error names what was wrong (for the log). */
+export function parsePageMessage<T>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+  page: string,
+): { ok: true; message: T } | { ok: false; error: string } {
+  const r = schema.safeParse(raw);
   if (r.success) return { ok: true, message: r.data };
   let shown: string;
   try {
@@ -64,11 +68,14 @@ export function parseChatPageMessage(raw: unknown): { ok: true; message: ChatPag
   } catch {
     shown = String(raw);
   }
+  if (shown.length > 200) shown = `${shown.slice(0, 200)}…`;
   return {
     ok: false,
-    error: `invalid chat page message ${shown.length > 200 ? `${shown.slice(0, 200)}…` : shown}: ${r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')}`,
+    error: `invalid ${page} message ${shown}: ${r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')}`,
   };
 }
+
+export const parseChatPageMessage = (raw: unknown) => parsePageMessage(chatPageToExtensionSchema, raw, 'chat page');
 
 /** A piece of context offered to the next message; the page shows it as a removable chip. */
 export interface Chip {

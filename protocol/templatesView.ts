@@ -6,6 +6,7 @@
  * Handshake: the page posts `ready`; the extension answers with `state` (and again on every change).
  */
 import { z } from 'zod';
+import { parsePageMessage } from './chatView';
 import type { PreviewTemplateResult, TemplateProblem, TemplatesState } from './templates';
 
 const scope = z.enum(['user', 'workspace']);
@@ -24,20 +25,7 @@ export const templatesPageToExtensionSchema = z.discriminatedUnion('type', [
 ]);
 export type TemplatesPageToExtension = z.infer<typeof templatesPageToExtensionSchema>;
 
-export function parseTemplatesPageMessage(raw: unknown): { ok: true; message: TemplatesPageToExtension } | { ok: false; error: string } {
-  const r = templatesPageToExtensionSchema.safeParse(raw);
-  if (r.success) return { ok: true, message: r.data };
-  let shown: string;
-  try {
-    shown = (JSON.stringify(raw) ?? String(raw)).slice(0, 200);
-  } catch {
-    shown = String(raw);
-  }
-  return {
-    ok: false,
-    error: `invalid templates page message ${shown}: ${r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ')}`,
-  };
-}
+export const parseTemplatesPageMessage = (raw: unknown) => parsePageMessage(templatesPageToExtensionSchema, raw, 'templates page');
 
 export type ExtensionToTemplatesPage =
   | {

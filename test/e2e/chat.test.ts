@@ -10,12 +10,13 @@
  * dark themes land in test-output/e2e/chat/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { launchBrowser, outputRoot, repoRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'chat';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -52,47 +53,7 @@ after(async () => {
   await server?.stop();
 });
 
-function prontoLog(): string {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  if (!existsSync(logsDir)) return '';
-  return readdirSync(logsDir, { recursive: true })
-    .map(String)
-    .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-    .map((f) => readFileSync(join(logsDir, f), 'utf8'))
-    .join('\n');
-}
-
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = re.exec(prontoLog());
-    if (m) return m;
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the log file: its content is the signal
-  }
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  // Click the command itself: Enter would run whichever row the palette ranks first.
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await row.click();
-}
-
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // the frames load one after the other
-  }
-}
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 async function pickTheme(page: Page, name: string): Promise<void> {
   await runCommand(page, 'Preferences: Color Theme');

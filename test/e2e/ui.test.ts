@@ -7,12 +7,12 @@
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -76,56 +76,10 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
   return (await handle.jsonValue()) as string;
 }
 
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 function statusItem(page: Page) {
   return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
-
-/**
- * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
- * iframe, so it is found among page.frames() by an element of its own.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
-  }
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
 }
 
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {

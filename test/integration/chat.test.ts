@@ -14,25 +14,14 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
-import { startLspServer, type LspHarness } from '../support/lsp';
+import { engineMetric, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 
 const built = existsSync(engineBinary);
 const skip = built ? false : `engine not built (${engineBinary}): run npm run build:native`;
 
-function engineUrl(h: LspHarness): string {
-  const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'));
-  const m = line && /engine ready at (http:\/\/\S+)/.exec(line);
-  assert.ok(m, 'the server logged the engine URL');
-  return m[1]!;
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  assert.ok(m, `${name} in /metrics`);
-  return Number(m[1]);
-}
+const engineUrl = engineUrlFromLogs;
+const metric = engineMetric;
 
 async function tokenCount(url: string, content: string): Promise<number> {
   const r = (await (await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify({ content }) })).json()) as { tokens: number[] };

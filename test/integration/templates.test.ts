@@ -19,7 +19,7 @@ import { defaultFimTemplateText } from '../../server/src/templates/defaults';
 import { renderFimTemplate } from '../../server/src/templates/fim';
 import { readFimTokens } from '../../server/src/templates/fimTokens';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
-import { startLspServer, type LspHarness } from '../support/lsp';
+import { engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 
 const skip = existsSync(engineBinary) ? false : `engine not built (${engineBinary}): run npm run build:native`;
@@ -114,8 +114,7 @@ describe('.pronto/templates.json drives the completion prompt', { timeout: 240_0
     );
     const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
     assert.equal(s.state, 'ready', s.message);
-    const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'))!;
-    url = /engine ready at (http:\/\/\S+)/.exec(line)![1]!;
+    url = engineUrlFromLogs(h);
     await h.open(uri, text, 'python');
   });
   after(async () => {

@@ -32,41 +32,29 @@ const GENERATOR_VERSION = 1;
 
 type Recipe = Omit<RandomModelOptions, 'outPath'>;
 
+/** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
+ * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
+ * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
+const targetRecipe = {
+  vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+  arch: 'llama',
+  nLayer: 2,
+  nEmbd: 64,
+  nHead: 4,
+  nHeadKv: 2,
+  nFf: 256,
+  ctx: 4096,
+  type: 'f16',
+  seed: 1,
+  fim: DEEPSEEK_CODER_FIM,
+  name: 'pronto-test-target',
+} satisfies Recipe;
+
 export const recipes = {
-  /** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
-   * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
-   * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
-  target: {
-    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
-    arch: 'llama',
-    nLayer: 2,
-    nEmbd: 64,
-    nHead: 4,
-    nHeadKv: 2,
-    nFf: 256,
-    ctx: 4096,
-    type: 'f16',
-    seed: 1,
-    fim: DEEPSEEK_CODER_FIM,
-    name: 'pronto-test-target',
-  },
+  target: targetRecipe,
   /** The target with DeepSeek-Coder-Instruct's chat template (llama.cpp recognises it as its built-in
    * "deepseek" template): the model chat tests run on. The target itself has no chat template. */
-  chat: {
-    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
-    arch: 'llama',
-    nLayer: 2,
-    nEmbd: 64,
-    nHead: 4,
-    nHeadKv: 2,
-    nFf: 256,
-    ctx: 4096,
-    type: 'f16',
-    seed: 6,
-    fim: DEEPSEEK_CODER_FIM,
-    name: 'pronto-test-chat',
-    chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
-  },
+  chat: { ...targetRecipe, seed: 6, name: 'pronto-test-chat', chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE },
   /** Same vocab as target, 1 layer, narrower: a draft model for speculative decoding tests. */
   draft: {
     vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),

@@ -23,6 +23,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
 export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: 'chat' | 'templates', title: string): string {
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'media', `${name}.js`));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', `${name}.css`));
+  const shared = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'panel.css'));
   const nonce = randomBytes(16).toString('base64');
   const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${webview.cspSource}`;
   return `<!DOCTYPE html>
@@ -31,6 +32,7 @@ export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name
   <meta charset="UTF-8">
   <meta http-equiv="Content-Security-Policy" content="${csp}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <link href="${shared.toString()}" rel="stylesheet">
   <link href="${style.toString()}" rel="stylesheet">
   <title>${title}</title>
 </head>

@@ -12,7 +12,8 @@
  * to the same controller.
  */
 import * as path from 'node:path';
-import type { ContextChunk, FimBudget } from '../../../protocol/engine';
+import type { ContextChunk } from '../../../protocol/engine';
+import type { FimParts } from '../templates/fim';
 import type { SubmitInput } from '../engine/client';
 import type { EngineClient } from '../engine/client';
 import { findDefinitions, identifiersNearCursor, type OpenDocument } from '../context/definitions';
@@ -51,14 +52,7 @@ export interface ProviderDeps {
    * A custom FIM template's rendered prompt (server/src/templates/fim.ts), sent instead of the
    * engine's own FIM layout; undefined keeps the engine's `fim` path.
    */
-  fimPrompt?: (parts: {
-    prefix: string;
-    suffix: string;
-    filename: string;
-    languageId: string;
-    extra: ContextChunk[];
-    budget: FimBudget;
-  }) => string | undefined;
+  fimPrompt?: (parts: FimParts) => string | undefined;
   onRequestStart?: () => void;
   onRequestEnd?: (figures: { tokensPerSecond?: number; lastLatencyMs?: number }) => void;
   log?: (line: string) => void;
