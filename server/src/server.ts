@@ -14,7 +14,8 @@
  *   pronto/setEnabled               → switch completions on/off (engine keeps running)
  *   pronto/requestStatus            → push pronto/status again
  *   pronto/listModels, downloadModel→ ModelService (server/src/models/)
- *   pronto/chat..., pronto/templates/... → PromptFeatures (server/src/chat/feature.ts)
+ *   pronto/chat..., pronto/templates/... → registerPromptFeatures (server/src/chat/feature.ts,
+ *     server/src/templates/feature.ts)
  *   pronto/status (server → client) ← StatusReporter
  *   pronto/resolveDefinitions (server → client, only when the client advertises
  *     initializationOptions.capabilities.resolveDefinitions) ← EditorDefinitions, in the background

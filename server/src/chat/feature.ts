@@ -1,69 +1,33 @@
 /**
- * Chat and prompt templates in the sidecar: the `pronto/chat...` and `pronto/templates/...` handlers
- * (protocol/chat.ts, protocol/templates.ts) and the FIM-template hook of completions. server.ts
- * wires it with one call (`registerPromptFeatures`) and tells it when the engine is ready.
+ * Chat in the sidecar (protocol/chat.ts) and the one registration call server.ts makes for chat and
+ * templates (`registerPromptFeatures`).
  *
  *   pronto/chat            → context (tokenizer-counted budget) → messages (system + history + user)
  *                            → engine `messages` submit, tokens → `$/progress`, `$/cancelRequest` →
  *                            AbortController → engine `cancel`
  *   pronto/chat/context    → the same context assembly, for the token count shown before sending
  *   pronto/chat/commands   → slash commands in force
- *   pronto/templates/*     → TemplateStore (list, save, delete, reset, import, export, preview)
- *   pronto/templates/didChange (server → client) ← the store changed (file edited, saved, broken)
+ *   pronto/templates/*     → server/src/templates/feature.ts
  */
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { CancellationToken } from 'vscode-languageserver';
 import { z } from 'zod';
-import type { CancellationToken, Connection, InitializeParams } from 'vscode-languageserver';
 import {
-  ChatContextRequest,
-  ChatRequest,
-  ListSlashCommandsRequest,
   type ChatContextReport,
+  ChatContextRequest,
   type ChatParams,
   type ChatProgress,
+  ChatRequest,
   type ChatResult,
   type ChatTurn,
+  ListSlashCommandsRequest,
   type SlashCommandInfo,
 } from '../../../protocol/chat';
-import type { ReadyLine } from '../../../protocol/engine';
-import {
-  DeleteTemplateRequest,
-  ExportTemplatesRequest,
-  ImportTemplatesRequest,
-  ListTemplatesRequest,
-  PreviewTemplateRequest,
-  ResetTemplatesRequest,
-  SaveTemplateRequest,
-  TemplatesChangedNotification,
-  type EditorSnapshot,
-  type ImportTemplatesResult,
-  type PreviewTemplateResult,
-  type SaveTemplateResult,
-  type TemplatesState,
-} from '../../../protocol/templates';
 import type { EngineClient } from '../engine/client';
-import type { Settings } from '../settings';
-import { assembleContext, type CountTokens, languageFromUri, uriLabel } from './context';
+import { type PromptFeatureDeps, registerTemplates, TemplatesFeature } from '../templates/feature';
+import { assembleContext, type CountTokens } from './context';
 import { chatMessages, systemMessage, userMessage } from './prompt';
-import { customFimPrompt, type FimParts, renderFimTemplate } from '../templates/fim';
-import { readFimTokens } from '../templates/fimTokens';
-import { fimAppendOnly, renderTemplate } from '../templates/render';
-import { validateTemplate } from '../templates/schema';
-import { TemplateStore } from '../templates/store';
 
-export interface PromptFeatureDeps {
-  connection: Connection;
-  getClient(): EngineClient | undefined;
-  /** The local engine's ready line (undefined for a remote engine, or while it is down). */
-  engineInfo(): ReadyLine | undefined;
-  /** One sentence on the engine's state, for "cannot answer" messages. */
-  engineMessage(): string;
-  getSettings(): Settings;
-  openDocument(uri: string): { text: string; languageId: string } | undefined;
-  setStatusNote(note: string | undefined): void;
-  log(line: string): void;
-}
+export type { PromptFeatureDeps } from '../templates/feature';
 
 // pronto/chat params come from any editor: checked before use.
 const contextItemSchema = z.object({
@@ -94,17 +58,6 @@ const contextParamsSchema = z.object({
     .max(1 << 20)
     .optional(),
 });
-const snapshotSchema = z.object({
-  uri: z.string().max(8192),
-  languageId: z.string().max(100),
-  text: z.string().max(8 << 20),
-  offset: z.number().int().min(0),
-  selection: z
-    .string()
-    .max(8 << 20)
-    .optional(),
-});
-
 const emptyReport = (): ChatContextReport => ({ items: [], sentTokens: 0, budgetTokens: 0, droppedTurns: 0 });
 
 /** Token counts by text, so an unchanged file or turn is not sent to /tokenize again. */
@@ -127,76 +80,13 @@ class TokenCounts {
 /** Per-message markup of a chat template (role headers, separators), counted on top of the contents. */
 const MESSAGE_OVERHEAD_TOKENS = 8;
 
-export class PromptFeatures {
-  readonly store: TemplateStore;
+export class ChatFeature {
   private readonly counts = new TokenCounts();
-  private workspaceName = '';
-  private readonly changeListeners = new Set<() => void>();
 
-  constructor(private readonly deps: PromptFeatureDeps) {
-    this.store = new TemplateStore(deps.log);
-    this.store.onChange((state) => {
-      deps.setStatusNote(this.store.statusNote());
-      void deps.connection.sendNotification(TemplatesChangedNotification.method, state);
-      for (const l of this.changeListeners) l();
-    });
-  }
-
-  /** From the server's initialize: where the workspace and the user's storage are. */
-  initialize(params: InitializeParams, storageDir: string): void {
-    const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;
-    let root: string | undefined;
-    if (folder) {
-      try {
-        root = fileURLToPath(folder);
-      } catch {
-        root = undefined;
-      }
-    }
-    this.workspaceName = root ? path.basename(root) : '';
-    this.store.configure({ userDir: storageDir, workspaceRoot: root });
-    this.store.watch();
-    this.deps.setStatusNote(this.store.statusNote());
-  }
-
-  /** Templates changed (a completion cache keyed on the old prompt is stale). */
-  onTemplatesChanged(listener: () => void): void {
-    this.changeListeners.add(listener);
-  }
-
-  /** The engine is ready: learn its model (FIM tokens, family) for the templates. */
-  async engineReady(): Promise<void> {
-    const info = this.deps.engineInfo();
-    if (info) {
-      const tokens = readFimTokens(info.model.path);
-      this.store.setModel(
-        { name: `${info.model.name} (${path.basename(info.model.path)})`, arch: info.model.arch },
-        { tokens, order: info.fim.supported ? info.fim.order : 'none', unknown: !tokens && info.fim.supported },
-      );
-      return;
-    }
-    const model = await this.deps.getClient()?.model();
-    this.store.setModel(model, { order: 'spm', unknown: true });
-  }
-
-  /** The completion hook: a raw prompt from a custom FIM template, or undefined for the engine's own. */
-  fimPrompt(parts: FimParts): string | undefined {
-    const entry = this.store.active('fim');
-    if (!entry) return undefined;
-    return customFimPrompt({ text: entry.template.template, isDefault: entry.scope === 'default' }, parts, this.store.fimInfo);
-  }
-
-  dispose(): void {
-    this.store.unwatch();
-  }
-
-  private modelName(): string {
-    return this.store.state().model?.name ?? this.deps.engineInfo()?.model.name ?? 'the model';
-  }
-
-  // -----------------------------------------------------------------------------------------
-  // Chat
-  // -----------------------------------------------------------------------------------------
+  constructor(
+    private readonly deps: PromptFeatureDeps,
+    private readonly templates: TemplatesFeature,
+  ) {}
 
   /**
    * Fits history and context into the context window: the oldest turns go first when the window is
@@ -273,7 +163,7 @@ export class PromptFeatures {
 
     let slash: string | undefined;
     if (params.command) {
-      const entry = this.store.slash(params.command);
+      const entry = this.templates.store.slash(params.command);
       if (entry?.template.kind !== 'slash') {
         const known = this.slashCommands()
           .map((c) => `/${c.name}`)
@@ -282,10 +172,10 @@ export class PromptFeatures {
       }
       slash = entry.template.template;
     }
-    const systemTemplate = this.store.active('chat-system')?.template.template;
+    const systemTemplate = this.templates.store.active('chat-system')?.template.template;
     const maxTokens = params.maxTokens ?? settings['chat.maxTokens'];
     const count = this.counts.counter(client);
-    let plan: Awaited<ReturnType<PromptFeatures['budget']>>;
+    let plan: Awaited<ReturnType<ChatFeature['budget']>>;
     let assembled: Awaited<ReturnType<typeof assembleContext>>;
     try {
       plan = await this.budget(count, params.history ?? [], `${systemTemplate ?? ''}\n${slash ?? ''}\n${params.message}`, maxTokens);
@@ -297,7 +187,11 @@ export class PromptFeatures {
     }
     const report: ChatContextReport = { ...assembled.report, droppedTurns: plan.droppedTurns };
     progress({ kind: 'context', context: report });
-    const system = systemMessage(systemTemplate, { workspace: this.workspaceName, model: this.modelName() }, assembled.items);
+    const system = systemMessage(
+      systemTemplate,
+      { workspace: this.templates.workspaceName, model: this.templates.modelName() },
+      assembled.items,
+    );
     const user = userMessage(params.message, slash, assembled.items);
 
     const controller = new AbortController();
@@ -367,127 +261,26 @@ export class PromptFeatures {
   }
 
   slashCommands(): SlashCommandInfo[] {
-    this.store.refresh();
-    return this.store
+    this.templates.store.refresh();
+    return this.templates.store
       .entries()
       .filter((e) => e.active && e.template.kind === 'slash')
       .map((e) => ({ name: (e.template as { name: string }).name, description: e.template.description ?? '' }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
-
-  // -----------------------------------------------------------------------------------------
-  // Templates
-  // -----------------------------------------------------------------------------------------
-
-  async preview(rawTemplate: unknown, rawEditor: unknown): Promise<PreviewTemplateResult> {
-    const checked = validateTemplate(rawTemplate);
-    if (!checked.ok) return { problems: checked.problems };
-    const t = checked.template;
-    const snap = snapshotSchema.safeParse(rawEditor);
-    const editor: EditorSnapshot = snap.success ? snap.data : { uri: 'file:///untitled.txt', languageId: 'plaintext', text: '', offset: 0 };
-    const offset = Math.min(editor.offset, editor.text.length);
-    const filename = uriLabel(editor.uri);
-    const language = editor.languageId || languageFromUri(editor.uri);
-    const settings = this.deps.getSettings();
-    let rendered: string;
-    const result: PreviewTemplateResult = { problems: [] };
-    if (t.kind === 'fim') {
-      const parts: FimParts = {
-        prefix: editor.text.slice(0, offset),
-        suffix: editor.text.slice(offset),
-        filename,
-        languageId: language,
-        extra: [],
-        budget: {
-          prefix_tokens: settings['context.prefixTokens'],
-          suffix_tokens: settings['context.suffixTokens'],
-          extra_tokens: settings['context.extraTokens'],
-        },
-      };
-      rendered = renderFimTemplate(t.template, parts, this.store.fimInfo);
-      result.appendOnly = fimAppendOnly(t.template);
-      const isDefault = customFimPrompt({ text: t.template, isDefault: false }, parts, this.store.fimInfo) === undefined;
-      result.fimPath = isDefault ? 'engine' : 'rendered';
-    } else if (t.kind === 'chat-system') {
-      rendered = renderTemplate(t.template, { workspace: this.workspaceName || 'untitled', model: this.modelName(), filename, language });
-    } else {
-      const selection = editor.selection || editor.text;
-      rendered = renderTemplate(t.template, {
-        input: '(what you type after the command)',
-        selection,
-        file: editor.text,
-        filename,
-        language,
-        extra_context: '',
-      });
-    }
-    result.rendered = rendered;
-    const client = this.deps.getClient();
-    if (!client) {
-      result.tokensError = `no token count: the engine is not available (${this.deps.engineMessage()})`;
-      return result;
-    }
-    const r = await client.tokenize(rendered, { addSpecial: t.kind === 'fim', parseSpecial: t.kind === 'fim' });
-    if (r.ok) result.tokens = r.tokens.length;
-    else result.tokensError = r.message;
-    return result;
-  }
-
-  state(): TemplatesState {
-    this.store.refresh();
-    return this.store.state();
-  }
 }
 
-export function registerPromptFeatures(deps: PromptFeatureDeps): PromptFeatures {
-  const features = new PromptFeatures(deps);
+/**
+ * Chat and templates, wired to the connection with one call; returns the templates feature, which
+ * server.ts also tells about the engine (engineReady) and asks for custom FIM prompts.
+ */
+export function registerPromptFeatures(deps: PromptFeatureDeps): TemplatesFeature {
+  const templates = new TemplatesFeature(deps);
+  const chat = new ChatFeature(deps, templates);
   const { connection } = deps;
-  const scope = z.enum(['user', 'workspace']);
-  const bad = (what: string) => new Error(`${what}: invalid parameters`);
-
-  connection.onRequest(ChatRequest.method, (params: unknown, token: CancellationToken) => features.chat(params, token));
-  connection.onRequest(ChatContextRequest.method, (params: unknown) => features.contextReport(params));
-  connection.onRequest(ListSlashCommandsRequest.method, () => features.slashCommands());
-  connection.onRequest(ListTemplatesRequest.method, () => features.state());
-  connection.onRequest(
-    SaveTemplateRequest.method,
-    async (p: { template?: unknown; scope?: unknown; previousId?: unknown }): Promise<SaveTemplateResult> => {
-      const s = scope.safeParse(p?.scope);
-      if (!s.success) throw bad(SaveTemplateRequest.method);
-      const r = features.store.save(p.template, s.data, typeof p.previousId === 'string' ? p.previousId : undefined);
-      return r.ok ? { ok: true as const, state: features.state() } : r;
-    },
-  );
-  connection.onRequest(DeleteTemplateRequest.method, (p: { id?: unknown; scope?: unknown }) => {
-    const s = scope.safeParse(p?.scope);
-    if (!s.success || typeof p.id !== 'string') throw bad(DeleteTemplateRequest.method);
-    const r = features.store.delete(p.id, s.data);
-    if (!r.ok) throw new Error(r.message);
-    return features.state();
-  });
-  connection.onRequest(ResetTemplatesRequest.method, (p: { scope?: unknown }) => {
-    const s = scope.safeParse(p?.scope);
-    if (!s.success) throw bad(ResetTemplatesRequest.method);
-    const r = features.store.reset(s.data);
-    if (!r.ok) throw new Error(r.message);
-    return features.state();
-  });
-  connection.onRequest(ExportTemplatesRequest.method, (p: { scope?: unknown }) => {
-    const s = z.enum(['user', 'workspace', 'all']).safeParse(p?.scope);
-    if (!s.success) throw bad(ExportTemplatesRequest.method);
-    return { text: features.store.export(s.data) };
-  });
-  connection.onRequest<ImportTemplatesResult, unknown>(
-    ImportTemplatesRequest.method,
-    async (p: { scope?: unknown; text?: unknown }): Promise<ImportTemplatesResult> => {
-      const s = scope.safeParse(p?.scope);
-      if (!s.success || typeof p.text !== 'string') throw bad(ImportTemplatesRequest.method);
-      const r = features.store.import(s.data, p.text);
-      return r.ok ? { ok: true as const, imported: r.imported, state: features.state() } : r;
-    },
-  );
-  connection.onRequest(PreviewTemplateRequest.method, (p: { template?: unknown; editor?: unknown }) =>
-    features.preview(p?.template, p?.editor),
-  );
-  return features;
+  connection.onRequest(ChatRequest.method, (params: unknown, token: CancellationToken) => chat.chat(params, token));
+  connection.onRequest(ChatContextRequest.method, (params: unknown) => chat.contextReport(params));
+  connection.onRequest(ListSlashCommandsRequest.method, () => chat.slashCommands());
+  registerTemplates(templates, connection);
+  return templates;
 }
