@@ -9,7 +9,7 @@
 import DOMPurify from 'dompurify';
 import type { ChatPageState, ChatPageToExtension, Chip, ExtensionToChatPage } from '../protocol/chatView';
 import { type AssistantTurn, currentConversation, reduce, type Turn } from './lib/conversation';
-import { CompletionList, h } from './lib/dom';
+import { CompletionList, h, noticeLine } from './lib/dom';
 import { hardenTaskInputs, renderMarkdown } from './lib/markdown';
 
 interface VsCodeApi {
@@ -341,7 +341,7 @@ picker.addEventListener('change', () => {
   if (picker.value) post({ type: 'selectConversation', id: picker.value });
 });
 
-let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+const showNotice = noticeLine(notice, 8000);
 window.addEventListener('message', (event: MessageEvent<ExtensionToChatPage>) => {
   const msg = event.data;
   switch (msg?.type) {
@@ -357,12 +357,7 @@ window.addEventListener('message', (event: MessageEvent<ExtensionToChatPage>) =>
       if (page.chat.currentId === msg.conversationId) renderSoon();
       break;
     case 'notice':
-      notice.textContent = msg.message;
-      notice.className = `notice ${msg.kind}`;
-      clearTimeout(noticeTimer);
-      noticeTimer = setTimeout(() => {
-        notice.textContent = '';
-      }, 8000);
+      showNotice(msg.kind, msg.message);
       break;
     case 'focus':
       if (msg.text !== undefined) input.value = msg.text;

@@ -8,7 +8,7 @@
  */
 import type { PreviewTemplateResult, TemplateEntry, TemplateKind, TemplateProblem, TemplatesState } from '../protocol/templates';
 import type { ExtensionToTemplatesPage, TemplatesPageToExtension } from '../protocol/templatesView';
-import { CompletionList, h } from './lib/dom';
+import { CompletionList, h, noticeLine } from './lib/dom';
 
 type Draft = Record<string, string>;
 interface Saved {
@@ -391,7 +391,7 @@ function render(): void {
   renderButtons();
 }
 
-let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+const showNotice = noticeLine(notice, 10000);
 window.addEventListener('message', (event: MessageEvent<ExtensionToTemplatesPage>) => {
   const msg = event.data;
   switch (msg?.type) {
@@ -431,12 +431,7 @@ window.addEventListener('message', (event: MessageEvent<ExtensionToTemplatesPage
       renderButtons();
       break;
     case 'notice':
-      notice.textContent = msg.message;
-      notice.className = `notice ${msg.kind}`;
-      clearTimeout(noticeTimer);
-      noticeTimer = setTimeout(() => {
-        notice.textContent = '';
-      }, 10000);
+      showNotice(msg.kind, msg.message);
       break;
     default:
       break;

@@ -82,3 +82,16 @@ export class CompletionList {
     return true;
   }
 }
+
+/** A status line that shows a message for a while (role="status" on the element). */
+export function noticeLine(el: HTMLElement, ms: number): (kind: 'info' | 'error', message: string) => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return (kind, message) => {
+    el.textContent = message;
+    el.className = `notice ${kind}`;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      el.textContent = '';
+    }, ms);
+  };
+}
