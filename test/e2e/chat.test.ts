@@ -345,8 +345,13 @@ test('the templates panel: edit, preview with token count, inline error; both pa
   await template.focus();
   await page.keyboard.press('Control+End');
   await page.keyboard.type(' Mention the complexity of each step in detail please.');
-  await frame.waitForFunction((n) => Number(document.getElementById('token-count')?.dataset.tokens) > n, before, { timeout: 30_000 });
-  assert.match((await frame.locator('#rendered').textContent()) ?? '', /Mention the complexity of each step in detail please\.$/);
+  // The preview of the whole edit (previews of partial typing come first), then its token count.
+  await frame.waitForFunction(
+    () => (document.getElementById('rendered')?.textContent ?? '').endsWith('Mention the complexity of each step in detail please.'),
+    undefined,
+    { timeout: 30_000 },
+  );
+  assert.ok((await tokensNow()) > before, `${await tokensNow()} tokens > ${before} before the edit`);
   // Variables complete while typing.
   await page.keyboard.type(' {sel');
   await frame.locator('#vars li', { hasText: '{selection}' }).waitFor({ state: 'visible', timeout: 10_000 });

@@ -15,6 +15,7 @@ import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
 import { engineMetric, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
+import { ensureDemoModel } from '../../server/src/models/demoModel';
 import { ensureModel } from '../support/models';
 
 const built = existsSync(engineBinary);
@@ -205,6 +206,21 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
 });
 
 describe('a model without a chat template', { timeout: 120_000, skip }, () => {
+  test('the generated demo model has one, so chat can be tried offline', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pronto-demo-chat-'));
+    const engine = await startEngine({ model: await ensureDemoModel(dir) });
+    try {
+      const res = await fetch(`${engine.url}/v1/chat/completions`, {
+        method: 'POST',
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+    } finally {
+      await engine.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the engine answers 400 no_chat_template (HTTP and WebSocket); a built-in template given by the request works', async () => {
     const engine = await startEngine({ model: await ensureModel('target') });
     try {

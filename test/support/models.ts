@@ -8,20 +8,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   DEEPSEEK_CODER_FIM,
+  DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
   QWEN25_FIM,
   QWEN25_SPECIAL_TOKENS,
   STARCODER_FIM,
   writeRandomModel,
   type RandomModelOptions,
 } from '../../server/src/models/randomModel';
-
-/** deepseek-ai/deepseek-coder-*-instruct's tokenizer.chat_template (abridged: system prompt default left out). */
-export const DEEPSEEK_CODER_INSTRUCT_TEMPLATE =
-  '{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{{ bos_token }}' +
-  "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}" +
-  "{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n' }}" +
-  "{% else %}{{ '### Response:\\n' + message['content'] + '\\n<|EOT|>\\n' }}{% endif %}{% endfor %}" +
-  "{% if add_generation_prompt %}{{ '### Response:' }}{% endif %}";
 
 export const repoRoot = path.resolve(__dirname, '../..');
 export const modelCacheDir = path.join(repoRoot, '.cache', 'models');

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEEPSEEK_CODER_FIM, type RandomModelOptions, writeRandomModel } from './randomModel';
+import { DEEPSEEK_CODER_FIM, DEEPSEEK_CODER_INSTRUCT_TEMPLATE, type RandomModelOptions, writeRandomModel } from './randomModel';
 
 export const DEMO_VOCAB_FILE = 'ggml-vocab-deepseek-coder.gguf';
 
@@ -31,6 +31,8 @@ const DEMO_RECIPE: Omit<RandomModelOptions, 'vocabPath' | 'outPath'> = {
   seed: 20240,
   fim: DEEPSEEK_CODER_FIM,
   name: 'pronto-demo (random weights: output is meaningless)',
+  // So the chat can be tried offline too (its answers are as meaningless as the completions).
+  chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
 };
 
 /**
