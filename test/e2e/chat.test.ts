@@ -387,7 +387,9 @@ test('the templates panel: edit, preview with token count, inline error; both pa
   await page.locator('.monaco-workbench.vs-dark').waitFor({ state: 'attached', timeout: 30_000 });
 });
 
-test('VS Code reopens both panels after a reload, with their state', { timeout: 180_000 }, async () => {
+test('VS Code reopens both panels after a reload, with their state; duplicate and delete a template, new and delete a conversation', {
+  timeout: 180_000,
+}, async () => {
   const page = session!.page;
   const frame = await webviewFrame(page, '#list', 10_000);
   await frame.locator('button.entry[data-id="slash-tests"]').click();
@@ -409,4 +411,21 @@ test('VS Code reopens both panels after a reload, with their state', { timeout: 
   const chat = await webviewFrame(page, '#conversations', 60_000);
   await chat.locator('.code-actions').first().waitFor({ state: 'attached', timeout: 30_000 });
   await screenshot(page, shots, 'panels-restored');
+
+  // Templates: duplicate, save (a new slash command), delete it again.
+  await restored.locator('#duplicate').click();
+  assert.equal(await restored.locator('#f-id').inputValue(), 'slash-tests-copy');
+  assert.equal(await restored.locator('#f-name').inputValue(), 'tests-copy');
+  await restored.locator('#save').click();
+  await restored.locator('button.entry[data-id="slash-tests-copy"]').waitFor({ state: 'visible', timeout: 30_000 });
+  await restored.locator('#delete').click();
+  await restored.locator('button.entry[data-id="slash-tests-copy"]').waitFor({ state: 'detached', timeout: 30_000 });
+
+  // Chat: a new conversation, then delete it; the seeded one is current again.
+  await chat.locator('#new').click();
+  await chat.waitForFunction(() => document.querySelectorAll('#conversations option').length === 2, undefined, { timeout: 10_000 });
+  assert.equal(await chat.locator('.turn').count(), 0);
+  await chat.locator('#delete').click();
+  await chat.waitForFunction(() => document.querySelectorAll('#conversations option').length === 1, undefined, { timeout: 10_000 });
+  assert.equal(await chat.locator('#conversations').inputValue(), 'seeded');
 });
