@@ -174,6 +174,23 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
     assert.ok(r.userMessage.endsWith('What does this do?'));
   });
 
+  test('a 60,000-character line (a minified bundle) is cut within the budget, not sent whole', async () => {
+    const minified = 'var a=1;'.repeat(7500);
+    const report = (await h.connection.sendRequest('pronto/chat/context', {
+      context: [{ kind: 'file', uri: 'file:///ws/bundle.min.js', text: minified, languageId: 'javascript', current: true }],
+    })) as ChatContextReport;
+    const item = report.items[0]!;
+    assert.equal(item.cut, 'truncated');
+    assert.ok(item.tokens > 300 && item.sentTokens <= 300 && item.sentTokens > 200, JSON.stringify(item));
+    const r = await chat(h, {
+      message: 'What is this?',
+      maxTokens: 2,
+      context: [{ kind: 'file', uri: 'file:///ws/bundle.min.js', text: minified, current: true }],
+    });
+    assert.ok(r.stats, JSON.stringify(r.error));
+    assert.ok(r.userMessage.length < 3000, `sent ${r.userMessage.length} characters`);
+  });
+
   test('a slash command renders its template with the selection; an unknown one is a clear error', async () => {
     const selection = 'def mul(a, b):\n    return a * b\n';
     const r = await chat(h, {
