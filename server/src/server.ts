@@ -121,19 +121,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     }
   };
 
-  const manager = new EngineManager({
-    launcher: deps.launcher,
-    findBinary: deps.findBinary,
-    backoff: deps.backoff,
-    resolveDefaultModel,
-    onState: (s) => {
-      log(`engine: ${s.state}: ${s.message}`);
-      status.setEngine(s);
-      if (s.state === 'ready') void prompts.engineReady();
-    },
-    log,
-  });
-
+  // Chat and templates (getters: the manager below is asked only once requests arrive).
   const prompts = registerPromptFeatures({
     connection,
     getClient: () => manager.client,
@@ -145,6 +133,19 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       return d ? { text: d.getText(), languageId: d.languageId } : undefined;
     },
     setStatusNote: (note) => status.setNote(note, 'templates'),
+    log,
+  });
+
+  const manager = new EngineManager({
+    launcher: deps.launcher,
+    findBinary: deps.findBinary,
+    backoff: deps.backoff,
+    resolveDefaultModel,
+    onState: (s) => {
+      log(`engine: ${s.state}: ${s.message}`);
+      status.setEngine(s);
+      if (s.state === 'ready') void prompts.engineReady();
+    },
     log,
   });
 
