@@ -14,15 +14,17 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
-import { engineMetric, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
+import { engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureDemoModel } from '../../server/src/models/demoModel';
 import { ensureModel } from '../support/models';
+import { metric as readMetric, metricsText, waitForMetric } from '../support/net';
 
 const built = existsSync(engineBinary);
 const skip = built ? false : `engine not built (${engineBinary}): run npm run build:native`;
 
 const engineUrl = engineUrlFromLogs;
-const metric = engineMetric;
+/** A series of the engine's /metrics (test/support/net.ts reads it). */
+const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url), series);
 
 async function tokenCount(url: string, content: string): Promise<number> {
   const r = (await (await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify({ content }) })).json()) as { tokens: number[] };
@@ -94,11 +96,7 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
     assert.ok(result.text.startsWith(streamed) || streamed.startsWith(result.text), 'the result holds the text streamed so far');
     assert.equal(progress.values[0]?.kind, 'context', 'the context report comes first');
     // The engine counted the cancel (its own counter, read from /metrics; it lands within a step).
-    const deadline = Date.now() + 30_000;
-    while ((await metric(url, 'pronto_cancellations_total')) <= cancelsBefore) {
-      assert.ok(Date.now() < deadline, 'the engine counted the cancellation');
-      await new Promise((r) => setTimeout(r, 50)); // re-read the counter: it is the signal
-    }
+    await waitForMetric(url, 'pronto_cancellations_total', (v) => v > cancelsBefore);
     assert.ok(!h.logs.some((l) => /unhandled|TypeError/.test(l)), h.logs.join('\n'));
   });
 

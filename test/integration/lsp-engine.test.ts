@@ -13,13 +13,15 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { StatsResult } from '../../protocol/lsp';
 import { engineBinary } from '../support/engine';
-import { engineMetric, engineUrlFromLogs, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { engineUrlFromLogs, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { metric as readMetric, metricsText } from '../support/net';
 import { ensureTestModels } from '../support/models';
 
 const built = existsSync(engineBinary);
 
 const engineUrl = engineUrlFromLogs;
-const metric = engineMetric;
+/** A series of the engine's /metrics (test/support/net.ts reads it). */
+const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url), series);
 
 async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;

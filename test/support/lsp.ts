@@ -314,14 +314,6 @@ export function engineUrlFromLogs(h: Pick<LspHarness, 'logs'>): string {
   return m[1]!;
 }
 
-/** A counter or gauge from an engine's /metrics (the first series of that name). */
-export async function engineMetric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  if (!m) throw new Error(`${name} is not in ${url}/metrics`);
-  return Number(m[1]);
-}
-
 /** Command line of a process (Linux /proc), '' when it is gone. */
 export function cmdline(pid: number): string {
   try {
