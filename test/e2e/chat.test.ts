@@ -55,6 +55,18 @@ after(async () => {
 
 const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
+/** The status bar says the engine is ready (the server pushed it). */
+async function waitForEngineReady(page: Page): Promise<void> {
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('.statusbar-item-label')].some((e) =>
+        /^Pronto: (ready|busy)\b/.test(e.getAttribute('aria-label') ?? ''),
+      ),
+    undefined,
+    { timeout: 120_000 },
+  );
+}
+
 async function pickTheme(page: Page, name: string): Promise<void> {
   await runCommand(page, 'Preferences: Color Theme');
   // The theme picker replaces the command palette: wait for its rows before typing.
@@ -87,16 +99,7 @@ async function editorText(page: Page): Promise<string> {
 test('the chat view opens locked down, and asking about a selection attaches it with its token count', { timeout: 180_000 }, async () => {
   const page = session!.page;
   // The server is up with the chat model (the status bar says ready).
-  await page.waitForFunction(
-    () =>
-      [...document.querySelectorAll('.statusbar-item-label')].some((e) =>
-        /^Pronto: (ready|busy)\b/.test(e.getAttribute('aria-label') ?? ''),
-      ),
-    undefined,
-    {
-      timeout: 120_000,
-    },
-  );
+  await waitForEngineReady(page);
   await openFile(page, 'math.js');
   // Select the add function (lines 2-4) with the keyboard.
   await page.locator('.editor-group-container .monaco-editor .view-lines').click();
@@ -279,16 +282,7 @@ test('code blocks of a restored conversation: copy, insert at the cursor, apply 
   await runCommand(page, 'Developer: Reload Window');
   await reloaded;
   await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
-  await page.waitForFunction(
-    () =>
-      [...document.querySelectorAll('.statusbar-item-label')].some((e) =>
-        /^Pronto: (ready|busy)\b/.test(e.getAttribute('aria-label') ?? ''),
-      ),
-    undefined,
-    {
-      timeout: 120_000,
-    },
-  );
+  await waitForEngineReady(page);
   await openFile(page, 'math.js');
   await page.locator('.editor-group-container .monaco-editor .view-lines').click();
   await page.keyboard.press('Control+End');
