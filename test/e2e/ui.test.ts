@@ -9,22 +9,10 @@
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import {
-  launchBrowser,
-  outputRoot,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  statusItem,
-  waitForProntoLog as waitForLog,
-  workbenchUrl,
-  type BrowserSession,
-  type CodeServer,
-} from './harness';
-
-const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
+import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -32,6 +20,7 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
@@ -87,21 +76,6 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
     { timeout: timeoutMs },
   );
   return (await handle.jsonValue()) as string;
-}
-
-/**
- * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
- * iframe, so it is found among page.frames() by an element of its own.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
-  }
 }
 
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
