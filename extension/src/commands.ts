@@ -26,9 +26,9 @@ import { openWalkthrough } from './notifier';
 import { MonitorPanel } from './monitorPanel';
 import { menuHint } from './statusView';
 
-type Cmd = (...args: unknown[]) => unknown;
+export type Cmd = (...args: unknown[]) => unknown;
 
-interface CommandSpec {
+export interface CommandSpec {
   /** Called with the running client; the command runs only while the server is up. */
   enabled?: (ctx: Ctx, client: LanguageClient) => Cmd;
   /** Called when the server is down (or for commands that never need it). */
@@ -50,7 +50,7 @@ const serverDown =
   };
 
 /** Commands that work the same with or without a server. */
-const always = (f: (ctx: Ctx) => Cmd): CommandSpec => ({ enabled: (ctx) => f(ctx), disabled: f });
+export const always = (f: (ctx: Ctx) => Cmd): CommandSpec => ({ enabled: (ctx) => f(ctx), disabled: f });
 
 async function setEnabled(ctx: Ctx, client: LanguageClient | undefined, enabled: boolean): Promise<void> {
   // The setting persists the choice; the notification applies it at once.
@@ -406,9 +406,12 @@ export const commandTable: Record<string, CommandSpec> = {
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),
 };
 
-/** Registers every command of the table; the right factory is chosen each time one runs. */
-export function registerCommands(ctx: Ctx): vscode.Disposable[] {
-  return Object.entries(commandTable).map(([id, spec]) =>
+/**
+ * Registers every command of the table (and of feature tables, e.g. chat's); the right factory is
+ * chosen each time one runs.
+ */
+export function registerCommands(ctx: Ctx, extra: Record<string, CommandSpec> = {}): vscode.Disposable[] {
+  return Object.entries({ ...commandTable, ...extra }).map(([id, spec]) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       const client = ctx.runningClient;
       const cmd = client && spec.enabled ? spec.enabled(ctx, client) : (spec.disabled ?? serverDown)(ctx);

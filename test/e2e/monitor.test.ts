@@ -12,18 +12,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import {
-  launchBrowser,
-  outputRoot,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  statusItem,
-  waitForProntoLog,
-  type BrowserSession,
-  type CodeServer,
-} from './harness';
-import { pickColorTheme, setNumberSetting, webviewFrame } from './workbench';
+import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { pickColorTheme, runCommand, setNumberSetting, statusItem, waitForProntoLog, webviewFrame } from './workbench';
 
 const NAME = 'monitor';
 const shots = join(outputRoot, NAME, 'screenshots');

@@ -11,21 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import {
-  launchBrowser,
-  outputRoot,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  statusItem,
-  waitForProntoLog as waitForLog,
-  workbenchUrl,
-  type BrowserSession,
-  type CodeServer,
-} from './harness';
-import { webviewFrame } from './workbench';
-
-const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
+import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -33,6 +20,7 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
@@ -208,9 +196,9 @@ test('"Pronto: Show Statistics" (now the monitor) shows the figures of the compl
   const page = session!.page;
   await runCommand(page, 'Pronto: Show Statistics');
   const frame = await webviewFrame(page, '#counters', 30_000);
-  // Locked down as the conventions ask: CSP with a script nonce, no other sources (images only as
-  // data URLs the page draws itself, for the PNG export).
+  // Locked down as the conventions ask: CSP with a script nonce, no other sources.
   const csp = (await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
+  // Images only as data URLs the page draws itself (the PNG export).
   assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+; img-src data:$/);
   // The page said `ready`, the extension asked the server (pronto/monitor/snapshot) and forwarded
   // the answer. The two tests above had ghost text shown and accepted, so these are not zero.
