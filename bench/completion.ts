@@ -322,12 +322,12 @@ async function main(): Promise<void> {
   let llamaBin: string | undefined;
   const skipped: string[] = [];
   if (o.only.includes('ours')) {
-    const e = prontoEngineBinary(repoRoot);
+    const e = await prontoEngineBinary();
     if (e.bin) engineBin = e.bin;
     else skipped.push(`ours: no engine binary (npm run -s engine:path: ${e.why})`);
   }
   if (o.only.some((c) => c !== 'ours')) {
-    llamaBin = existsSync(llamaServerBinary(repoRoot)) ? llamaServerBinary(repoRoot) : ensureLlamaServer(repoRoot);
+    llamaBin = existsSync(llamaServerBinary(repoRoot)) ? llamaServerBinary(repoRoot) : await ensureLlamaServer(repoRoot);
   }
 
   const results: RunResult[] = [];

@@ -261,6 +261,10 @@ export const healthSchema = z.object({
 });
 export type Health = z.infer<typeof healthSchema>;
 
+/** `POST /tokenize` `{content, add_special?, parse_special?}` answers the token ids. */
+export const tokenizeResultSchema = z.object({ tokens: z.array(z.number()) });
+export type TokenizeResult = z.infer<typeof tokenizeResultSchema>;
+
 /** Parses one engine WebSocket frame; a malformed frame becomes an error message, never a throw. */
 export function parseServerMessage(raw: string): ServerMessage {
   let json: unknown;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { healthSchema } from '../../protocol/engine';
+import { ENGINE_PROTOCOL_VERSION, healthSchema } from '../../protocol/engine';
 import { ensureModel, ensureTestModels } from '../support/models';
 import { EngineSocket, engineBinary, runEngine, startEngine } from '../support/engine';
 
@@ -31,7 +31,7 @@ test('ready line, /health and /v1/models on a real model', async () => {
     assert.equal(e.ready.build.version, pkgVersion);
     assert.ok(e.ready.build.devices.length >= 1);
     const health = healthSchema.parse(await (await fetch(`${e.url}/health`)).json());
-    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3 });
+    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3, protocol: ENGINE_PROTOCOL_VERSION });
     const models = (await (await fetch(`${e.url}/v1/models`)).json()) as { data: Array<{ id: string; meta: { path: string } }> };
     assert.deepEqual(
       models.data.map((m) => m.meta.path),
@@ -189,9 +189,9 @@ test('SIGTERM ends the engine within seconds even while a WebSocket client stays
   const engine = await startEngine({ model: target, args: ['--threads', '1', '--ctx', '256', '--parallel', '1'] });
   const socket = await EngineSocket.open(engine.url);
   try {
-    const exited = new Promise<void>((resolve) => engine.child.once('exit', () => resolve()));
+    const exited = engine.exited;
     const t0 = Date.now();
-    engine.child.kill('SIGTERM');
+    engine.kill('SIGTERM');
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
     const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
     assert.equal(outcome, 'exited', `engine still running 10 s after SIGTERM with a client connected:\n${engine.stderr()}`);

@@ -48,6 +48,10 @@ function fakeLauncher(engine: FakeEngine | undefined, failStart = () => false) {
           engine?.dropSockets();
           exit({ code: null, signal: 'SIGKILL' });
         },
+        async stop() {
+          this.kill('SIGTERM');
+          return exited;
+        },
         stderrTail: () => '',
       };
       launched.push(proc);

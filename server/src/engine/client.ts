@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import {
   healthSchema,
   parseServerMessage,
+  tokenizeResultSchema,
   type CancelMessage,
   type FinishReason,
   type Health,
@@ -199,6 +200,24 @@ export class EngineClient {
         }
       });
     });
+  }
+
+  /** POST /tokenize: how many tokens the engine's model makes of `content` (no special tokens). */
+  async countTokens(content: string, timeoutMs = 10000): Promise<{ ok: true; count: number } | { ok: false; message: string }> {
+    try {
+      const res = await fetch(new URL('/tokenize', this.options.baseUrl), {
+        method: 'POST',
+        headers: { ...this.authHeaders(), 'content-type': 'application/json' },
+        body: JSON.stringify({ content }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const body: unknown = await res.json().catch(() => undefined);
+      const parsed = tokenizeResultSchema.safeParse(body);
+      if (!res.ok || !parsed.success) return { ok: false, message: `engine /tokenize returned HTTP ${res.status} with an unexpected body` };
+      return { ok: true, count: parsed.data.tokens.length };
+    } catch (err) {
+      return { ok: false, message: `engine /tokenize failed: ${(err as Error).message}` };
+    }
   }
 
   /** GET /health, validated. */

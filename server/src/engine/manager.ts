@@ -84,6 +84,11 @@ export class EngineManager {
   get pid(): number | undefined {
     return this.proc?.pid;
   }
+  /** Identifies the model the engine runs (its file, or a remote URL): the token estimate is calibrated per key. */
+  get modelKey(): string | undefined {
+    if (this.readyLine) return `${this.readyLine.model.path} (${this.readyLine.model.size_bytes} bytes)`;
+    return this.currentClient && this.settings?.['engine.url'] ? this.settings['engine.url'] : undefined;
+  }
 
   private emit(state: EngineState): void {
     this.lastState = state;
@@ -122,12 +127,7 @@ export class EngineManager {
     this.readyLine = undefined;
     this.currentClient?.close('engine stopped');
     this.currentClient = undefined;
-    if (proc) {
-      proc.kill('SIGTERM');
-      const killTimer = setTimeout(() => proc.kill('SIGKILL'), 3000);
-      await proc.exited;
-      clearTimeout(killTimer);
-    }
+    if (proc) await proc.stop(3000);
     if (!options.quiet) this.emit({ state: 'stopped', message: 'Engine stopped.' });
   }
 

@@ -1,0 +1,158 @@
+/**
+ * Inline completion: `textDocument/inlineCompletion`, `pronto/didAcceptCompletion` and
+ * `pronto/setEnabled`. Owns the completion state: the provider (cache, debounce, prefetch), the
+ * context ring fed by document events, the editor's definitions (`pronto/resolveDefinitions`, for
+ * clients that advertise it) and the enabled switch.
+ */
+import * as path from 'node:path';
+import { CancellationTokenSource, InlineCompletionTriggerKind, type InlineCompletionItem } from 'vscode-languageserver';
+import {
+  DidAcceptCompletionNotification,
+  ResolveDefinitionsRequest,
+  SetEnabledNotification,
+  type DidAcceptParams,
+  type ResolveDefinitionsParams,
+  type ResolveDefinitionsResult,
+} from '../../../protocol/lsp';
+import { CompletionProvider } from '../completion/provider';
+import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from '../context/definitions';
+import { ContextRing } from '../context/ring';
+import { cursorWindow } from '../context/window';
+import type { Feature } from './feature';
+
+export interface CompletionFeatureOptions {
+  /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
+  resolveDefinitionsTimeoutMs?: number;
+}
+
+export function completionFeature(options: CompletionFeatureOptions = {}): Feature {
+  return {
+    name: 'completion',
+    register(ctx) {
+      const { connection, documents, status, log } = ctx;
+      let enabled = true;
+      const initial = ctx.settings();
+      const ring = new ContextRing(initial['context.ringChunks'], initial['context.ringChunkLines']);
+      const lastEditLine = new Map<string, number>();
+      /** Set at initialize when the client can answer pronto/resolveDefinitions. */
+      let editorDefinitions: EditorDefinitions | undefined;
+
+      const openDocuments = () => documents.all().map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() }));
+      const provider = new CompletionProvider({
+        getClient: () => ctx.engine.client,
+        getSettings: () => ctx.settings(),
+        ring,
+        getDocuments: openDocuments,
+        getDefinitions: (uri, prefixWindow) => {
+          const names = identifiersNearCursor(prefixWindow);
+          return combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri);
+        },
+        stats: ctx.stats,
+        onRequestStart: () => status.requestStarted(),
+        onRequestEnd: (f) => status.requestEnded(f),
+        log: (line) => log.info(line),
+      });
+
+      // The ring remembers opened and saved files and edit sites the user moved on from.
+      documents.on({
+        opened: (doc) => ring.addAround(doc.uri, path.basename(doc.uri), doc.getText(), 0),
+        changed: (doc, line) => {
+          if (line === undefined) return;
+          const prev = lastEditLine.get(doc.uri);
+          if (prev !== undefined && Math.abs(prev - line) > ctx.settings()['context.ringChunkLines'] / 2) {
+            ring.addAround(doc.uri, path.basename(doc.uri), doc.getText(), prev);
+          }
+          lastEditLine.set(doc.uri, line);
+        },
+        saved: (doc) => ring.addAround(doc.uri, path.basename(doc.uri), doc.getText(), lastEditLine.get(doc.uri) ?? 0),
+        closed: (uri) => {
+          lastEditLine.delete(uri);
+          editorDefinitions?.forget(uri);
+        },
+      });
+
+      connection.languages.inlineCompletion.on(async (params, token) => {
+        if (!enabled) return { items: [] };
+        const doc = documents.get(params.textDocument.uri);
+        if (!doc) return { items: [] };
+        try {
+          const settings = ctx.settings();
+          const offset = doc.offsetAt(params.position);
+          const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+          // Background: ask the editor for definitions near the cursor; the answer serves this request
+          // if it arrives during the debounce, and later keystrokes from the cache otherwise.
+          if (editorDefinitions) {
+            const text = doc.getText();
+            // Lines surely in the prompt (the engine cuts the window to token budgets; 2 characters
+            // per token is a low estimate): the client skips same-file definitions inside them.
+            const window = cursorWindow(
+              text,
+              offset,
+              Math.min(settings['context.prefixChars'], settings['context.prefixTokens'] * 2),
+              Math.min(settings['context.suffixChars'], settings['context.suffixTokens'] * 2),
+            );
+            const line = params.position.line;
+            editorDefinitions.prepare({
+              uri: doc.uri,
+              version: doc.version,
+              text,
+              offset,
+              excludeLines: { start: line - window.prefix.split('\n').length + 1, end: line + window.suffix.split('\n').length - 1 },
+            });
+          }
+          const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, ctx.signalFrom(token));
+          const items: InlineCompletionItem[] = result.items.map((insertText) => ({
+            insertText,
+            range: { start: params.position, end: params.position },
+          }));
+          return { items };
+        } catch (err) {
+          log.error(`inline completion failed: ${(err as Error).stack ?? err}`);
+          return { items: [] };
+        }
+      });
+
+      connection.onNotification(DidAcceptCompletionNotification.method, (_p: DidAcceptParams) => provider.noteAccepted());
+      connection.onNotification(SetEnabledNotification.method, ({ enabled: on }: { enabled: boolean }) => {
+        enabled = on === true;
+        if (!enabled) provider.abortAll();
+        status.setEnabled(enabled);
+      });
+
+      return {
+        capabilities: () => {
+          if (ctx.client.capabilities.resolveDefinitions === true) {
+            editorDefinitions = new EditorDefinitions({
+              request: (p: ResolveDefinitionsParams, signal: AbortSignal) => {
+                const source = new CancellationTokenSource();
+                signal.addEventListener('abort', () => source.cancel(), { once: true });
+                return connection.sendRequest(ResolveDefinitionsRequest.method, p, source.token) as Promise<ResolveDefinitionsResult>;
+              },
+              timeoutMs: options.resolveDefinitionsTimeoutMs,
+              log: (line) => log.info(line),
+            });
+          }
+          return { inlineCompletionProvider: true };
+        },
+        initialized: () => {
+          const settings = ctx.settings();
+          ring.configure(settings['context.ringChunks'], settings['context.ringChunkLines']);
+          enabled = settings.enable;
+          status.setEnabled(enabled);
+        },
+        settingsChanged: (previous, next) => {
+          ring.configure(next['context.ringChunks'], next['context.ringChunkLines']);
+          if (next.enable !== previous.enable) {
+            enabled = next.enable;
+            if (!enabled) provider.abortAll();
+            status.setEnabled(enabled);
+          }
+        },
+        shutdown: () => {
+          editorDefinitions?.dispose();
+          provider.abortAll();
+        },
+      };
+    },
+  };
+}
