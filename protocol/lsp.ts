@@ -38,6 +38,8 @@ export interface CompletionRecord {
   uri: string;
   latencyMs: number;
   fromCache: boolean;
+  /** The answer was computed ahead of time by a prefetch (found in the cache, or joined while running). */
+  fromPrefetch?: boolean;
   promptTokens: number;
   reusedTokens: number;
   evaluatedTokens: number;
@@ -45,6 +47,18 @@ export interface CompletionRecord {
   draftedTokens: number;
   acceptedTokens: number;
   outcome: 'shown' | 'empty' | 'cancelled' | 'error';
+}
+
+/** How prefetch (computing the next suggestion while one is shown) paid off. */
+export interface PrefetchStats {
+  /** Prefetches started: one per anticipated position, never restarted for the same one. */
+  started: number;
+  /** Prefetches aborted before they finished (the user went elsewhere). */
+  aborted: number;
+  /** Requests that waited for a running prefetch instead of asking the engine. */
+  joined: number;
+  /** Requests answered with a prefetched answer (from the cache, or by joining). */
+  answered: number;
 }
 
 export interface StatsResult {
@@ -56,6 +70,9 @@ export interface StatsResult {
   errors: number;
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
+  prefetch: PrefetchStats;
+  /** Requests sent to the engine (each alternative and each prefetch counts). */
+  engineRequests: number;
   recent: CompletionRecord[];
 }
 

@@ -90,7 +90,7 @@ export const settingsTable = {
     schema: int(0, 1000000),
     default: 200000,
     description:
-      'Upper bound on the characters before the cursor sent to the engine, on top of the token budget (which alone sends about 6 characters per token).',
+      "Upper bound on the characters before the cursor sent to the engine, on top of the token budget (converted with the model's characters per token, measured with its tokenizer).",
   },
   'context.suffixChars': {
     schema: int(0, 1000000),

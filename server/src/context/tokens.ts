@@ -14,7 +14,7 @@ export const DEFAULT_CHARS_PER_TOKEN = 3.5;
 const MIN_CHARS_PER_TOKEN = 1;
 const MAX_CHARS_PER_TOKEN = 12;
 
-/** A fixed sample of everyday code (TypeScript, Python, C, Go, shell, JSON), about 2,500 characters. */
+/** A fixed sample of everyday code (TypeScript, Python, C, Go, shell, JSON), about 1,700 characters. */
 export const CALIBRATION_SAMPLE = `import { readFile } from 'node:fs/promises';
 
 export interface Order {

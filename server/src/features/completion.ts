@@ -15,9 +15,9 @@ import {
   type ResolveDefinitionsResult,
 } from '../../../protocol/lsp';
 import { CompletionProvider } from '../completion/provider';
-import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from '../context/definitions';
+import { cursorContext, windowBudget, type ContextSources } from '../context/completionContext';
+import { combineDefinitions, EditorDefinitions } from '../context/definitions';
 import { ContextRing } from '../context/ring';
-import { cursorWindow } from '../context/window';
 import type { Feature } from './feature';
 
 export interface CompletionFeatureOptions {
@@ -38,15 +38,15 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
       let editorDefinitions: EditorDefinitions | undefined;
 
       const openDocuments = () => documents.all().map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() }));
+      const contextSources: ContextSources = {
+        tokens: ctx.tokens,
+        ring,
+        definitions: (uri, names) => combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri),
+      };
       const provider = new CompletionProvider({
         getClient: () => ctx.engine.client,
         getSettings: () => ctx.settings(),
-        ring,
-        getDocuments: openDocuments,
-        getDefinitions: (uri, prefixWindow) => {
-          const names = identifiersNearCursor(prefixWindow);
-          return combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri);
-        },
+        context: contextSources,
         stats: ctx.stats,
         onRequestStart: () => status.requestStarted(),
         onRequestEnd: (f) => status.requestEnded(f),
@@ -80,24 +80,21 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
           const offset = doc.offsetAt(params.position);
           const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
           // Background: ask the editor for definitions near the cursor; the answer serves this request
-          // if it arrives during the debounce, and later keystrokes from the cache otherwise.
+          // if it arrives during the debounce, and later keystrokes from the cache otherwise. The
+          // lines the prompt holds (the same window the provider sends) are left out.
           if (editorDefinitions) {
             const text = doc.getText();
-            // Lines surely in the prompt (the engine cuts the window to token budgets; 2 characters
-            // per token is a low estimate): the client skips same-file definitions inside them.
-            const window = cursorWindow(
-              text,
-              offset,
-              Math.min(settings['context.prefixChars'], settings['context.prefixTokens'] * 2),
-              Math.min(settings['context.suffixChars'], settings['context.suffixTokens'] * 2),
+            const cursor = cursorContext(
+              { uri: doc.uri, text, offset },
+              windowBudget(settings, ctx.tokens),
+              settings['completion.multiline'],
             );
-            const line = params.position.line;
             editorDefinitions.prepare({
               uri: doc.uri,
               version: doc.version,
               text,
               offset,
-              excludeLines: { start: line - window.prefix.split('\n').length + 1, end: line + window.suffix.split('\n').length - 1 },
+              excludeLines: { start: cursor.firstLine, end: cursor.lastLine },
             });
           }
           const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, ctx.signalFrom(token));
@@ -112,7 +109,13 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
         }
       });
 
-      connection.onNotification(DidAcceptCompletionNotification.method, (_p: DidAcceptParams) => provider.noteAccepted());
+      connection.onNotification(DidAcceptCompletionNotification.method, (p: DidAcceptParams) => {
+        if (typeof p?.uri !== 'string' || typeof p.text !== 'string' || !['full', 'word', 'line'].includes(p.kind)) {
+          log.warn(`pronto/didAcceptCompletion with unexpected parameters: ${JSON.stringify(p)?.slice(0, 200)}`);
+          return;
+        }
+        provider.noteAccepted(p, documents.get(p.uri)?.getText());
+      });
       connection.onNotification(SetEnabledNotification.method, ({ enabled: on }: { enabled: boolean }) => {
         enabled = on === true;
         if (!enabled) provider.abortAll();
