@@ -102,6 +102,30 @@ export namespace RestartEngineRequest {
   export const type = new RequestType0<null, void>(method);
 }
 
+/**
+ * What a client may pass in `initializationOptions` of `initialize`. Settings go under `pronto`
+ * (the same nested shape as workspace/configuration section "pronto").
+ */
+export interface ProntoInitializationOptions {
+  pronto?: unknown;
+  /** What the client can answer (see ProntoClientCapabilities). */
+  capabilities?: ProntoClientCapabilities;
+  /** Folder for downloaded and generated models. */
+  storageDir?: string;
+  /**
+   * The API key of a remote engine (`pronto.engine.url`). VS Code keeps it in its secret storage
+   * (never in settings.json) and passes it here and with `pronto/setEngineApiKey`; other editors can
+   * pass it here or set $PRONTO_ENGINE_API_KEY for the server.
+   */
+  engineApiKey?: string;
+}
+
+/** client → server, notification: the remote engine's API key changed ('' = none); the connection is remade. */
+export namespace SetEngineApiKeyNotification {
+  export const method = 'pronto/setEngineApiKey' as const;
+  export const type = new NotificationType<{ apiKey: string }>(method);
+}
+
 /** client → server, notification: switch completions on or off without stopping the engine. */
 export namespace SetEnabledNotification {
   export const method = 'pronto/setEnabled' as const;

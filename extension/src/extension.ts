@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
-import { Ctx } from './ctx';
+import { Ctx, ENGINE_API_KEY_SECRET } from './ctx';
 import { StatsPanel } from './statsPanel';
 import { StatusBar } from './statusBar';
 
@@ -19,6 +19,8 @@ export interface ProntoApi {
   status(): StatusParams | undefined;
   /** The last pronto/resolveDefinitions request from the server and this side's answer. */
   lastDefinitions(): { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined;
+  /** A remote engine API key is in the secret storage (never the key itself). */
+  hasEngineApiKey(): Promise<boolean>;
   onDidChange: vscode.Event<void>;
 }
 
@@ -36,6 +38,7 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
     client: () => c.runningClient,
     status: () => c.status,
     lastDefinitions: () => c.lastDefinitions,
+    hasEngineApiKey: async () => Boolean(await extension.secrets.get(ENGINE_API_KEY_SECRET)),
     onDidChange: c.onDidChange,
   };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the

@@ -18,7 +18,7 @@ import {
   type InitializeParams,
   type InitializeResult,
 } from 'vscode-languageserver';
-import { StatusNotification, type ProntoClientCapabilities } from '../../protocol/lsp';
+import { StatusNotification, type ProntoInitializationOptions } from '../../protocol/lsp';
 import { TokenEstimator } from './context/tokens';
 import { DocumentStore } from './documents';
 import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
@@ -41,6 +41,7 @@ export interface ServerDeps {
   launcher?: EngineManagerDeps['launcher'];
   findBinary?: EngineManagerDeps['findBinary'];
   backoff?: EngineManagerDeps['backoff'];
+  healthCheck?: EngineManagerDeps['healthCheck'];
   /** The features to run (default: defaultFeatures(deps)). */
   features?: Feature[];
 }
@@ -55,7 +56,12 @@ function abortSignalFrom(token: CancellationToken): AbortSignal {
 export function startServer(connection: Connection, deps: ServerDeps = {}): void {
   let settings: Settings = parseSettings().settings;
   let storageDir = process.env.PRONTO_STORAGE_DIR || path.join(os.homedir(), '.cache', 'pronto');
-  const client: ClientInfo = { initializationOptions: undefined, capabilities: {}, hasConfiguration: false };
+  const client: ClientInfo = {
+    initializationOptions: undefined,
+    capabilities: {},
+    hasConfiguration: false,
+    engineApiKey: process.env.PRONTO_ENGINE_API_KEY || undefined,
+  };
   const log: Log = {
     info: (line) => connection.console.log(line),
     warn: (line) => connection.console.warn(line),
@@ -80,7 +86,9 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     launcher: deps.launcher,
     findBinary: deps.findBinary,
     backoff: deps.backoff,
+    healthCheck: deps.healthCheck,
     resolveDefaultModel,
+    remoteApiKey: () => client.engineApiKey,
     onState: (s) => {
       log.info(`engine: ${s.state}: ${s.message}`);
       status.setEngine(s);
@@ -156,9 +164,10 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     client.initializationOptions = params.initializationOptions;
-    const options = params.initializationOptions as { storageDir?: unknown; capabilities?: ProntoClientCapabilities } | undefined;
+    const options = params.initializationOptions as ProntoInitializationOptions | undefined;
     if (typeof options?.storageDir === 'string' && options.storageDir) storageDir = options.storageDir;
-    client.capabilities = options?.capabilities ?? {};
+    client.capabilities = options?.capabilities && typeof options.capabilities === 'object' ? options.capabilities : {};
+    if (typeof options?.engineApiKey === 'string' && options.engineApiKey) client.engineApiKey = options.engineApiKey;
     client.hasConfiguration = params.capabilities.workspace?.configuration === true;
     let capabilities: InitializeResult['capabilities'] = {
       textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental, save: { includeText: false } },

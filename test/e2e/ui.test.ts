@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
+import { engineApiKey } from '../support/lsp';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
 
 const NAME = 'ui';
@@ -236,6 +237,68 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   );
   // One word: at most one run of word characters (plus the separators around it).
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
+});
+
+/** The engine the server started, from the last "engine ready at URL (pid N" line of the Pronto log. */
+async function engineFromLog(): Promise<{ url: string; pid: number }> {
+  const line = await waitForProntoLog(/engine ready at http:\/\/\S+ \(pid \d+/, 10_000);
+  const logsDir = join(server!.root, 'user-data', 'logs');
+  const all = readdirSync(logsDir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
+    .flatMap((f) => readFileSync(join(logsDir, f), 'utf8').split('\n'))
+    .filter((l) => /engine ready at/.test(l));
+  const m = /engine ready at (http:\/\/\S+) \(pid (\d+)/.exec(all.at(-1) ?? line)!;
+  return { url: m[1]!, pid: Number(m[2]) };
+}
+
+/** The engine's own request count (/metrics, with the key the server gave it in its environment). */
+async function engineRequests(engine: { url: string; pid: number }): Promise<number> {
+  const key = engineApiKey(engine.pid);
+  const text = await (await fetch(`${engine.url}/metrics`, { headers: { Authorization: `Bearer ${key}` } })).text();
+  const m = /^pronto_requests_total (\S+)$/m.exec(text);
+  assert.ok(m, `pronto_requests_total in /metrics: ${text.slice(0, 200)}`);
+  return Number(m[1]);
+}
+
+/** Waits until the engine decodes nothing (bounded: a guard against hangs). */
+async function engineIdle(engine: { url: string }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const h = (await (await fetch(`${engine.url}/health`)).json()) as { busy_sequences?: number };
+    if (h.busy_sequences === 0) return;
+    if (Date.now() > deadline) throw new Error('the engine stayed busy for 60 s');
+    await new Promise((r) => setTimeout(r, 50)); // ask again: the signal is the engine's own gauge
+  }
+}
+
+test('after Tab, the next ghost text appears without a new engine request (answered from the prefetch)', { timeout: 120_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  const typed = 'function modulo(a, b) {';
+  await page.keyboard.type(typed, { delay: 20 });
+  const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
+  await ghost.waitFor({ state: 'visible', timeout: 60_000 });
+  const suggestion = normalise(await ghost.textContent());
+  assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  // The suggestion is shown: the server computes the next one (the prefetch). Let it finish, then count.
+  const engine = await engineFromLog();
+  await engineIdle(engine);
+  const before = await engineRequests(engine);
+  await page.keyboard.press('Tab');
+  await waitForLineGrowth(page, typed, 10_000);
+  // VS Code asks again at the new position right away; the answer comes from the prefetch.
+  await ghost.waitFor({ state: 'visible', timeout: 30_000 });
+  const next = normalise(await ghost.textContent());
+  await screenshot(page, shots, 'after-tab-next-ghost-text');
+  assert.ok(next.length > 0, 'the next ghost text is not empty');
+  await waitForProntoLog(/completion answered from the prefetch/, 10_000);
+  // The only engine request since Tab is the prefetch for the suggestion after this one.
+  await engineIdle(engine);
+  assert.equal((await engineRequests(engine)) - before, 1, 'no engine request for the position after Tab');
 });
 
 test('"Pronto: Show Statistics" opens a webview with the figures of the completions above', { timeout: 120_000 }, async () => {

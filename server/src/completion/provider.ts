@@ -78,6 +78,17 @@ function positionOf(input: CompletionInput): Position {
   return { uri: input.uri, before: input.text.slice(0, input.offset), after: input.text.slice(input.offset) };
 }
 
+/**
+ * Time the engine gets for a completion beyond its decoding budget (queueing and evaluating the
+ * prompt; a cold 2,000-token prompt on a slow CPU). Past `timeBudgetMs` + this, the request ends
+ * with a `timeout` and the engine's health is checked (engine/manager.ts).
+ */
+export const PROMPT_ALLOWANCE_MS = 10_000;
+
+export function requestDeadlineMs(settings: Pick<Settings, 'completion.timeBudgetMs'>): number {
+  return settings['completion.timeBudgetMs'] + PROMPT_ALLOWANCE_MS;
+}
+
 /** Post-processes raw texts for the cursor context; blanks and duplicates dropped. */
 export function filterAnswers(raw: string[], cursor: CursorContext): string[] {
   const ctx = filterContext(cursor.prefix, cursor.suffix, cursor.multiline);
@@ -225,7 +236,12 @@ export class CompletionProvider {
   ): ProvideResult {
     const outcome: Outcome = items.length > 0 ? 'shown' : 'empty';
     this.record(input.uri, started, from.fromCache, outcome, stats, from.fromPrefetch);
-    if (from.fromPrefetch) this.deps.stats.count('prefetchAnswered');
+    if (from.fromPrefetch) {
+      this.deps.stats.count('prefetchAnswered');
+      this.deps.log?.(
+        `completion answered from the prefetch (${from.fromCache ? 'its cached answer' : 'joined while it ran'}): ${outcome}`,
+      );
+    }
     if (items.length > 0) {
       this.lastShown = { ...position, items };
       this.schedulePrefetch({ uri: input.uri, before: position.before + items[0]!, after: position.after });
@@ -287,7 +303,8 @@ export class CompletionProvider {
     const requests: SubmitInput[] = [base];
     for (let i = 1; i < alternatives; i++) requests.push({ ...base, sampling: { temperature: 0.7, top_p: 0.95, seed: i } });
     for (const _ of requests) this.deps.stats.count('engineRequests');
-    const outcomes = await Promise.all(requests.map((r) => client.submit(r, { signal })));
+    const deadlineMs = requestDeadlineMs(settings);
+    const outcomes = await Promise.all(requests.map((r) => client.submit(r, { signal, deadlineMs })));
     const totals: EngineTotals = { prompt: 0, reused: 0, evaluated: 0, generated: 0, drafted: 0, accepted: 0 };
     const raw: string[] = [];
     let firstError: string | undefined;

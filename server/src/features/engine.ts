@@ -4,7 +4,7 @@
  * server exits without one). The EngineManager itself is a shared service (ctx.engine): completion
  * and chat use its client.
  */
-import { RestartEngineRequest } from '../../../protocol/lsp';
+import { RestartEngineRequest, SetEngineApiKeyNotification } from '../../../protocol/lsp';
 import { engineSettingsChanged } from '../settings';
 import type { Feature } from './feature';
 
@@ -23,6 +23,19 @@ export const engineFeature: Feature = {
         await engine.restart(ctx.settings());
       }
       return null;
+    });
+
+    // The remote engine's key changed (VS Code: its secret storage): connect again with it.
+    ctx.connection.onNotification(SetEngineApiKeyNotification.method, async (p: { apiKey?: unknown }) => {
+      if (typeof p?.apiKey !== 'string') return ctx.log.warn('pronto/setEngineApiKey without an apiKey string: ignored');
+      const key = p.apiKey || undefined;
+      if (key === ctx.client.engineApiKey) return;
+      ctx.client.engineApiKey = key;
+      ctx.log.info(`the remote engine API key was ${key ? 'set' : 'cleared'}`);
+      if (ctx.settings()['engine.url']) {
+        restarts++;
+        await engine.restart(ctx.settings());
+      }
     });
 
     // The client went away without shutdown (crash, closed pipe): never leave the engine behind.

@@ -33,6 +33,11 @@ export interface ClientInfo {
   capabilities: ProntoClientCapabilities;
   /** The client answers workspace/configuration. */
   hasConfiguration: boolean;
+  /**
+   * The remote engine's API key: `initializationOptions.engineApiKey` (VS Code: from its secret
+   * storage), replaced by `pronto/setEngineApiKey`; else $PRONTO_ENGINE_API_KEY. Never a setting.
+   */
+  engineApiKey: string | undefined;
 }
 
 /** The services every feature may use. Narrow on purpose: no feature reaches into another's state. */

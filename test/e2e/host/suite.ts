@@ -227,6 +227,22 @@ export async function run(): Promise<void> {
     );
   });
 
+  await step('a key left in the old pronto.engine.apiKey setting moves into the secret storage and the setting is cleared', async () => {
+    const config = () => vscode.workspace.getConfiguration('pronto');
+    await config().update('engine.apiKey', 'e2e-old-setting-key', vscode.ConfigurationTarget.Global);
+    assert.equal(config().inspect<string>('engine.apiKey')?.globalValue, 'e2e-old-setting-key');
+    const before = a.client();
+    await vscode.commands.executeCommand('pronto.restartServer');
+    await waitFor(
+      a,
+      'a new client with status "ready"',
+      () => a.client() !== undefined && a.client() !== before && a.status()?.state === 'ready',
+      90_000,
+    );
+    assert.equal(config().inspect<string>('engine.apiKey')?.globalValue, undefined, 'the setting was cleared');
+    assert.equal(await a.hasEngineApiKey(), true, 'the key is in the secret storage');
+  });
+
   await step('with the server stopped, a command that needs it says so instead of running', async () => {
     await vscode.commands.executeCommand('pronto.stopServer');
     assert.equal(a.client(), undefined, 'no running client after stop');
