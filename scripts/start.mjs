@@ -13,39 +13,42 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { codeServerArgs, codeServerEnv, ensureE2E, missingE2E, e2ePaths } from './install-e2e.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => process.stderr.write(`[start] ${m}\n`);
 
-function parseArgs(argv) {
-  const opts = {
-    port: Number(process.env.PORT ?? 8080),
-    host: '127.0.0.1',
-    model: undefined,
-    workspace: join(root, 'samples', 'workspace'),
-    install: true,
-    stateDir: join(root, '.cache', 'start'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) fail(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--port') opts.port = Number(value());
-    else if (a === '--host') opts.host = value();
-    else if (a === '--model') opts.model = resolve(value());
-    else if (a === '--workspace') opts.workspace = resolve(value());
-    else if (a === '--no-install') opts.install = false;
-    else if (a === '--state-dir') opts.stateDir = resolve(value());
-    else
-      fail(
-        `unknown argument ${a}\nusage: npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]`,
-      );
+const USAGE = 'usage: npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]';
+
+function parseOptions(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        model: { type: 'string' },
+        workspace: { type: 'string' },
+        'no-install': { type: 'boolean' },
+        'state-dir': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    fail(`${err.message}\n${USAGE}`);
   }
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail(`--port must be an integer 0-65535, got ${opts.port}`);
+  const opts = {
+    port: Number(values.port ?? process.env.PORT ?? 8080),
+    host: values.host ?? '127.0.0.1',
+    model: values.model !== undefined ? resolve(values.model) : undefined,
+    workspace: values.workspace !== undefined ? resolve(values.workspace) : join(root, 'samples', 'workspace'),
+    install: !values['no-install'],
+    stateDir: values['state-dir'] !== undefined ? resolve(values['state-dir']) : join(root, '.cache', 'start'),
+  };
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535)
+    fail(`--port must be an integer 0-65535, got ${values.port ?? process.env.PORT}`);
   if (opts.model && !existsSync(opts.model)) fail(`--model: no such file ${opts.model}`);
   if (!existsSync(opts.workspace)) fail(`--workspace: no such folder ${opts.workspace}`);
   return opts;
@@ -62,7 +65,7 @@ function run(cmd, args) {
   if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
 }
 
-const opts = parseArgs(process.argv.slice(2));
+const opts = parseOptions(process.argv.slice(2));
 
 // 1. What VS Code needs.
 if (opts.install) ensureE2E();
