@@ -212,18 +212,24 @@ test('typing shows ghost text from the real engine and Tab accepts it', { timeou
   await waitForProntoLog(/accepted \(full\)/, 10_000);
 });
 
-test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
-  if (realProblem) throw realProblem;
-  const page = session!.page;
+/** On a new line after the cursor's, types `typed` and waits for ghost text; returns it. */
+async function typeNewLineUntilGhostText(page: Page, typed: string) {
   const editor = page.locator('.editor-group-container .monaco-editor').first();
   await page.keyboard.press('End');
   await page.keyboard.press('Enter');
-  const typed = 'function divide(a, b) {';
   await page.keyboard.type(typed, { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
   await ghost.waitFor({ state: 'visible', timeout: 60_000 });
   const suggestion = normalise(await ghost.textContent());
   assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  return { ghost, suggestion };
+}
+
+test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const typed = 'function divide(a, b) {';
+  const { suggestion } = await typeNewLineUntilGhostText(page, typed);
   await page.keyboard.press('Control+ArrowRight');
   // Wait for the document to change, then compare: a non-empty prefix of the suggestion went in.
   const line = await waitForLineGrowth(page, typed, 10_000);
@@ -275,15 +281,8 @@ async function engineIdle(engine: { url: string }): Promise<void> {
 test('after Tab, the next ghost text appears without a new engine request (answered from the prefetch)', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
-  const editor = page.locator('.editor-group-container .monaco-editor').first();
-  await page.keyboard.press('End');
-  await page.keyboard.press('Enter');
   const typed = 'function modulo(a, b) {';
-  await page.keyboard.type(typed, { delay: 20 });
-  const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
-  await ghost.waitFor({ state: 'visible', timeout: 60_000 });
-  const suggestion = normalise(await ghost.textContent());
-  assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  const { ghost } = await typeNewLineUntilGhostText(page, typed);
   // The suggestion is shown: the server computes the next one (the prefetch). Let it finish, then count.
   const engine = await engineFromLog();
   await engineIdle(engine);

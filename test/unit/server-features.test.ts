@@ -29,7 +29,11 @@ test('a feature registers its own handler and receives initialize, initialized, 
     name: 'echo',
     register(ctx) {
       let count = 0; // state owned by the feature
-      ctx.connection.onRequest('test/echo', (p: { text: string }) => ({ text: p.text, count: ++count, debounce: ctx.settings()['completion.debounceMs'] }));
+      ctx.connection.onRequest('test/echo', (p: { text: string }) => ({
+        text: p.text,
+        count: ++count,
+        debounce: ctx.settings()['completion.debounceMs'],
+      }));
       return {
         capabilities: () => {
           events.push('capabilities');

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { backoffDelay, protocolMismatch, EngineManager, type EngineState } from '../../server/src/engine/manager';
+import { backoffDelay, protocolMismatch, EngineManager, type EngineManagerDeps, type EngineState } from '../../server/src/engine/manager';
 import type { EngineLauncher, EngineProcess, ExitInfo, ReadyResult } from '../../server/src/engine/process';
 import { parseSettings } from '../../server/src/settings';
 import { ENGINE_PROTOCOL_VERSION } from '../../protocol/engine';
@@ -311,19 +311,19 @@ test('a local engine gets a fresh random API key in its environment at every sta
   await m.stop();
 });
 
-test('a hung engine (no /health answer) is killed, its pending requests end with that reason, and it restarts', async () => {
+/** A started manager on a fake engine, restarting fast, with these health-check options. */
+async function watchedManager(healthCheck: EngineManagerDeps['healthCheck']) {
   const e = await startFakeEngine();
   engines.push(e);
   const rec = recorder();
   const { launcher, launched } = fakeLauncher(e);
-  const m = new EngineManager({
-    launcher,
-    findBinary: okBinary,
-    onState: rec.onState,
-    backoff: { baseMs: 10 },
-    healthCheck: { intervalMs: 30, timeoutMs: 100, failures: 2 },
-  });
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, backoff: { baseMs: 10 }, healthCheck });
   await m.start(settingsWith({}));
+  return { e, rec, launched, m };
+}
+
+test('a hung engine (no /health answer) is killed, its pending requests end with that reason, and it restarts', async () => {
+  const { e, rec, launched, m } = await watchedManager({ intervalMs: 30, timeoutMs: 100, failures: 2 });
   const client = m.client!;
   e.pause();
   const pending = client.submit({ fim: { prefix: '/*fake:x*/', suffix: '' } });
@@ -341,19 +341,8 @@ test('a hung engine (no /health answer) is killed, its pending requests end with
 });
 
 test('requests past their deadline end as timeouts; repeated ones with none finishing count as a hang', async () => {
-  const e = await startFakeEngine();
-  engines.push(e);
-  const rec = recorder();
-  const { launcher, launched } = fakeLauncher(e);
   // /health keeps answering (the HTTP side is fine); the requests never finish.
-  const m = new EngineManager({
-    launcher,
-    findBinary: okBinary,
-    onState: rec.onState,
-    backoff: { baseMs: 10 },
-    healthCheck: { intervalMs: 0, maxMissedDeadlines: 2 },
-  });
-  await m.start(settingsWith({}));
+  const { rec, launched, m } = await watchedManager({ intervalMs: 0, maxMissedDeadlines: 2 });
   const slow = { fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 4096 } };
   const first = await m.client!.submit(slow, { deadlineMs: 50 });
   assert.deepEqual(first.kind === 'error' && first.code, 'timeout');
