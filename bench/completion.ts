@@ -226,6 +226,8 @@ async function runOurs(o: Options, session: Session, model: string, engineBin: s
       records,
       serverRecords: s1.recent.filter((x) => x.at >= Date.now() - wallMs - 1000),
     };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n  the server's last log lines:\n    ${client.lsp.logs.slice(-20).join('\n    ')}`);
   } finally {
     await client.stop();
   }
