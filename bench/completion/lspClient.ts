@@ -7,7 +7,7 @@
 import { pathToFileURL } from 'node:url';
 import type { CancellationToken } from 'vscode-jsonrpc';
 import type { CompletionRecord, StatsResult } from '../../protocol/lsp';
-import { engineApiKey, startLspServer, type LspHarness } from '../../test/support/lsp';
+import { readEngineInfo, startLspServer, type LspHarness } from '../../test/support/lsp';
 import type { AcceptClient } from './accepts';
 import type { CompletionClient, ProviderAnswer } from './replay';
 import type { Keystroke, Session } from './session';
@@ -96,12 +96,19 @@ export class ProntoLspClient implements CompletionClient, AcceptClient {
       } finally {
         clearTimeout(timer);
       }
-      // The manager logs "engine ready at http://host:port (pid N, ..." before it reports ready.
-      const ready = lsp.logs.map((l) => /engine ready at (http:\/\/[^\s]+) \(pid (\d+)/.exec(l)).find((m) => m !== null);
-      if (!ready) throw new Error(`no "engine ready at" line in the server's log:\n${lsp.logs.slice(-15).join('\n')}`);
+      // The manager logs "engine ready at http://host:port" before it reports ready; servers that give
+      // their engine a key describe it in $PRONTO_ENGINE_INFO_FILE (older ones run it without a key).
+      const url = lsp.logs.map((l) => /engine ready at (http:\/\/[^\s]+)/.exec(l)?.[1]).find((u) => u !== undefined);
+      if (!url) throw new Error(`no "engine ready at" line in the server's log:\n${lsp.logs.slice(-15).join('\n')}`);
+      let key = '';
+      try {
+        key = readEngineInfo(lsp.engineInfoFile).apiKey;
+      } catch {
+        // an older server: no key
+      }
       const uri = pathToFileURL(session.absPath).href;
       await lsp.open(uri, session.initialDoc, session.languageId);
-      return new ProntoLspClient(lsp, ready[1]!, engineApiKey(Number(ready[2])), session, uri);
+      return new ProntoLspClient(lsp, url, key, session, uri);
     } catch (e) {
       await lsp.stop();
       throw e;

@@ -87,6 +87,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     findBinary: deps.findBinary,
     backoff: deps.backoff,
     healthCheck: deps.healthCheck,
+    engineInfoFile: process.env.PRONTO_ENGINE_INFO_FILE || undefined,
     resolveDefaultModel,
     remoteApiKey: () => client.engineApiKey,
     onState: (s) => {

@@ -7,12 +7,13 @@
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Frame, Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import { engineApiKey } from '../support/lsp';
+import { readEngineInfo } from '../support/lsp';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
 
 const NAME = 'ui';
@@ -21,6 +22,9 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+/** The server describes the engine it starts here (tests only): the engine's /metrics need its key. */
+const engineInfoFile = join(mkdtempSync(join(tmpdir(), 'pronto-e2e-engine-')), 'engine.json');
+process.env.PRONTO_ENGINE_INFO_FILE = engineInfoFile;
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
@@ -245,23 +249,14 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
 });
 
-/** The engine the server started, from the last "engine ready at URL (pid N" line of the Pronto log. */
-async function engineFromLog(): Promise<{ url: string; pid: number }> {
-  const line = await waitForProntoLog(/engine ready at http:\/\/\S+ \(pid \d+/, 10_000);
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const all = readdirSync(logsDir, { recursive: true })
-    .map(String)
-    .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-    .flatMap((f) => readFileSync(join(logsDir, f), 'utf8').split('\n'))
-    .filter((l) => /engine ready at/.test(l));
-  const m = /engine ready at (http:\/\/\S+) \(pid (\d+)/.exec(all.at(-1) ?? line)!;
-  return { url: m[1]!, pid: Number(m[2]) };
+/** The engine the server started, as the server describes it for tests ($PRONTO_ENGINE_INFO_FILE). */
+function engineNow(): { url: string; apiKey: string } {
+  return readEngineInfo(engineInfoFile);
 }
 
-/** The engine's own request count (/metrics, with the key the server gave it in its environment). */
-async function engineRequests(engine: { url: string; pid: number }): Promise<number> {
-  const key = engineApiKey(engine.pid);
-  const text = await (await fetch(`${engine.url}/metrics`, { headers: { Authorization: `Bearer ${key}` } })).text();
+/** The engine's own count of finished requests (/metrics, with the key the server gave it). */
+async function engineRequests(engine: { url: string; apiKey: string }): Promise<number> {
+  const text = await (await fetch(`${engine.url}/metrics`, { headers: { Authorization: `Bearer ${engine.apiKey}` } })).text();
   const m = /^pronto_requests_total (\S+)$/m.exec(text);
   assert.ok(m, `pronto_requests_total in /metrics: ${text.slice(0, 200)}`);
   return Number(m[1]);
@@ -284,7 +279,7 @@ test('after Tab, the next ghost text appears without a new engine request (answe
   const typed = 'function modulo(a, b) {';
   const { ghost } = await typeNewLineUntilGhostText(page, typed);
   // The suggestion is shown: the server computes the next one (the prefetch). Let it finish, then count.
-  const engine = await engineFromLog();
+  const engine = engineNow();
   await engineIdle(engine);
   const before = await engineRequests(engine);
   await page.keyboard.press('Tab');
@@ -295,7 +290,10 @@ test('after Tab, the next ghost text appears without a new engine request (answe
   await screenshot(page, shots, 'after-tab-next-ghost-text');
   assert.ok(next.length > 0, 'the next ghost text is not empty');
   await waitForProntoLog(/completion answered from the prefetch/, 10_000);
-  // The only engine request since Tab is the prefetch for the suggestion after this one.
+  // The only engine request since Tab is the prefetch for the suggestion after this one: wait until
+  // it has finished (the engine counts finished requests), then check nothing else came.
+  const deadline = Date.now() + 60_000;
+  while ((await engineRequests(engine)) - before < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   await engineIdle(engine);
   assert.equal((await engineRequests(engine)) - before, 1, 'no engine request for the position after Tab');
 });

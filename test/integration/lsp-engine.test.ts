@@ -15,7 +15,7 @@ import type { StatsResult } from '../../protocol/lsp';
 import { requestDeadlineMs } from '../../server/src/completion/provider';
 import { parseSettings } from '../../server/src/settings';
 import { assertEngineBuilt } from '../support/engine';
-import { engineApiKey, engineMetric, engineUrlOf, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { engineInfoOf, engineMetric, engineUrlOf, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureTestModels } from '../support/models';
 
 async function stats(h: LspHarness): Promise<StatsResult> {
@@ -84,7 +84,10 @@ describe('LSP server with the real engine', { timeout: 180_000 }, () => {
 
   test('the engine was started with a key: requests without it are refused', async () => {
     const [pid] = enginePids(h.child.pid!);
-    assert.ok(pid && engineApiKey(pid).length >= 32, 'a key in the engine’s environment');
+    const info = engineInfoOf(h);
+    assert.equal(info.pid, pid);
+    assert.ok(info.apiKey.length >= 32, 'a key of 32 random bytes');
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(info.apiKey), 'not on the command line');
     assert.equal((await fetch(`${engineUrlOf(h)}/metrics`)).status, 401);
     assert.equal((await fetch(`${engineUrlOf(h)}/health`)).status, 200, '/health stays open (liveness checks, load balancers)');
   });

@@ -384,35 +384,32 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
-/**
- * The API key the sidecar gave the engine it started: PRONTO_API_KEY in the engine's initial
- * environment (/proc/<pid>/environ, readable by the same user only; the engine removes the variable
- * from its live environment, which leaves the initial block as it was). '' when there is none.
- */
-export function engineApiKey(pid: number): string {
-  try {
-    const entry = readFileSync(`/proc/${pid}/environ`, 'latin1')
-      .split('\0')
-      .find((e) => e.startsWith('PRONTO_API_KEY='));
-    return entry ? entry.slice('PRONTO_API_KEY='.length) : '';
-  } catch {
-    return '';
-  }
+/** The engine the server started, as it describes it in $PRONTO_ENGINE_INFO_FILE (tests only). */
+export interface EngineInfo {
+  url: string;
+  pid: number;
+  apiKey: string;
 }
 
-/** URL of the engine the server started, from its log line "engine ready at URL" (the latest one). */
+/** Reads an engine info file written by the server ($PRONTO_ENGINE_INFO_FILE). */
+export function readEngineInfo(file: string): EngineInfo {
+  return JSON.parse(readFileSync(file, 'utf8')) as EngineInfo;
+}
+
+/** The engine the server started (its latest one): URL, pid and the API key it was given. */
+export function engineInfoOf(h: LspHarness): EngineInfo {
+  return readEngineInfo(h.engineInfoFile);
+}
+
+/** URL of the engine the server started. */
 export function engineUrlOf(h: LspHarness): string {
-  const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'));
-  const m = line && /engine ready at (http:\/\/\S+)/.exec(line);
-  if (!m) throw new Error(`the server logged no engine URL:\n${h.logs.slice(-10).join('\n')}`);
-  return m[1]!;
+  return engineInfoOf(h).url;
 }
 
 /** GET a path of the engine the server started, with the key the server gave it. */
 export async function engineGet(h: LspHarness, pathname: string): Promise<Response> {
-  const [pid] = enginePids(h.child.pid!);
-  const key = pid ? engineApiKey(pid) : '';
-  return fetch(`${engineUrlOf(h)}${pathname}`, { headers: key ? { Authorization: `Bearer ${key}` } : {} });
+  const info = engineInfoOf(h);
+  return fetch(`${info.url}${pathname}`, { headers: info.apiKey ? { Authorization: `Bearer ${info.apiKey}` } : {} });
 }
 
 /** One counter or gauge from the engine's /metrics (the engine's own count). */
@@ -440,6 +437,8 @@ export function isAlive(pid: number): boolean {
 export interface LspHarness {
   connection: MessageConnection;
   child: ChildProcess;
+  /** Where the server describes the engine it started ($PRONTO_ENGINE_INFO_FILE): see engineInfoOf(). */
+  engineInfoFile: string;
   statuses: StatusParams[];
   logs: string[];
   /** The settings answered to workspace/configuration (mutable). */
@@ -466,9 +465,10 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
   const args = bundle
     ? [bundle, '--stdio']
     : ['--import', require.resolve('tsx'), path.join(repoRoot, 'server', 'src', 'main.ts'), '--stdio'];
+  const engineInfoFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pronto-engine-info-')), 'engine.json');
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, PRONTO_ENGINE_INFO_FILE: engineInfoFile, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -498,6 +498,7 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
   return {
     connection,
     child,
+    engineInfoFile,
     statuses,
     logs,
     workspaceSettings,

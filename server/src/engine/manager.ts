@@ -21,7 +21,7 @@
  * start after stop(), an exit after restart()) is ignored, so no flags are reset by hand.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ENGINE_PROTOCOL_VERSION, type ReadyLine } from '../../../protocol/engine';
 import type { Settings } from '../settings';
@@ -52,6 +52,12 @@ export interface EngineManagerDeps {
   backoff?: Partial<BackoffOptions>;
   healthCheck?: Partial<HealthCheckOptions>;
   readyTimeoutMs?: number;
+  /**
+   * For tests and benchmarks only ($PRONTO_ENGINE_INFO_FILE): each local engine that becomes ready
+   * is described in this file (mode 0600) as `{url, pid, apiKey}`, so a harness can read its
+   * /metrics. The engine scrubs the key from its own environment, and nothing else reveals it.
+   */
+  engineInfoFile?: string;
 }
 
 export interface BackoffOptions {
@@ -317,6 +323,13 @@ export class EngineManager {
     this.currentClient = client;
     this.readyLine = ready.line;
     this.startsCompleted++;
+    if (this.deps.engineInfoFile) {
+      try {
+        writeFileSync(this.deps.engineInfoFile, JSON.stringify({ url: client.baseUrl, pid: proc.pid, apiKey }), { mode: 0o600 });
+      } catch (err) {
+        this.log(`could not write the engine info file ${this.deps.engineInfoFile}: ${(err as Error).message}`);
+      }
+    }
     this.log(
       `engine ready at ${client.baseUrl} (pid ${proc.pid}, ${ready.line.build.backend}, n_ctx ${ready.line.n_ctx}, n_parallel ${ready.line.n_parallel}, protocol ${ready.line.protocol ?? 1})`,
     );
