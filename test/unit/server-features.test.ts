@@ -20,7 +20,13 @@ function connect(features: Feature[]) {
   client.onRequest('client/registerCapability', () => null);
   client.onNotification('window/logMessage', () => undefined);
   client.listen();
-  return { client, dispose: () => (client.dispose(), serverConnection.dispose()) };
+  return {
+    client,
+    dispose: () => {
+      client.dispose();
+      serverConnection.dispose();
+    },
+  };
 }
 
 test('a feature registers its own handler and receives initialize, initialized, settings changes and shutdown, in order', async () => {
