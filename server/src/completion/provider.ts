@@ -80,10 +80,10 @@ function positionOf(input: CompletionInput): Position {
 
 /**
  * Time the engine gets for a completion beyond its decoding budget (queueing and evaluating the
- * prompt; a cold 2,000-token prompt on a slow CPU). Past `timeBudgetMs` + this, the request ends
- * with a `timeout` and the engine's health is checked (engine/manager.ts).
+ * prompt: a cold 3,000-token prompt on a slow, busy CPU). Past `timeBudgetMs` + this, the request
+ * ends with a `timeout` and the engine's health is checked (engine/manager.ts).
  */
-export const PROMPT_ALLOWANCE_MS = 10_000;
+export const PROMPT_ALLOWANCE_MS = 20_000;
 
 export function requestDeadlineMs(settings: Pick<Settings, 'completion.timeBudgetMs'>): number {
   return settings['completion.timeBudgetMs'] + PROMPT_ALLOWANCE_MS;
