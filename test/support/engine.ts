@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import type { ReadyLine } from '../../protocol/engine';
 import { launchEngine, type ExitInfo } from '../../server/src/engine/process';
 
-export const engineBinary = path.resolve(__dirname, '../../native/build/pronto-engine');
+/** The engine under test: native/build/pronto-engine, or PRONTO_TEST_ENGINE (e.g. an older build, to show a test catches its fault). */
+export const engineBinary = process.env.PRONTO_TEST_ENGINE ?? path.resolve(__dirname, '../../native/build/pronto-engine');
 
 export interface RunningEngine {
   port: number;
