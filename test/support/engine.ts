@@ -49,7 +49,7 @@ export async function startEngine(opts: {
   model: string;
   args?: string[];
   timeoutMs?: number;
-  env?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
 }): Promise<RunningEngine> {
   assertEngineBuilt();
   const args = ['--model', opts.model, '--port', '0', '--threads', '1', ...(opts.args ?? [])];

@@ -293,7 +293,7 @@ test('a remote engine with another protocol version is refused with what to do',
 test('a local engine gets a fresh random API key in its environment at every start', async () => {
   const e = await startFakeEngine();
   engines.push(e);
-  const envs: (Record<string, string> | undefined)[] = [];
+  const envs: (NodeJS.ProcessEnv | undefined)[] = [];
   const { launcher: inner } = fakeLauncher(e);
   const launcher: EngineLauncher = {
     launch(binary, args, options) {

@@ -46,7 +46,7 @@ export interface LaunchOptions {
   /** Every output line except the ready line. */
   onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Added to this process's environment (e.g. PRONTO_API_KEY: never on the command line). */
-  env?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
   /**
    * 'pipe' (default): a pipe the engine can watch with --exit-with-stdin, so it shuts down when
    * this process dies without stopping it (SIGKILL, a crashed extension host).
