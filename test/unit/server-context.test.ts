@@ -8,6 +8,7 @@ import {
   completionContext,
   cursorContext,
   fimBudget,
+  SEND_MARGIN,
   selectExtra,
   windowBudget,
   type WindowBudget,
@@ -68,7 +69,13 @@ test('keepHead: the cursor line, then whole lines within the budget, ending at a
 });
 
 test('cursorContext: windows, the cursor line, the lines the window spans, single/multi-line', () => {
-  const budget = (prefixChars: number, suffixChars: number): WindowBudget => ({ prefixChars, suffixChars, maxLineChars: MAX_LINE_CHARS });
+  // Send margin 1: the text sent is what the budget holds (the margin has its own test below).
+  const budget = (prefixChars: number, suffixChars: number): WindowBudget => ({
+    prefixChars,
+    suffixChars,
+    maxLineChars: MAX_LINE_CHARS,
+    sendMargin: 1,
+  });
   const cases: {
     doc: string;
     budget: WindowBudget;
@@ -142,6 +149,15 @@ test('cursorContext: windows, the cursor line, the lines the window spans, singl
     assert.equal(filename, 'a.ts');
     assert.deepEqual(rest, c.want, c.doc);
   }
+});
+
+test('cursorContext: more is sent than the budget holds (the engine’s cut decides); the lines counted as in the prompt are the budget’s', () => {
+  const doc = 'l0\nl1\nl2\nl3\nl4 ║x\nl5\nl6\nl7';
+  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, sendMargin: 2 }, 'auto');
+  assert.equal(c.prefix, 'l1\nl2\nl3\nl4 ', '2 × 6 characters sent');
+  assert.equal(c.suffix, 'x\nl5\nl6\nl7', '2 × 5 characters sent');
+  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the lines within 6 / 5 characters');
+  assert.equal(SEND_MARGIN > 1, true);
 });
 
 test('cursorContext: a 60,000-character line never reaches the engine as such', () => {
@@ -235,7 +251,7 @@ test('completionContext: ring chunks overlapping the window are left out; defini
   assert.equal(asked[0]![0], 'Point', 'the identifier nearest the cursor first');
   assert.deepEqual(c.fim.budget, { prefix_tokens: 100, suffix_tokens: 20, extra_tokens: 1024 });
   assert.equal(c.fim.prefix.length, c.prefix.length);
-  assert.ok(c.prefix.length <= estimator.chars(100));
+  assert.ok(c.prefix.length <= estimator.chars(100) * SEND_MARGIN);
   assert.equal(c.fim.filename, 'a.ts');
 });
 

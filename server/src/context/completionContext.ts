@@ -28,17 +28,27 @@ export interface DocumentPosition {
   offset: number;
 }
 
-/** Character budgets of the cursor window. */
+/**
+ * Characters sent beyond what the token budget holds, as a factor: the engine's own cut (exact, in
+ * tokens, and kept in place while the user types on one line; protocol/engine.ts FimBudget) must be
+ * the one that decides where the prompt starts. A sidecar cut inside the budget would move the
+ * prompt start by a line every few keystrokes, and the engine would re-evaluate what follows it.
+ */
+export const SEND_MARGIN = 1.5;
+
+/** Character budgets of the cursor window: what the token budgets hold (the engine keeps about this much). */
 export interface WindowBudget {
   prefixChars: number;
   suffixChars: number;
   maxLineChars: number;
+  /** Characters SENT = the budget × this (default SEND_MARGIN); the lines counted as in the prompt use the budget itself. */
+  sendMargin?: number;
 }
 
 export interface CursorContext {
   uri: string;
   filename: string;
-  /** Text sent before / after the cursor (cut at line boundaries, lines capped). */
+  /** Text sent before / after the cursor (the budget × the send margin, cut at line boundaries, lines capped). */
   prefix: string;
   suffix: string;
   /** The cursor line's text before / after the cursor (capped). */
@@ -46,7 +56,10 @@ export interface CursorContext {
   lineSuffix: string;
   /** 0-based line of the cursor. */
   cursorLine: number;
-  /** Document lines the window spans (inclusive): already in the prompt, so left out of the extra context. */
+  /**
+   * Document lines the token budgets hold (inclusive; the text sent reaches a little further): in
+   * the prompt, so left out of the extra context and of the definitions the editor is asked for.
+   */
   firstLine: number;
   lastLine: number;
   /** A multi-line suggestion is wanted here (pronto.completion.multiline and the cursor's context). */
@@ -109,8 +122,12 @@ export function windowBudget(settings: ContextSettings, tokens: Pick<TokenEstima
 /** The cursor window and the lines it spans (pure). */
 export function cursorContext(input: DocumentPosition, budget: WindowBudget, multiline: Settings['completion.multiline']): CursorContext {
   const offset = Math.max(0, Math.min(input.offset, input.text.length));
-  const before = keepTail(input.text.slice(0, offset), budget.prefixChars, budget.maxLineChars);
-  const after = keepHead(input.text.slice(offset), budget.suffixChars, budget.maxLineChars);
+  const margin = budget.sendMargin ?? SEND_MARGIN;
+  const before = keepTail(input.text.slice(0, offset), budget.prefixChars * margin, budget.maxLineChars);
+  const after = keepHead(input.text.slice(offset), budget.suffixChars * margin, budget.maxLineChars);
+  // The lines within the budget itself (what the engine keeps), measured on the text already cut.
+  const keptBefore = margin === 1 ? before : keepTail(before.text, budget.prefixChars, budget.maxLineChars);
+  const keptAfter = margin === 1 ? after : keepHead(after.text, budget.suffixChars, budget.maxLineChars);
   const linePrefix = before.text.slice(before.text.lastIndexOf('\n') + 1);
   const nl = after.text.indexOf('\n');
   const lineSuffix = nl < 0 ? after.text : after.text.slice(0, nl);
@@ -123,8 +140,8 @@ export function cursorContext(input: DocumentPosition, budget: WindowBudget, mul
     linePrefix,
     lineSuffix,
     cursorLine,
-    firstLine: cursorLine - Math.max(1, before.lines) + 1,
-    lastLine: cursorLine + Math.max(1, after.lines) - 1,
+    firstLine: cursorLine - Math.max(1, keptBefore.lines) + 1,
+    lastLine: cursorLine + Math.max(1, keptAfter.lines) - 1,
     multiline: wantsMultiline(multiline, linePrefix, lineSuffix),
   };
 }
@@ -153,7 +170,7 @@ export function completionContext(input: DocumentPosition, settings: ContextSett
   const cursor = cursorContext(input, windowBudget(settings, sources.tokens), settings['completion.multiline']);
   const ringChunks = sources.ring?.forRequest(input.uri, cursor.firstLine, cursor.lastLine) ?? [];
   const definitions = sources.definitions?.(input.uri, identifiersNearCursor(cursor.prefix)) ?? [];
-  const extra = selectExtra(ringChunks, definitions, sources.tokens.chars(settings['context.extraTokens']));
+  const extra = selectExtra(ringChunks, definitions, sources.tokens.chars(settings['context.extraTokens']) * SEND_MARGIN);
   return {
     ...cursor,
     extra,
