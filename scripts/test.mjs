@@ -54,6 +54,8 @@ if (!noSetup) {
   const steps = [
     ['build', 'node', ['esbuild.mjs']],
     ['native', 'node', ['scripts/build-native.mjs']],
+    // The demo model that ships in dist/ (needs the llama.cpp vocab the native step fetched).
+    ['demo model', 'node', ['--import', 'tsx', 'scripts/build-demo-model.ts']],
   ];
   if (selected.includes('e2e') && existsSync(join(root, 'scripts/install-e2e.mjs'))) {
     steps.push(['e2e pieces', 'node', ['scripts/install-e2e.mjs']]);

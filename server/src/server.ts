@@ -1,9 +1,9 @@
 /**
  * The LSP server: builds the shared services (settings, documents, status, stats, the engine, the
- * token estimate), registers every feature (server/src/features/: completion, status, models,
- * engine, …) and forwards the LSP lifecycle to them. Each feature registers its own handlers and
- * owns its own state; this file only wires. Errors are caught in the handlers (one per message),
- * never deeper in the feature logic.
+ * token estimate), registers every feature (server/src/features/: status, models, prompts (chat and
+ * templates), completion, engine, …) and forwards the LSP lifecycle to them. Each feature registers
+ * its own handlers and owns its own state; this file only wires. Errors are caught in the handlers
+ * (one per message), never deeper in the feature logic.
  *
  * Handlers are registered by method name: protocol/lsp.ts builds its message types with the
  * top-level vscode-languageserver-protocol (3.18.5), which vscode-languageserver 10 does not share.
@@ -21,23 +21,18 @@ import {
 import { StatusNotification, type ProntoInitializationOptions } from '../../protocol/lsp';
 import { TokenEstimator } from './context/tokens';
 import { DocumentStore } from './documents';
-import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
+import { EngineManager, type EngineManagerDeps, type EngineState } from './engine/manager';
 import type { ClientInfo, Feature, FeatureHooks, Log, ServerContext } from './features/feature';
-import { defaultFeatures } from './features/index';
-import type { CreateModelService } from './features/models';
+import { defaultFeatures, type FeatureDeps } from './features/index';
 import { parseSettings, type Settings } from './settings';
 import { CompletionStats } from './stats';
 import { StatusReporter } from './status';
 
 export type { ModelService } from './features/models';
 
-export interface ServerDeps {
-  /** Builds the model service on first use (storage folder and settings known by then). */
-  createModelService?: CreateModelService;
-  /** Makes (or finds) the generated demo model and returns its path; used when no model is set. */
-  ensureDemoModel?: (storageDir: string) => Promise<string>;
-  /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
-  resolveDefinitionsTimeoutMs?: number;
+export interface ServerDeps extends FeatureDeps {
+  /** Picks and checks the model files before each engine start (server/src/models/selection.ts). */
+  resolveModel?: EngineManagerDeps['resolveModel'];
   launcher?: EngineManagerDeps['launcher'];
   findBinary?: EngineManagerDeps['findBinary'];
   backoff?: EngineManagerDeps['backoff'];
@@ -70,17 +65,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
 
   const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification.method, s));
   const tokens = new TokenEstimator((line) => log.info(line));
-
-  const resolveDefaultModel = async (): Promise<ModelResolution> => {
-    if (!deps.ensureDemoModel) {
-      return { ok: false, message: 'No model configured: set pronto.model.path or download one from the model catalog.' };
-    }
-    try {
-      return { ok: true, path: await deps.ensureDemoModel(storageDir), demo: true };
-    } catch (err) {
-      return { ok: false, message: `No model configured, and the demo model could not be made: ${(err as Error).message}` };
-    }
-  };
+  const engineListeners = new Set<(state: EngineState) => void>();
 
   const engine: EngineManager = new EngineManager({
     launcher: deps.launcher,
@@ -88,7 +73,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     backoff: deps.backoff,
     healthCheck: deps.healthCheck,
     engineInfoFile: process.env.PRONTO_ENGINE_INFO_FILE || undefined,
-    resolveDefaultModel,
+    resolveModel: deps.resolveModel,
     remoteApiKey: () => client.engineApiKey,
     onState: (s) => {
       log.info(`engine: ${s.state}: ${s.message}`);
@@ -97,15 +82,17 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       const c = engine.client;
       if (s.state === 'ready' && c && engine.modelKey) {
         void tokens.useModel(engine.modelKey, async (text) => {
-          const r = await c.countTokens(text);
+          const r = await c.tokenize(text);
           if (!r.ok) throw new Error(r.message);
-          return r.count;
+          return r.tokens.length;
         });
       }
+      for (const l of engineListeners) l(s);
     },
     log: (line) => log.info(line),
   });
 
+  let lastSettingsIssues = '[]';
   async function readSettings(): Promise<Settings> {
     const initPronto = (client.initializationOptions as { pronto?: unknown } | undefined)?.pronto;
     let fromWorkspace: unknown;
@@ -117,8 +104,14 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       }
     }
     const result = parseSettings(initPronto, fromWorkspace);
-    for (const p of result.problems) log.warn(p);
-    status.setNote(result.problems.length ? `Settings problem: ${result.problems.join(' ')}` : undefined);
+    // Settings are re-read on every change: say each problem once, and once that it is fixed.
+    const issues = JSON.stringify(result.issues);
+    if (issues !== lastSettingsIssues) {
+      for (const p of result.problems) log.warn(p);
+      if (!result.issues.length && lastSettingsIssues !== '[]') connection.console.info('Settings: every pronto.* value is valid again.');
+      lastSettingsIssues = issues;
+    }
+    status.setSettingsProblems(result.issues);
     return result.settings;
   }
 
@@ -150,6 +143,10 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     status,
     stats: new CompletionStats(),
     engine,
+    onEngineState: (listener) => {
+      engineListeners.add(listener);
+      return () => engineListeners.delete(listener);
+    },
     tokens,
     client,
     settings: () => settings,

@@ -9,8 +9,13 @@
  * yields a message naming the setting, and that setting falls back to its default; the rest are kept.
  */
 import { z } from 'zod';
+import { DEFAULT_LANGUAGE_SWITCHES } from '../../protocol/languages';
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
+/** A whole number in [min, max], with messages a person reads in a notification. */
+const int = (min: number, max: number) => {
+  const range = `must be a whole number from ${min} to ${max}`;
+  return z.number(range).int(range).min(min, range).max(max, range);
+};
 /** A token budget: a whole, non-negative number of tokens up to `max`. */
 const tokens = (max: number) =>
   z
@@ -22,7 +27,17 @@ const tokens = (max: number) =>
 /** Dotted name (without the `pronto.` prefix) -> schema, default, description. */
 export const settingsTable = {
   enable: { schema: z.boolean(), default: true, description: 'Show inline completions.' },
-  'model.path': { schema: z.string(), default: '', description: 'Path of a GGUF code model. Empty: use the catalog or the demo model.' },
+  'model.path': {
+    schema: z.string(),
+    default: '',
+    description: 'Path of a GGUF code model. Empty: no completions until a model is chosen (or the demo model, see pronto.model.demo).',
+  },
+  'model.demo': {
+    schema: z.boolean(),
+    default: false,
+    description:
+      'When pronto.model.path is empty, run the bundled demo model: random weights, so its suggestions are meaningless. For trying Pronto without a model.',
+  },
   'model.draftPath': {
     schema: z.string(),
     default: '',
@@ -75,6 +90,12 @@ export const settingsTable = {
     description: 'Suggestions generated per request (the first greedy, the others sampled).',
   },
   'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
+  'completion.languages': {
+    schema: z.record(z.string(), z.boolean('each language must be true or false')),
+    default: DEFAULT_LANGUAGE_SWITCHES as Record<string, boolean>,
+    description:
+      'Where suggestions appear, by language id (true: on, false: off); "*" stands for every language not listed. Plain text, Markdown and commit messages are off by default.',
+  },
   'context.prefixTokens': {
     schema: tokens(65536),
     default: 1024,
@@ -108,6 +129,24 @@ export const settingsTable = {
     description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).',
   },
   'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
+  'chat.maxTokens': { schema: int(1, 4096), default: 512, description: 'Tokens a chat answer has at most.' },
+  'chat.contextTokens': {
+    schema: tokens(262144),
+    default: 2048,
+    description:
+      'Tokens of attached context (selection, files) a chat message carries at most; the rest is cut, and the chat panel says what.',
+  },
+  'chat.temperature': {
+    schema: z.number('must be a number').min(0, 'must not be negative').max(2, 'must be at most 2'),
+    default: 0.2,
+    description: 'Sampling temperature of chat answers (0: always the most likely token).',
+  },
+  'chat.template': {
+    schema: z.string().max(65536),
+    default: '',
+    description:
+      "Chat template for models whose own is missing or not supported: a llama.cpp built-in name (chatml, llama3, deepseek, mistral-v7, phi3, gemma, ...). Empty: the model's own.",
+  },
 } as const;
 
 export type SettingKey = keyof typeof settingsTable;
@@ -120,6 +159,8 @@ export interface SettingsResult {
   settings: Settings;
   /** One message per bad value, naming the setting; empty when all is well. */
   problems: string[];
+  /** The same, with the setting's full id apart (for a client that offers to open it). */
+  issues: Array<{ setting: string; message: string }>;
 }
 
 /** Reads `a.b` from `{a: {b}}` or from a flat `{"a.b"}` key (both occur in the wild). */
@@ -135,13 +176,19 @@ function lookup(source: unknown, dotted: string): unknown {
   return node;
 }
 
+/** A bad value as a person should see it in a one-line message: Infinity stays Infinity, long values are cut. */
+function shownValue(raw: unknown): string {
+  const text = typeof raw === 'number' && !Number.isFinite(raw) ? String(raw) : (JSON.stringify(raw) ?? String(raw));
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
 /**
  * Validates settings from any number of sources (later ones win per setting). `null`/`undefined`
  * values mean "not set". Never throws.
  */
 export function parseSettings(...sources: unknown[]): SettingsResult {
   const settings = { ...defaultSettings } as Record<string, unknown>;
-  const problems: string[] = [];
+  const issues: Array<{ setting: string; message: string }> = [];
   for (const [key, entry] of Object.entries(settingsTable)) {
     let raw: unknown;
     for (const source of sources) {
@@ -154,17 +201,19 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
       settings[key] = parsed.data;
     } else {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(
-        `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
-      );
+      issues.push({
+        setting: `pronto.${key}`,
+        message: `Setting "pronto.${key}" has an invalid value ${shownValue(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
+      });
     }
   }
-  return { settings: settings as Settings, problems };
+  return { settings: settings as Settings, problems: issues.map((i) => i.message), issues };
 }
 
 /** Settings whose change needs the engine restarted. */
 export const engineSettingKeys: SettingKey[] = [
   'model.path',
+  'model.demo',
   'model.draftPath',
   'engine.path',
   'engine.url',

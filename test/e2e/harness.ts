@@ -117,10 +117,11 @@ export function installExtensionCopy(extensionsDir: string): string {
   const target = join(extensionsDir, extensionId.folder);
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
-  for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'LICENSE']) {
+  for (const entry of ['package.json', 'dist', 'media', 'extension/walkthrough', 'extension/marketplace', 'LICENSE']) {
     const from = join(repoRoot, entry);
     if (existsSync(from)) cpSync(from, join(target, entry), { recursive: true });
   }
+  cpSync(join(repoRoot, 'extension', 'marketplace', 'README.md'), join(target, 'README.md'));
   if (!existsSync(join(target, 'dist', 'extension.js'))) {
     throw new Error('dist/extension.js is missing: run `npm run build` before the e2e tests');
   }
@@ -265,4 +266,16 @@ export async function screenshot(page: Page, dir: string, name: string): Promise
 export async function enginePath(): Promise<string | undefined> {
   const found = await findEngineBinary('', process.env, [repoRoot]);
   return found.ok ? found.path : undefined;
+}
+
+/**
+ * The workbench URL for `server`'s workspace. `extensionLogLevel` raises the level of the Pronto
+ * output channel (and so of its log file), e.g. 'debug' to see accepts, 'trace' to see each LSP
+ * message when pronto.trace.server is on.
+ */
+export function workbenchUrl(server: CodeServer, options: { extensionLogLevel?: 'trace' | 'debug'; folder?: string } = {}): string {
+  const folder = `?folder=${encodeURIComponent(options.folder ?? server.workspace)}`;
+  if (!options.extensionLogLevel) return `${server.url}${folder}`;
+  const payload = JSON.stringify([['logLevel', `${extensionId.id}:${options.extensionLogLevel}`]]);
+  return `${server.url}${folder}&payload=${encodeURIComponent(payload)}`;
 }

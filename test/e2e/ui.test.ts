@@ -7,14 +7,15 @@
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { readEngineInfo } from '../support/lsp';
-import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -22,6 +23,7 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 /** The server describes the engine it starts here (tests only): the engine's /metrics need its key. */
 const engineInfoFile = join(mkdtempSync(join(tmpdir(), 'pronto-e2e-engine-')), 'engine.json');
 process.env.PRONTO_ENGINE_INFO_FILE = engineInfoFile;
@@ -39,7 +41,8 @@ before(async () => {
   }
   server = await startCodeServer({ name: NAME, settings: baseSettings(real), files: sampleFiles, installExtension: 'vsix' });
   session = await launchBrowser(shots);
-  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  // Debug level: the log then records accepts (the "accepted (full)" line the tests wait for).
+  await session.page.goto(workbenchUrl(server, { extensionLogLevel: 'debug' }));
   await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
 });
 
@@ -81,58 +84,6 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
   return (await handle.jsonValue()) as string;
 }
 
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
-
-function statusItem(page: Page) {
-  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
-
-/**
- * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
- * iframe, so it is found among page.frames() by an element of its own.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
-  }
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
-}
-
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
   const page = session!.page;
   const item = statusItem(page);
@@ -154,9 +105,12 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show statistics']) {
+  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show statistics']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
+  // The first entry, pre-selected (a stray Enter opens a picker, it does not switch anything off).
+  assert.match(((await menu.locator('.monaco-list-row').first().textContent()) ?? '').trim(), /^Choose a model…/);
+  assert.match(((await menu.locator('.monaco-list-row.focused').first().textContent()) ?? '').trim(), /^Choose a model…/);
   await screenshot(page, shots, 'menu');
   await page.keyboard.press('Escape');
   await menu.waitFor({ state: 'hidden', timeout: 5_000 });

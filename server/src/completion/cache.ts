@@ -97,6 +97,11 @@ export class CompletionCache {
     return `${uri}\u0000${prefixKey(prefix)}\u0000${suffixKey(suffix)}`;
   }
 
+  /** Forgets every entry (the prompt changed, e.g. a new FIM template). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   set(entry: CacheEntry): void {
     const raw = entry.raw.filter((t) => t.length > 0);
     if (raw.length === 0) return;

@@ -16,6 +16,7 @@
 import type { DidAcceptParams } from '../../../protocol/lsp';
 import { completionContext, cursorContext, windowBudget, type ContextSources, type CursorContext } from '../context/completionContext';
 import type { EngineClient, SubmitInput } from '../engine/client';
+import type { FimParts } from '../templates/fim';
 import type { Settings } from '../settings';
 import type { CompletionStats } from '../stats';
 import { CompletionCache, type AnswerSource } from './cache';
@@ -30,6 +31,8 @@ export interface CompletionInput {
   offset: number;
   /** The user asked for a suggestion explicitly (LSP triggerKind Invoked): no debounce. */
   explicit?: boolean;
+  /** Language id of the document ({language} in FIM templates). */
+  languageId?: string;
 }
 
 export interface ProviderDeps {
@@ -38,6 +41,11 @@ export interface ProviderDeps {
   /** Where the context comes from: the token estimate, the ring, the definitions. */
   context: ContextSources;
   stats: CompletionStats;
+  /**
+   * A custom FIM template's rendered prompt (server/src/templates/fim.ts), sent instead of the
+   * engine's own FIM layout; undefined keeps the engine's `fim` path.
+   */
+  fimPrompt?: (parts: FimParts) => string | undefined;
   onRequestStart?: () => void;
   onRequestEnd?: (figures: { tokensPerSecond?: number; lastLatencyMs?: number }) => void;
   log?: (line: string) => void;
@@ -106,6 +114,8 @@ export class CompletionProvider {
   private current: AbortController | undefined;
   readonly prefetcher: Prefetcher;
   private lastShown: Shown | undefined;
+  /** Language of each document asked about (prefetch renders templates with it). */
+  private readonly languages = new Map<string, string>();
 
   constructor(private readonly deps: ProviderDeps) {
     this.debounce = new AdaptiveDebounce(deps.getSettings()['completion.debounceMs']);
@@ -150,6 +160,7 @@ export class CompletionProvider {
     const started = this.now();
     const settings = this.deps.getSettings();
     const position = positionOf(input);
+    if (input.languageId) this.languages.set(input.uri, input.languageId);
     // A newer request supersedes the older one, all the way to the engine.
     this.current?.abort();
     const controller = new AbortController();
@@ -203,6 +214,7 @@ export class CompletionProvider {
           settings,
           controller.signal,
           settings['completion.alternatives'],
+          input.languageId ?? 'plaintext',
         );
         if (result.kind === 'cancelled') {
           this.record(input.uri, started, false, 'cancelled', result.stats);
@@ -290,9 +302,21 @@ export class CompletionProvider {
     settings: Settings,
     signal: AbortSignal,
     alternatives: number,
+    languageId: string,
   ): Promise<Generated> {
+    // A custom FIM template renders the prompt itself; the built-in one keeps the engine's `fim` layout.
+    const prompt =
+      fim &&
+      this.deps.fimPrompt?.({
+        ...fim,
+        filename: fim.filename ?? '',
+        extra: fim.extra ?? [],
+        budget: fim.budget ?? {},
+        languageId,
+        charsPerToken: this.deps.context.tokens.charsPerToken,
+      });
     const base: SubmitInput = {
-      fim,
+      ...(prompt !== undefined ? { prompt } : { fim }),
       limits: {
         // Single-line answers end at the first line break (stop_at_eol), so one limit serves both.
         max_tokens: settings['completion.maxTokens'],
@@ -340,10 +364,16 @@ export class CompletionProvider {
     if (this.cache.has(position.uri, position.before, position.after)) return;
     const client = this.deps.getClient();
     if (!client) return;
+    const languageId = this.languages.get(position.uri) ?? 'plaintext';
     this.prefetcher.schedule(position, async (signal) => {
-      const input: CompletionInput = { uri: position.uri, text: position.before + position.after, offset: position.before.length };
+      const input: CompletionInput = {
+        uri: position.uri,
+        text: position.before + position.after,
+        offset: position.before.length,
+        languageId,
+      };
       const context = completionContext(input, settings, this.deps.context);
-      const result = await this.generate(client, context.fim, context.multiline, settings, signal, 1);
+      const result = await this.generate(client, context.fim, context.multiline, settings, signal, 1, languageId);
       if (result.kind === 'raw')
         this.cache.set({ uri: position.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'prefetch' });
       else if (result.kind === 'error') this.deps.log?.(`prefetch failed: ${result.message}`);

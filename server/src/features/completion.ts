@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { CancellationTokenSource, InlineCompletionTriggerKind, type InlineCompletionItem } from 'vscode-languageserver';
+import { languageEnabled } from '../../../protocol/languages';
 import {
   DidAcceptCompletionNotification,
   ResolveDefinitionsRequest,
@@ -18,11 +19,14 @@ import { CompletionProvider } from '../completion/provider';
 import { cursorContext, windowBudget, type ContextSources } from '../context/completionContext';
 import { combineDefinitions, EditorDefinitions } from '../context/definitions';
 import { ContextRing } from '../context/ring';
+import type { TemplatesFeature } from '../templates/feature';
 import type { Feature } from './feature';
 
 export interface CompletionFeatureOptions {
   /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
   resolveDefinitionsTimeoutMs?: number;
+  /** The prompt templates (the prompts feature): a custom FIM template renders the prompt. */
+  templates?: () => TemplatesFeature | undefined;
 }
 
 export function completionFeature(options: CompletionFeatureOptions = {}): Feature {
@@ -48,6 +52,7 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
         getSettings: () => ctx.settings(),
         context: contextSources,
         stats: ctx.stats,
+        fimPrompt: (parts) => options.templates?.()?.fimPrompt(parts),
         onRequestStart: () => status.requestStarted(),
         onRequestEnd: (f) => status.requestEnded(f),
         log: (line) => log.info(line),
@@ -75,8 +80,12 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
         if (!enabled) return { items: [] };
         const doc = documents.get(params.textDocument.uri);
         if (!doc) return { items: [] };
+        const settings = ctx.settings();
+        // Off for this language (pronto.completion.languages): no engine request, nothing counted.
+        if (!languageEnabled(settings['completion.languages'], doc.languageId)) return { items: [] };
         try {
-          const settings = ctx.settings();
+          // A templates file edited since the last request applies now (and drops stale cached suggestions).
+          options.templates?.()?.store.refresh();
           const offset = doc.offsetAt(params.position);
           const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
           // Background: ask the editor for definitions near the cursor; the answer serves this request
@@ -97,7 +106,10 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
               excludeLines: { start: cursor.firstLine, end: cursor.lastLine },
             });
           }
-          const result = await provider.provide({ uri: doc.uri, text: doc.getText(), offset, explicit }, ctx.signalFrom(token));
+          const result = await provider.provide(
+            { uri: doc.uri, text: doc.getText(), offset, explicit, languageId: doc.languageId },
+            ctx.signalFrom(token),
+          );
           const items: InlineCompletionItem[] = result.items.map((insertText) => ({
             insertText,
             range: { start: params.position, end: params.position },
@@ -138,6 +150,8 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
           return { inlineCompletionProvider: true };
         },
         initialized: () => {
+          // A new FIM template makes cached suggestions stale.
+          options.templates?.()?.onTemplatesChanged(() => provider.cache.clear());
           const settings = ctx.settings();
           ring.configure(settings['context.ringChunks'], settings['context.ringChunkLines']);
           enabled = settings.enable;

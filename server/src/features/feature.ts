@@ -14,7 +14,7 @@ import type { CancellationToken, Connection, InitializeParams, ServerCapabilitie
 import type { ProntoClientCapabilities } from '../../../protocol/lsp';
 import type { TokenEstimator } from '../context/tokens';
 import type { DocumentStore } from '../documents';
-import type { EngineManager } from '../engine/manager';
+import type { EngineManager, EngineState } from '../engine/manager';
 import type { Settings } from '../settings';
 import type { CompletionStats } from '../stats';
 import type { StatusReporter } from '../status';
@@ -51,6 +51,8 @@ export interface ServerContext {
   readonly stats: CompletionStats;
   /** The engine (local process or remote URL): `engine.client` is the connection, when ready. */
   readonly engine: EngineManager;
+  /** Called on every engine state change (ready, degraded, …); returns the unsubscribe function. */
+  onEngineState(listener: (state: EngineState) => void): () => void;
   /** Characters per token of the engine's model, calibrated once per model: for every token budget. */
   readonly tokens: TokenEstimator;
   readonly client: ClientInfo;
