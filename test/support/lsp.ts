@@ -414,6 +414,12 @@ export function engineUrlOf(h: LspHarness): string {
   return engineInfoOf(h).url;
 }
 
+/** The Authorization header for the engine the server started (the key the server gave it). */
+export function engineAuthHeaders(h: LspHarness): Record<string, string> {
+  const { apiKey } = engineInfoOf(h);
+  return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+}
+
 /** GET a path of the engine the server started, with the key the server gave it. */
 export async function engineGet(h: LspHarness, pathname: string): Promise<Response> {
   const info = engineInfoOf(h);
