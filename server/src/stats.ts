@@ -4,13 +4,26 @@
  */
 import type { CompletionRecord, DidAcceptParams, StatsResult } from '../../protocol/lsp';
 
+/** What an accept listener hears (from `pronto/didAcceptCompletion`). */
+export type AcceptEvent = Pick<DidAcceptParams, 'uri' | 'text' | 'kind'>;
+
 export function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[idx]!;
 }
 
+/** Counters beyond the per-request records. */
+export type Counter = 'prefetchStarted' | 'prefetchAborted' | 'prefetchJoined' | 'prefetchAnswered' | 'engineRequests';
+
 export class CompletionStats {
+  private readonly counters: Record<Counter, number> = {
+    prefetchStarted: 0,
+    prefetchAborted: 0,
+    prefetchJoined: 0,
+    prefetchAnswered: 0,
+    engineRequests: 0,
+  };
   private readonly recent: CompletionRecord[] = [];
   private requests = 0;
   private cacheHits = 0;
@@ -24,7 +37,7 @@ export class CompletionStats {
 
   private nextId = 1;
   private readonly recordListeners = new Set<(rec: CompletionRecord) => void>();
-  private readonly acceptListeners = new Set<(p: DidAcceptParams) => void>();
+  private readonly acceptListeners = new Set<(p: AcceptEvent) => void>();
 
   constructor(private readonly keep = 200) {}
 
@@ -35,7 +48,7 @@ export class CompletionStats {
   }
 
   /** Hears every accept notification (the monitor's acceptance analytics). */
-  onAccept(listener: (p: DidAcceptParams) => void): () => void {
+  onAccept(listener: (p: AcceptEvent) => void): () => void {
     this.acceptListeners.add(listener);
     return () => this.acceptListeners.delete(listener);
   }
@@ -59,9 +72,13 @@ export class CompletionStats {
     if (generatedTokens > 0 && decodeMs > 0) this.tokensPerSecond = Math.round((generatedTokens / decodeMs) * 10000) / 10;
   }
 
-  recordAccepted(p?: DidAcceptParams): void {
+  recordAccepted(p?: AcceptEvent): void {
     this.accepted++;
     if (p) for (const l of this.acceptListeners) l(p);
+  }
+
+  count(counter: Counter): void {
+    this.counters[counter]++;
   }
 
   snapshot(): StatsResult {
@@ -78,6 +95,13 @@ export class CompletionStats {
       errors: this.errors,
       latencyP50Ms: percentile(latencies, 50),
       latencyP95Ms: percentile(latencies, 95),
+      prefetch: {
+        started: this.counters.prefetchStarted,
+        aborted: this.counters.prefetchAborted,
+        joined: this.counters.prefetchJoined,
+        answered: this.counters.prefetchAnswered,
+      },
+      engineRequests: this.counters.engineRequests,
       recent: this.recent.slice(-50),
     };
   }

@@ -54,6 +54,8 @@ function snapshot(now: number, sources: MonitorSourceInfo[], bySource: Record<st
       latencyP50Ms: null,
       latencyP95Ms: null,
       recent: [],
+      prefetch: { started: 0, aborted: 0, joined: 0, answered: 0 },
+      engineRequests: 0,
     },
   };
 }

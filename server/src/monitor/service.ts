@@ -210,7 +210,7 @@ export class MonitorService {
     this.acceptance.onRecord(rec);
   }
 
-  noteAccept(p: DidAcceptParams): void {
+  noteAccept(p: Pick<DidAcceptParams, 'uri' | 'kind'>): void {
     this.acceptance.onAccept(p);
   }
 
