@@ -151,11 +151,12 @@ describe('the monitor over LSP with real engines', {
     assert.equal(history[0]?.resolvedAt !== undefined, true);
   });
 
-  test('a remote engine (pronto.engine.url with its API key) is the monitored engine source', async () => {
+  test('a remote engine (pronto.engine.url, its API key from the client) is the monitored engine source', async () => {
     const remote = startLspServer();
     try {
       await remote.initialize({
-        pronto: { engine: { url: green.url, apiKey: 'green-key' }, monitor: { intervalSeconds: 1 } },
+        pronto: { engine: { url: green.url }, monitor: { intervalSeconds: 1 } },
+        engineApiKey: 'green-key',
       });
       const s = await remote.waitForStatus((st) => st.state === 'ready' || st.state === 'error');
       assert.equal(s.state, 'ready', s.message);
