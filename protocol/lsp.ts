@@ -35,6 +35,11 @@ export interface StatusParams {
   engineGaveUp?: boolean;
   /** Settings with invalid values, each replaced by its default. Absent when every value is valid. */
   settingsProblems?: SettingProblem[];
+  /**
+   * The most severe monitor alert firing now (protocol/monitor.ts), for the status bar's colour;
+   * absent when none is. Optional: older servers do not send it.
+   */
+  alert?: StatusAlert;
 }
 
 export interface ModelProblem {
@@ -54,6 +59,14 @@ export interface SettingProblem {
   message: string;
 }
 
+export interface StatusAlert {
+  severity: 'warning' | 'critical';
+  /** Alerts firing now. */
+  count: number;
+  /** One line naming the worst one, e.g. "Request latency p95 412 ms above 200 ms on Local engine". */
+  summary: string;
+}
+
 /** server → client, notification: the state changed or new figures are available. */
 export namespace StatusNotification {
   export const method = 'pronto/status' as const;
@@ -62,6 +75,8 @@ export namespace StatusNotification {
 
 /** One completion request as seen by monitoring. */
 export interface CompletionRecord {
+  /** Sequence number within this server's life; log lines about the request carry `#id`. */
+  id?: number;
   at: number;
   uri: string;
   latencyMs: number;
@@ -75,6 +90,8 @@ export interface CompletionRecord {
   draftedTokens: number;
   acceptedTokens: number;
   outcome: 'shown' | 'empty' | 'cancelled' | 'error';
+  /** Why an `error` request failed (the same text as its log line). */
+  message?: string;
 }
 
 /** How prefetch (computing the next suggestion while one is shown) paid off. */

@@ -60,6 +60,7 @@ if (!noSetup) {
   if (selected.includes('e2e') && existsSync(join(root, 'scripts/install-e2e.mjs'))) {
     steps.push(['e2e pieces', 'node', ['scripts/install-e2e.mjs']]);
   }
+  if (selected.includes('integration')) steps.push(['monitoring pieces (Prometheus)', 'node', ['scripts/install-monitoring.mjs']]);
   for (const [name, cmd, cmdArgs] of steps) {
     if (!setupStep(name, cmd, cmdArgs)) {
       totals.failed += 1;

@@ -23,7 +23,7 @@ import { type LanguageSwitches, languageEnabled, withLanguage } from '../../prot
 import { ACCEPT_COMMAND, ENGINE_API_KEY_SECRET, type Ctx } from './ctx';
 import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
 import { openWalkthrough } from './notifier';
-import { StatsPanel } from './statsPanel';
+import { MonitorPanel } from './monitorPanel';
 import { menuHint } from './statusView';
 
 export type Cmd = (...args: unknown[]) => unknown;
@@ -374,7 +374,7 @@ async function showMenu(ctx: Ctx): Promise<void> {
   }
   items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(output) Show logs', command: 'pronto.showLogs' });
-  items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
+  items.push({ label: '$(graph-line) Show monitor', command: 'pronto.showMonitor' });
   items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', args: ['pronto.'] });
   items.push({ label: '$(book) Get started', command: 'pronto.openWalkthrough' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
@@ -418,8 +418,11 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.downloadModel': { enabled: (ctx, client) => () => downloadModel(ctx, client) },
   // Works with the server down too: the key is stored, and the server gets it when it starts.
   'pronto.setEngineApiKey': always((ctx) => () => setEngineApiKey(ctx)),
-  // Opens with the server down too: the panel says so, and shows figures once it is back.
-  'pronto.showStatistics': always((ctx) => () => StatsPanel.show(ctx)),
+  // Open with the server down too: the panel says so, and shows figures once it is back. The
+  // Statistics panel became the monitor; its command stays as an alias.
+  'pronto.showMonitor': always((ctx) => () => MonitorPanel.show(ctx)),
+  'pronto.showStatistics': always((ctx) => () => MonitorPanel.show(ctx)),
+
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),
   'pronto.acceptLine': always((ctx) => () => acceptPartial(ctx, 'line')),
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),

@@ -16,8 +16,9 @@ import { registerChatViews } from './chat/view';
 import { registerCommands } from './commands';
 import { ContextKeys } from './contextKeys';
 import { Ctx, ENGINE_API_KEY_SECRET } from './ctx';
+import { watchMonitorAlerts } from './monitorAlerts';
+import { MonitorPanel } from './monitorPanel';
 import { Notifier } from './notifier';
-import { StatsPanel } from './statsPanel';
 import { registerTemplatesPanel, TemplatesPanel } from './templates/panel';
 import { StatusBar } from './statusBar';
 
@@ -57,7 +58,8 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
       c,
       chatCommands(chat, extension.extensionUri, () => TemplatesPanel.show(c)),
     ),
-    { dispose: () => StatsPanel.disposeCurrent() },
+    watchMonitorAlerts(c),
+    { dispose: () => MonitorPanel.disposeCurrent() },
     chat,
     proposals,
     vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),

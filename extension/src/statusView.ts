@@ -118,7 +118,21 @@ export function renderStatus(status: StatusParams | undefined, serverRunning: bo
   if (state === 'error') view.background = 'statusBarItem.errorBackground';
   else if (state === 'degraded' || state === 'stopped' || settingsProblems.length || (status.demoModel && status.enabled))
     view.background = 'statusBarItem.warningBackground';
-  return view;
+  return withAlert(view, status.alert);
+}
+
+/** A monitor alert firing: its icon and count in the text, its colour, its summary in the tooltip. */
+function withAlert(view: StatusView, alert: StatusParams['alert']): StatusView {
+  if (!alert) return view;
+  const critical = alert.severity === 'critical';
+  const more = alert.count > 1 ? ` (${alert.count} alerts firing)` : '';
+  return {
+    text: `${view.text} ${critical ? '$(error)' : '$(warning)'}${alert.count > 1 ? ` ${alert.count}` : ''}`,
+    ariaLabel: `${view.ariaLabel}, ${alert.severity} alert: ${alert.summary}`,
+    tooltip: `${view.tooltip}\n\n**${critical ? 'Critical alert' : 'Warning'}**: ${escapeMarkdown(alert.summary)}${more}. See "Pronto: Show Monitor".`,
+    background:
+      critical || view.background === 'statusBarItem.errorBackground' ? 'statusBarItem.errorBackground' : 'statusBarItem.warningBackground',
+  };
 }
 
 /**

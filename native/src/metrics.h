@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "system_metrics.h"
+
 namespace pronto {
 
 class Histogram {
@@ -87,6 +89,7 @@ struct Metrics {
     gauge("pronto_busy_sequences", "Sequences decoding a request.", busy);
     gauge("pronto_sequences", "Sequences in the context (--parallel).", n_parallel);
     gauge("pronto_models_loaded", "Models loaded (target and draft).", models_loaded);
+    render_system_metrics(o);  // GPU, CPU and memory figures (system_metrics.h)
     return o.str();
   }
 };

@@ -16,6 +16,11 @@ const int = (min: number, max: number) => {
   const range = `must be a whole number from ${min} to ${max}`;
   return z.number(range).int(range).min(min, range).max(max, range);
 };
+/** A number (fractions allowed: 0.5 %) in [min, max], with a message a person reads. */
+const limit = (min: number, max: number) => {
+  const range = `must be a number from ${min} to ${max}`;
+  return z.number(range).min(min, range).max(max, range);
+};
 /** A token budget: a whole, non-negative number of tokens up to `max`. */
 const tokens = (max: number) =>
   z
@@ -129,6 +134,56 @@ export const settingsTable = {
     description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).',
   },
   'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
+  'monitor.intervalSeconds': {
+    schema: int(1, 60),
+    default: 2,
+    description: "Seconds between two samples of the engines' metrics for the monitor (2 hours of samples are kept).",
+  },
+  'monitor.alerts.latencyP95Ms': {
+    schema: limit(0, 600000),
+    default: 200,
+    description: 'Warn when the engine request latency p95 over the alert window is above this many milliseconds (0: off).',
+  },
+  'monitor.alerts.gpuUtilisationPercent': {
+    schema: limit(0, 100),
+    default: 90,
+    description: 'Critical alert when GPU utilisation is above this percentage (0: off). Needs an NVIDIA GPU with NVML.',
+  },
+  'monitor.alerts.memoryPercent': {
+    schema: limit(0, 100),
+    default: 90,
+    description: 'Warn when GPU memory (on a GPU) or RAM (otherwise) in use is above this percentage (0: off).',
+  },
+  'monitor.alerts.errorRatePercent': {
+    schema: limit(0, 100),
+    default: 1,
+    description: "Warn when more than this percentage of the engine's answers over the alert window are errors (0: off).",
+  },
+  'monitor.alerts.windowSeconds': {
+    schema: int(10, 3600),
+    default: 60,
+    description: 'The alert window: latency p95 and error rate are computed over this many seconds.',
+  },
+  'monitor.alerts.forSeconds': {
+    schema: int(0, 3600),
+    default: 30,
+    description: 'An alert fires only after its value stayed above the threshold this long, and clears after it stayed below as long.',
+  },
+  'monitor.alerts.hysteresisPercent': {
+    schema: limit(0, 90),
+    default: 10,
+    description: 'An alert clears only once its value is this many percent below the threshold (no flapping around it).',
+  },
+  'monitor.alerts.cooldownMinutes': {
+    schema: int(0, 1440),
+    default: 15,
+    description: 'At most one notification per alert and engine within this many minutes.',
+  },
+  'monitor.alerts.notifications': {
+    schema: z.boolean(),
+    default: true,
+    description: 'Show a notification when an alert fires (the status bar and the monitor show alerts either way).',
+  },
   'chat.maxTokens': { schema: int(1, 4096), default: 512, description: 'Tokens a chat answer has at most.' },
   'chat.contextTokens': {
     schema: tokens(262144),

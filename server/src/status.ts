@@ -2,7 +2,7 @@
  * Builds the `pronto/status` push from the engine state, the enabled switch, in-flight requests and
  * recent figures. Pushes only when something a client would render changed.
  */
-import type { SettingProblem, StatusParams } from '../../protocol/lsp';
+import type { SettingProblem, StatusAlert, StatusParams } from '../../protocol/lsp';
 import type { EngineState } from './engine/manager';
 
 export class StatusReporter {
@@ -12,6 +12,7 @@ export class StatusReporter {
   private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
   /** Notes appended to the message, by source (settings, templates). */
   private readonly notes = new Map<string, string>();
+  private alert: StatusAlert | undefined;
   private settingsProblems: SettingProblem[] = [];
   private lastSent = '';
 
@@ -36,6 +37,7 @@ export class StatusReporter {
       ...(this.settingsProblems.length ? { settingsProblems: this.settingsProblems } : {}),
       ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),
       ...(this.figures.lastLatencyMs !== undefined ? { lastLatencyMs: this.figures.lastLatencyMs } : {}),
+      ...(this.alert ? { alert: this.alert } : {}),
     };
   }
 
@@ -59,6 +61,11 @@ export class StatusReporter {
   setNote(note: string | undefined, source = 'settings'): void {
     if (note) this.notes.set(source, note);
     else this.notes.delete(source);
+    this.push();
+  }
+  /** The worst monitor alert firing now (server/src/monitor/), or undefined when none is. */
+  setAlert(alert: StatusAlert | undefined): void {
+    this.alert = alert;
     this.push();
   }
   /** Settings with invalid values (each replaced by its default); empty clears the warning. */

@@ -255,7 +255,19 @@ test('Select Model File… refuses a file that is not a GGUF model at once; no e
   // code-server's file dialog is a quick input with a path: type the file's path.
   const input = page.locator('.quick-input-widget input[type="text"]');
   await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(join(server!.workspace, 'models', 'notamodel.gguf'));
+  // The dialog puts in its start folder once it has listed it; typing before that is overwritten.
+  await page.waitForFunction(
+    () => (document.querySelector<HTMLInputElement>('.quick-input-widget input[type="text"]')?.value ?? '').length > 0,
+    undefined,
+    { timeout: 15_000 },
+  );
+  const target = join(server!.workspace, 'models', 'notamodel.gguf');
+  await input.fill(target);
+  await page.waitForFunction(
+    (want) => document.querySelector<HTMLInputElement>('.quick-input-widget input[type="text"]')?.value === want,
+    target,
+    { timeout: 10_000 },
+  );
   await page
     .locator('.quick-input-widget .monaco-list-row', { hasText: 'notamodel.gguf' })
     .first()

@@ -3,7 +3,7 @@
  * `code-server --install-extension` into real VS Code (code-server),
  * driven by Debian's Chromium. Checks what a user sees: the status bar item with the engine
  * state, the "Pronto" output channel logging, and ghost text from the real engine accepted
- * with Tab, and the "Pronto: Statistics" webview showing the figures of those completions.
+ * with Tab, and the monitor (opened with the old "Pronto: Show Statistics") showing the figures of those completions.
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
@@ -105,7 +105,7 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show statistics']) {
+  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show monitor']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
   // The first entry, pre-selected (a stray Enter opens a picker, it does not switch anything off).
@@ -252,16 +252,17 @@ test('after Tab, the next ghost text appears without a new engine request (answe
   assert.equal((await engineRequests(engine)) - before, 1, 'no engine request for the position after Tab');
 });
 
-test('"Pronto: Show Statistics" opens a webview with the figures of the completions above', { timeout: 120_000 }, async () => {
+test('"Pronto: Show Statistics" (now the monitor) shows the figures of the completions above', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   await runCommand(page, 'Pronto: Show Statistics');
   const frame = await webviewFrame(page, '#counters', 30_000);
   // Locked down as the conventions ask: CSP with a script nonce, no other sources.
   const csp = (await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
-  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+$/);
-  // The page said `ready`, the extension asked the server (pronto/stats) and forwarded the answer.
-  // The two tests above had ghost text shown and accepted, so these are not zero.
+  // Images only as data URLs the page draws itself (the PNG export).
+  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+; img-src data:$/);
+  // The page said `ready`, the extension asked the server (pronto/monitor/snapshot) and forwarded
+  // the answer. The two tests above had ghost text shown and accepted, so these are not zero.
   const handle = await frame.waitForFunction(
     () => {
       // No named helper functions here: tsx would wrap them in __name(), unknown in the page.
@@ -305,21 +306,22 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
   assert.match(seen.p95, /^\d+ ms$/);
   assert.ok(Number.parseInt(seen.p50, 10) <= Number.parseInt(seen.p95, 10), `p50 ${seen.p50} <= p95 ${seen.p95}`);
   assert.match(seen.server, /^Engine: (ready|busy)\b/);
-  const shownRow = seen.rows.find((r) => r[2] === 'shown');
+  const shownRow = seen.rows.find((r) => r[3] === 'shown');
   assert.ok(shownRow, `a shown completion in ${JSON.stringify(seen.rows)}`);
-  assert.equal(shownRow[1], 'math.js');
-  assert.match(shownRow[3]!, /^\d+ ms$/, 'latency');
-  assert.match(shownRow[4]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
-  assert.ok(Number.parseInt(shownRow[5]!, 10) > 0, 'generated tokens');
+  assert.match(shownRow[1]!, /^#\d+$/, 'request number');
+  assert.equal(shownRow[2], 'math.js');
+  assert.match(shownRow[4]!, /^\d+ ms$/, 'latency');
+  assert.match(shownRow[5]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
+  assert.ok(Number.parseInt(shownRow[6]!, 10) > 0, 'generated tokens');
   // Polled while visible: a newer answer replaces this one without anything being done.
   await frame.waitForFunction((before) => (document.getElementById('updated')?.dataset.receivedAt ?? before) !== before, seen.updatedAt, {
     timeout: 10_000,
   });
   // The extension logged the handshake (and nothing it had to reject).
-  await waitForProntoLog(/statistics panel ready/, 5_000);
+  await waitForProntoLog(/monitor panel ready/, 5_000);
 });
 
-test('the statistics panel says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
+test('the monitor says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   const frame = await webviewFrame(page, '#counters', 10_000);

@@ -152,3 +152,23 @@ test('renderStatus: markdown in server text is escaped in the tooltip', () => {
   assert.ok(!view.tooltip.includes('[link](command:x)'));
   assert.match(view.tooltip, /\\\[link\\\]\\\(command:x\\\)/);
 });
+
+test('renderStatus: a monitor alert colours the item (warning / critical) and names itself', () => {
+  const warning = renderStatus(
+    { ...base, alert: { severity: 'warning', count: 1, summary: 'Request latency p95 300 ms above 200 ms on Local engine' } },
+    true,
+  );
+  assert.equal(warning.background, 'statusBarItem.warningBackground');
+  assert.match(warning.text, / \$\(warning\)$/);
+  assert.match(warning.ariaLabel, /warning alert: Request latency p95 300 ms above 200 ms/);
+  assert.match(warning.tooltip, /\*\*Warning\*\*: Request latency p95 300 ms above 200 ms on Local engine/);
+  const critical = renderStatus(
+    { ...base, alert: { severity: 'critical', count: 3, summary: 'GPU utilisation 97% above 90% on Green' } },
+    true,
+  );
+  assert.equal(critical.background, 'statusBarItem.errorBackground');
+  assert.match(critical.text, / \$\(error\) 3$/);
+  assert.match(critical.tooltip, /3 alerts firing/);
+  // Clears by itself: no alert, no colour.
+  assert.equal(renderStatus(base, true).background, undefined);
+});

@@ -200,8 +200,10 @@ export class CompletionProvider {
       }
       const client = this.deps.getClient();
       if (!client) {
-        this.record(input.uri, started, false, 'error');
-        return { items: [], fromCache: false, outcome: 'error', message: 'engine not ready' };
+        const message = 'the engine is not ready';
+        const id = this.record(input.uri, started, false, 'error', undefined, undefined, message);
+        this.deps.log?.(`completion #${id} failed: ${message}`);
+        return { items: [], fromCache: false, outcome: 'error', message };
       }
       this.deps.onRequestStart?.();
       let figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
@@ -221,8 +223,8 @@ export class CompletionProvider {
           return { items: [], fromCache: false, outcome: 'cancelled', message: result.message };
         }
         if (result.kind === 'error') {
-          this.record(input.uri, started, false, 'error', result.stats);
-          this.deps.log?.(`completion failed: ${result.message}`);
+          const id = this.record(input.uri, started, false, 'error', result.stats, undefined, result.message);
+          this.deps.log?.(`completion #${id} failed: ${result.message}`);
           return { items: [], fromCache: false, outcome: 'error', message: result.message };
         }
         this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
@@ -268,7 +270,7 @@ export class CompletionProvider {
    * `documentText` (the document after the accept, when known) guards against a stale accept.
    */
   noteAccepted(accept: Pick<DidAcceptParams, 'uri' | 'text' | 'kind'>, documentText?: string): void {
-    this.deps.stats.recordAccepted();
+    this.deps.stats.recordAccepted(accept);
     const shown = this.lastShown;
     if (!shown || shown.uri !== accept.uri || !accept.text) return;
     const item = accept.kind === 'full' ? accept.text : shown.items.find((i) => i.startsWith(accept.text));
@@ -277,8 +279,17 @@ export class CompletionProvider {
     this.schedulePrefetch({ uri: shown.uri, before: shown.before + item, after: shown.after });
   }
 
-  private record(uri: string, started: number, fromCache: boolean, outcome: Outcome, stats?: EngineTotals, fromPrefetch?: boolean): void {
-    this.deps.stats.record({
+  /** Records a finished request; returns its number (`#id` in log lines). */
+  private record(
+    uri: string,
+    started: number,
+    fromCache: boolean,
+    outcome: Outcome,
+    stats?: EngineTotals,
+    fromPrefetch?: boolean,
+    message?: string,
+  ): number {
+    return this.deps.stats.record({
       at: started,
       uri,
       latencyMs: this.now() - started,
@@ -291,6 +302,7 @@ export class CompletionProvider {
       draftedTokens: stats?.drafted ?? 0,
       acceptedTokens: stats?.accepted ?? 0,
       outcome,
+      ...(message !== undefined ? { message } : {}),
     });
   }
 

@@ -89,6 +89,11 @@ export class EngineClient {
 
   constructor(private readonly options: EngineClientOptions) {}
 
+  /** The key sent as `Authorization: Bearer` (the local engine's random one, or the remote's), if any. */
+  get apiKey(): string | undefined {
+    return this.options.apiKey;
+  }
+
   get baseUrl(): string {
     return this.options.baseUrl;
   }

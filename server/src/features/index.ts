@@ -6,6 +6,7 @@ import { completionFeature } from './completion';
 import { engineFeature } from './engine';
 import type { Feature } from './feature';
 import { modelsFeature, type ModelsFeatureDeps } from './models';
+import { monitorFeature } from '../monitor/feature';
 import { promptsFeature } from './prompts';
 import { statusFeature } from './status';
 
@@ -22,5 +23,6 @@ export function defaultFeatures(deps: FeatureDeps = {}): Feature[] {
     prompts,
     completionFeature({ resolveDefinitionsTimeoutMs: deps.resolveDefinitionsTimeoutMs, templates: prompts.templates }),
     engineFeature,
+    monitorFeature,
   ];
 }
