@@ -255,23 +255,20 @@ test('Select Model File… refuses a file that is not a GGUF model at once; no e
   // code-server's file dialog is a quick input with a path: type the file's path.
   const input = page.locator('.quick-input-widget input[type="text"]');
   await input.waitFor({ state: 'visible', timeout: 15_000 });
-  // The dialog puts in its start folder once it has listed it; typing before that is overwritten.
-  await page.waitForFunction(
-    () => (document.querySelector<HTMLInputElement>('.quick-input-widget input[type="text"]')?.value ?? '').length > 0,
-    undefined,
-    { timeout: 15_000 },
-  );
   const target = join(server!.workspace, 'models', 'notamodel.gguf');
-  await input.fill(target);
-  await page.waitForFunction(
-    (want) => document.querySelector<HTMLInputElement>('.quick-input-widget input[type="text"]')?.value === want,
-    target,
-    { timeout: 10_000 },
-  );
-  await page
-    .locator('.quick-input-widget .monaco-list-row', { hasText: 'notamodel.gguf' })
-    .first()
-    .waitFor({ state: 'visible', timeout: 15_000 });
+  // The dialog lists its start folder asynchronously and, when that listing lands after our typing,
+  // puts the folder's path back into the input (seen on a busy machine, also after waiting for a
+  // first value). So type the path until the input still holds it once the file is listed, and
+  // only then accept.
+  for (let attempt = 1; ; attempt++) {
+    await input.fill(target);
+    await page
+      .locator('.quick-input-widget .monaco-list-row', { hasText: 'notamodel.gguf' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 15_000 });
+    if ((await input.inputValue()) === target) break;
+    assert.ok(attempt < 5, `the file dialog kept replacing the typed path (now "${await input.inputValue()}")`);
+  }
   await screenshot(page, shots, '5-select-model-file');
   // The dialog's own button accepts the typed path (Enter could take a highlighted list entry).
   await page.locator('.quick-input-widget .monaco-button', { hasText: 'Use this model' }).first().click();
