@@ -5,6 +5,7 @@
 // PRONTO_LLAMA_SERVER_BUILD=dir builds elsewhere (e.g. when native/.deps is a shared read-only cache).
 //   node scripts/build-llama-server.mjs [--print-path]
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +17,8 @@ const build = process.env.PRONTO_LLAMA_SERVER_BUILD
   : join(root, 'native/.deps/llama-server-build');
 const bin = join(build, 'bin/llama-server');
 
-if (process.argv.includes('--print-path')) {
+const { values: options } = parseArgs({ args: process.argv.slice(2), strict: true, options: { 'print-path': { type: 'boolean' } } });
+if (options['print-path']) {
   if (!existsSync(bin)) {
     console.error(`llama-server not built yet: run node scripts/build-llama-server.mjs (expected ${bin})`);
     process.exit(1);

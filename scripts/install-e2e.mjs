@@ -16,6 +16,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { aptInstall, aptMissing as aptMissingOf } from './apt.mjs';
 
 export const NODE24_VERSION = '24.21.0';
 export const CODE_SERVER_VERSION = '4.139.1';
@@ -48,13 +50,7 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
 }
 
-function aptMissing() {
-  return APT_PACKAGES.filter((p) => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
-    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
-    return r.status !== 0 || !r.stdout.includes('install ok installed');
-  });
-}
+const aptMissing = () => aptMissingOf(APT_PACKAGES);
 
 function node24Version(p) {
   if (!existsSync(p.node24)) return null;
@@ -133,17 +129,7 @@ export function missingE2E() {
 
 export function ensureE2E() {
   const p = e2ePaths();
-  const apt = aptMissing();
-  if (apt.length) {
-    const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const [c0, ...r0] = [...sudo, 'apt-get', 'update'];
-    run(c0, r0, { env });
-    const [c1, ...r1] = [...sudo, 'apt-get', 'install', '-y', '--no-install-recommends', ...apt];
-    run(c1, r1, { env });
-  } else {
-    log(`Debian packages present: ${APT_PACKAGES.join(', ')}`);
-  }
+  aptInstall(APT_PACKAGES, log);
 
   if (node24Version(p) !== `v${NODE24_VERSION}`) {
     const dir = join(cacheDir, 'node24');
@@ -192,7 +178,7 @@ export function ensureE2E() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    if (process.argv.includes('--check')) {
+    if (parseArgs({ args: process.argv.slice(2), strict: true, options: { check: { type: 'boolean' } } }).values.check) {
       const missing = missingE2E();
       for (const m of missing) log(`missing: ${m}`);
       if (!missing.length) log('everything is in place');

@@ -9,12 +9,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
-const args = process.argv.slice(2);
 const allPhases = ['lint', 'typecheck', 'unit', 'integration', 'e2e'];
-const phases = args.filter((a) => !a.startsWith('--'));
+let parsed;
+try {
+  parsed = parseArgs({ args: process.argv.slice(2), strict: true, allowPositionals: true, options: { 'no-setup': { type: 'boolean' } } });
+} catch (err) {
+  console.error(`${err.message}\nusage: npm test -- [--no-setup] [${allPhases.join('|')} ...]`);
+  process.exit(2);
+}
+const phases = parsed.positionals;
+const noSetup = parsed.values['no-setup'] === true;
 for (const p of phases) {
   if (!allPhases.includes(p)) {
     console.error(`unknown test phase "${p}"; phases are: ${allPhases.join(', ')}`);
@@ -41,15 +49,18 @@ function setupStep(name, cmd, cmdArgs) {
   return code === 0;
 }
 
-if (!args.includes('--no-setup')) {
+if (!noSetup) {
   // Each step is idempotent and cached; a failure here fails the run (nothing would be meaningful).
   const steps = [
     ['build', 'node', ['esbuild.mjs']],
     ['native', 'node', ['scripts/build-native.mjs']],
+    // The demo model that ships in dist/ (needs the llama.cpp vocab the native step fetched).
+    ['demo model', 'node', ['--import', 'tsx', 'scripts/build-demo-model.ts']],
   ];
   if (selected.includes('e2e') && existsSync(join(root, 'scripts/install-e2e.mjs'))) {
     steps.push(['e2e pieces', 'node', ['scripts/install-e2e.mjs']]);
   }
+  if (selected.includes('integration')) steps.push(['monitoring pieces (Prometheus)', 'node', ['scripts/install-monitoring.mjs']]);
   for (const [name, cmd, cmdArgs] of steps) {
     if (!setupStep(name, cmd, cmdArgs)) {
       totals.failed += 1;

@@ -8,9 +8,18 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
+import { chatCommands } from './chat/commands';
+import { PROPOSAL_SCHEME, ProposalDocuments } from './chat/codeActions';
+import { ChatHistoryStore } from './chat/history';
+import { ChatSession } from './chat/session';
+import { registerChatViews } from './chat/view';
 import { registerCommands } from './commands';
-import { Ctx } from './ctx';
-import { StatsPanel } from './statsPanel';
+import { ContextKeys } from './contextKeys';
+import { Ctx, ENGINE_API_KEY_SECRET } from './ctx';
+import { watchMonitorAlerts } from './monitorAlerts';
+import { MonitorPanel } from './monitorPanel';
+import { Notifier } from './notifier';
+import { registerTemplatesPanel, TemplatesPanel } from './templates/panel';
 import { StatusBar } from './statusBar';
 
 /** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
@@ -19,6 +28,8 @@ export interface ProntoApi {
   status(): StatusParams | undefined;
   /** The last pronto/resolveDefinitions request from the server and this side's answer. */
   lastDefinitions(): { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined;
+  /** A remote engine API key is in the secret storage (never the key itself). */
+  hasEngineApiKey(): Promise<boolean>;
   onDidChange: vscode.Event<void>;
 }
 
@@ -31,11 +42,37 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
-  extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
+  const notifier = new Notifier(c);
+  // Chat: one session (history stored per workspace) shown by the sidebar view and editor panels.
+  const proposals = new ProposalDocuments();
+  const history = new ChatHistoryStore((extension.storageUri ?? extension.globalStorageUri).fsPath, (line, level) =>
+    level === 'warn' ? log.warn(line) : log.info(line),
+  );
+  const chat = new ChatSession(c, history, proposals);
+  extension.subscriptions.push(
+    c,
+    statusBar,
+    notifier,
+    new ContextKeys(c),
+    ...registerCommands(
+      c,
+      chatCommands(chat, extension.extensionUri, () => TemplatesPanel.show(c)),
+    ),
+    watchMonitorAlerts(c),
+    { dispose: () => MonitorPanel.disposeCurrent() },
+    chat,
+    proposals,
+    vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
+    ...registerChatViews(chat, extension.extensionUri),
+    ...registerTemplatesPanel(c),
+  );
+  // Before the server starts, so it is in place (and focused) before any status arrives.
+  await notifier.openWalkthroughOnFirstRun().catch((err: unknown) => log.warn(`could not open the walkthrough: ${String(err)}`));
   const api: ProntoApi = {
     client: () => c.runningClient,
     status: () => c.status,
     lastDefinitions: () => c.lastDefinitions,
+    hasEngineApiKey: async () => Boolean(await extension.secrets.get(ENGINE_API_KEY_SECRET)),
     onDidChange: c.onDidChange,
   };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the

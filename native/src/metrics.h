@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "system_metrics.h"
+
 namespace pronto {
 
 class Histogram {
@@ -97,6 +99,7 @@ struct Metrics {
     gauge("pronto_models_loaded", "Models loaded (target and draft).", models_loaded);
     gauge("pronto_queue_depth", "Requests waiting for a free sequence or KV room.",
           static_cast<double>(queue_depth.load()));
+    render_system_metrics(o);  // GPU, CPU and memory figures (system_metrics.h)
     return o.str();
   }
 };

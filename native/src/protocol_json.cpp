@@ -11,9 +11,10 @@ namespace pronto {
 
 static BadRequest bad(const std::string& msg) { return BadRequest{"bad_request", msg}; }
 
-static constexpr int64_t kMaxGenerated = 4096;  // tokens one request may generate
-static constexpr size_t kMaxText = 4u << 20;    // bytes per text field (prompt, prefix, message, ...)
-static constexpr size_t kMaxMessages = 1024;    // chat messages per request
+static constexpr int64_t kMaxGenerated = 4096;         // tokens one request may generate
+static constexpr size_t kMaxText = 4u << 20;           // bytes per text field (prompt, prefix, message, ...)
+static constexpr size_t kMaxMessages = 1024;           // chat messages per request
+static constexpr size_t kMaxChatTemplate = 64u << 10;  // a built-in name or a template text
 
 namespace {
 
@@ -291,8 +292,10 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
     build_prompt([&] { req->prompt = engine.tokenize(p, true, true); });
   } else {
     std::vector<ChatMessage> ms = parse_messages(messages, "submit");
-    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true); });
+    const std::string tmpl = get_string(msg, "chat_template", "submit", false, kMaxChatTemplate);
+    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true); });
   }
+  if (!messages && field(msg, "chat_template")) throw bad("submit.chat_template is only for messages");
   check_prompt_fits(engine, *req);
   return req;
 }
@@ -310,7 +313,8 @@ OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
   out.stream = get_bool(body, "stream", where, false);
   if (chat) {
     std::vector<ChatMessage> ms = parse_messages(field(body, "messages"), where);
-    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true); });
+    const std::string tmpl = get_string(body, "chat_template", where, false, kMaxChatTemplate);
+    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true); });
   } else {
     const json* prompt = field(body, "prompt");
     if (!prompt || !prompt->is_string()) throw bad("completions.prompt must be a string");

@@ -2,7 +2,10 @@
  * Per-request statistics for monitoring (`pronto/stats`) and the status bar figures: a bounded list
  * of recent records plus running counters.
  */
-import type { CompletionRecord, StatsResult } from '../../protocol/lsp';
+import type { CompletionRecord, DidAcceptParams, StatsResult } from '../../protocol/lsp';
+
+/** What an accept listener hears (from `pronto/didAcceptCompletion`). */
+export type AcceptEvent = Pick<DidAcceptParams, 'uri' | 'text' | 'kind'>;
 
 export function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
@@ -10,7 +13,17 @@ export function percentile(sorted: number[], p: number): number | null {
   return sorted[idx]!;
 }
 
+/** Counters beyond the per-request records. */
+export type Counter = 'prefetchStarted' | 'prefetchAborted' | 'prefetchJoined' | 'prefetchAnswered' | 'engineRequests';
+
 export class CompletionStats {
+  private readonly counters: Record<Counter, number> = {
+    prefetchStarted: 0,
+    prefetchAborted: 0,
+    prefetchJoined: 0,
+    prefetchAnswered: 0,
+    engineRequests: 0,
+  };
   private readonly recent: CompletionRecord[] = [];
   private requests = 0;
   private cacheHits = 0;
@@ -22,9 +35,27 @@ export class CompletionStats {
   tokensPerSecond: number | undefined;
   lastLatencyMs: number | undefined;
 
+  private nextId = 1;
+  private readonly recordListeners = new Set<(rec: CompletionRecord) => void>();
+  private readonly acceptListeners = new Set<(p: AcceptEvent) => void>();
+
   constructor(private readonly keep = 200) {}
 
-  record(rec: CompletionRecord): void {
+  /** Hears every record as it is made (the monitor samples them). Returns the unsubscribe. */
+  onRecord(listener: (rec: CompletionRecord) => void): () => void {
+    this.recordListeners.add(listener);
+    return () => this.recordListeners.delete(listener);
+  }
+
+  /** Hears every accept notification (the monitor's acceptance analytics). */
+  onAccept(listener: (p: AcceptEvent) => void): () => void {
+    this.acceptListeners.add(listener);
+    return () => this.acceptListeners.delete(listener);
+  }
+
+  /** Stores a record, numbering it (`#id` in log lines about it); returns the id. */
+  record(rec: CompletionRecord): number {
+    rec.id = this.nextId++;
     this.requests++;
     if (rec.fromCache) this.cacheHits++;
     if (rec.outcome === 'shown') this.shown++;
@@ -33,14 +64,21 @@ export class CompletionStats {
     if (rec.outcome === 'shown' || rec.outcome === 'empty') this.lastLatencyMs = rec.latencyMs;
     this.recent.push(rec);
     if (this.recent.length > this.keep) this.recent.shift();
+    for (const l of this.recordListeners) l(rec);
+    return rec.id;
   }
 
   recordDecode(generatedTokens: number, decodeMs: number): void {
     if (generatedTokens > 0 && decodeMs > 0) this.tokensPerSecond = Math.round((generatedTokens / decodeMs) * 10000) / 10;
   }
 
-  recordAccepted(): void {
+  recordAccepted(p?: AcceptEvent): void {
     this.accepted++;
+    if (p) for (const l of this.acceptListeners) l(p);
+  }
+
+  count(counter: Counter): void {
+    this.counters[counter]++;
   }
 
   snapshot(): StatsResult {
@@ -57,6 +95,13 @@ export class CompletionStats {
       errors: this.errors,
       latencyP50Ms: percentile(latencies, 50),
       latencyP95Ms: percentile(latencies, 95),
+      prefetch: {
+        started: this.counters.prefetchStarted,
+        aborted: this.counters.prefetchAborted,
+        joined: this.counters.prefetchJoined,
+        answered: this.counters.prefetchAnswered,
+      },
+      engineRequests: this.counters.engineRequests,
       recent: this.recent.slice(-50),
     };
   }

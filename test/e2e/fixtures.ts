@@ -68,6 +68,9 @@ export function baseSettings(real: RealEngine | undefined): Record<string, unkno
     'pronto.engine.contextSize': 1024,
     'pronto.engine.parallel': 1,
     'pronto.engine.gpuLayers': 0, // no GPU in CI
+    // Monitor alerts are monitor.test.ts's subject; elsewhere a busy machine's slow requests would
+    // only add a latency warning toast over what the test looks at.
+    'pronto.monitor.alerts.latencyP95Ms': 0,
   };
 }
 

@@ -3,16 +3,19 @@
  * `code-server --install-extension` into real VS Code (code-server),
  * driven by Debian's Chromium. Checks what a user sees: the status bar item with the engine
  * state, the "Pronto" output channel logging, and ghost text from the real engine accepted
- * with Tab, and the "Pronto: Statistics" webview showing the figures of those completions.
+ * with Tab, and the monitor (opened with the old "Pronto: Show Statistics") showing the figures of those completions.
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
+import { readEngineInfo } from '../support/lsp';
+import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -20,6 +23,10 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
+/** The server describes the engine it starts here (tests only): the engine's /metrics need its key. */
+const engineInfoFile = join(mkdtempSync(join(tmpdir(), 'pronto-e2e-engine-')), 'engine.json');
+process.env.PRONTO_ENGINE_INFO_FILE = engineInfoFile;
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
@@ -34,7 +41,8 @@ before(async () => {
   }
   server = await startCodeServer({ name: NAME, settings: baseSettings(real), files: sampleFiles, installExtension: 'vsix' });
   session = await launchBrowser(shots);
-  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  // Debug level: the log then records accepts (the "accepted (full)" line the tests wait for).
+  await session.page.goto(workbenchUrl(server, { extensionLogLevel: 'debug' }));
   await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
 });
 
@@ -76,58 +84,6 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
   return (await handle.jsonValue()) as string;
 }
 
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
-
-function statusItem(page: Page) {
-  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
-
-/**
- * The frame holding a webview's page: VS Code puts it in an iframe inside the webview host's
- * iframe, so it is found among page.frames() by an element of its own.
- */
-async function webviewFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // look again: the frames load one after the other
-  }
-}
-
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
-}
-
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
   const page = session!.page;
   const item = statusItem(page);
@@ -149,9 +105,12 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show statistics']) {
+  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show monitor']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
+  // The first entry, pre-selected (a stray Enter opens a picker, it does not switch anything off).
+  assert.match(((await menu.locator('.monaco-list-row').first().textContent()) ?? '').trim(), /^Choose a model…/);
+  assert.match(((await menu.locator('.monaco-list-row.focused').first().textContent()) ?? '').trim(), /^Choose a model…/);
   await screenshot(page, shots, 'menu');
   await page.keyboard.press('Escape');
   await menu.waitFor({ state: 'hidden', timeout: 5_000 });
@@ -211,18 +170,24 @@ test('typing shows ghost text from the real engine and Tab accepts it', { timeou
   await waitForProntoLog(/accepted \(full\)/, 10_000);
 });
 
-test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
-  if (realProblem) throw realProblem;
-  const page = session!.page;
+/** On a new line after the cursor's, types `typed` and waits for ghost text; returns it. */
+async function typeNewLineUntilGhostText(page: Page, typed: string) {
   const editor = page.locator('.editor-group-container .monaco-editor').first();
   await page.keyboard.press('End');
   await page.keyboard.press('Enter');
-  const typed = 'function divide(a, b) {';
   await page.keyboard.type(typed, { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
   await ghost.waitFor({ state: 'visible', timeout: 60_000 });
   const suggestion = normalise(await ghost.textContent());
   assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  return { ghost, suggestion };
+}
+
+test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const typed = 'function divide(a, b) {';
+  const { suggestion } = await typeNewLineUntilGhostText(page, typed);
   await page.keyboard.press('Control+ArrowRight');
   // Wait for the document to change, then compare: a non-empty prefix of the suggestion went in.
   const line = await waitForLineGrowth(page, typed, 10_000);
@@ -238,16 +203,66 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
 });
 
-test('"Pronto: Show Statistics" opens a webview with the figures of the completions above', { timeout: 120_000 }, async () => {
+/** The engine the server started, as the server describes it for tests ($PRONTO_ENGINE_INFO_FILE). */
+function engineNow(): { url: string; apiKey: string } {
+  return readEngineInfo(engineInfoFile);
+}
+
+/** The engine's own count of finished requests (/metrics, with the key the server gave it). */
+async function engineRequests(engine: { url: string; apiKey: string }): Promise<number> {
+  const text = await (await fetch(`${engine.url}/metrics`, { headers: { Authorization: `Bearer ${engine.apiKey}` } })).text();
+  const m = /^pronto_requests_total (\S+)$/m.exec(text);
+  assert.ok(m, `pronto_requests_total in /metrics: ${text.slice(0, 200)}`);
+  return Number(m[1]);
+}
+
+/** Waits until the engine decodes nothing (bounded: a guard against hangs). */
+async function engineIdle(engine: { url: string }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const h = (await (await fetch(`${engine.url}/health`)).json()) as { busy_sequences?: number };
+    if (h.busy_sequences === 0) return;
+    if (Date.now() > deadline) throw new Error('the engine stayed busy for 60 s');
+    await new Promise((r) => setTimeout(r, 50)); // ask again: the signal is the engine's own gauge
+  }
+}
+
+test('after Tab, the next ghost text appears without a new engine request (answered from the prefetch)', { timeout: 120_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const typed = 'function modulo(a, b) {';
+  const { ghost } = await typeNewLineUntilGhostText(page, typed);
+  // The suggestion is shown: the server computes the next one (the prefetch). Let it finish, then count.
+  const engine = engineNow();
+  await engineIdle(engine);
+  const before = await engineRequests(engine);
+  await page.keyboard.press('Tab');
+  await waitForLineGrowth(page, typed, 10_000);
+  // VS Code asks again at the new position right away; the answer comes from the prefetch.
+  await ghost.waitFor({ state: 'visible', timeout: 30_000 });
+  const next = normalise(await ghost.textContent());
+  await screenshot(page, shots, 'after-tab-next-ghost-text');
+  assert.ok(next.length > 0, 'the next ghost text is not empty');
+  await waitForProntoLog(/completion answered from the prefetch/, 10_000);
+  // The only engine request since Tab is the prefetch for the suggestion after this one: wait until
+  // it has finished (the engine counts finished requests), then check nothing else came.
+  const deadline = Date.now() + 60_000;
+  while ((await engineRequests(engine)) - before < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await engineIdle(engine);
+  assert.equal((await engineRequests(engine)) - before, 1, 'no engine request for the position after Tab');
+});
+
+test('"Pronto: Show Statistics" (now the monitor) shows the figures of the completions above', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   await runCommand(page, 'Pronto: Show Statistics');
   const frame = await webviewFrame(page, '#counters', 30_000);
   // Locked down as the conventions ask: CSP with a script nonce, no other sources.
   const csp = (await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
-  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+$/);
-  // The page said `ready`, the extension asked the server (pronto/stats) and forwarded the answer.
-  // The two tests above had ghost text shown and accepted, so these are not zero.
+  // Images only as data URLs the page draws itself (the PNG export).
+  assert.match(csp, /^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/]{20,}={0,2}'; style-src [^;]+; img-src data:$/);
+  // The page said `ready`, the extension asked the server (pronto/monitor/snapshot) and forwarded
+  // the answer. The two tests above had ghost text shown and accepted, so these are not zero.
   const handle = await frame.waitForFunction(
     () => {
       // No named helper functions here: tsx would wrap them in __name(), unknown in the page.
@@ -291,21 +306,22 @@ test('"Pronto: Show Statistics" opens a webview with the figures of the completi
   assert.match(seen.p95, /^\d+ ms$/);
   assert.ok(Number.parseInt(seen.p50, 10) <= Number.parseInt(seen.p95, 10), `p50 ${seen.p50} <= p95 ${seen.p95}`);
   assert.match(seen.server, /^Engine: (ready|busy)\b/);
-  const shownRow = seen.rows.find((r) => r[2] === 'shown');
+  const shownRow = seen.rows.find((r) => r[3] === 'shown');
   assert.ok(shownRow, `a shown completion in ${JSON.stringify(seen.rows)}`);
-  assert.equal(shownRow[1], 'math.js');
-  assert.match(shownRow[3]!, /^\d+ ms$/, 'latency');
-  assert.match(shownRow[4]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
-  assert.ok(Number.parseInt(shownRow[5]!, 10) > 0, 'generated tokens');
+  assert.match(shownRow[1]!, /^#\d+$/, 'request number');
+  assert.equal(shownRow[2], 'math.js');
+  assert.match(shownRow[4]!, /^\d+ ms$/, 'latency');
+  assert.match(shownRow[5]!, /^\d+ \/ \d+$/, 'reused / evaluated tokens');
+  assert.ok(Number.parseInt(shownRow[6]!, 10) > 0, 'generated tokens');
   // Polled while visible: a newer answer replaces this one without anything being done.
   await frame.waitForFunction((before) => (document.getElementById('updated')?.dataset.receivedAt ?? before) !== before, seen.updatedAt, {
     timeout: 10_000,
   });
   // The extension logged the handshake (and nothing it had to reject).
-  await waitForProntoLog(/statistics panel ready/, 5_000);
+  await waitForProntoLog(/monitor panel ready/, 5_000);
 });
 
-test('the statistics panel says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
+test('the monitor says when the server is down, and its button restarts it', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
   const frame = await webviewFrame(page, '#counters', 10_000);

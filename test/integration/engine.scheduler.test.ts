@@ -11,6 +11,7 @@ const chat = (id: string, text: string, maxTokens: number): SubmitMessage => ({
   type: 'submit',
   id,
   messages: [{ role: 'user', content: text }],
+  chat_template: 'chatml', // the test model has no template of its own
   limits: { max_tokens: maxTokens, ignore_eos: true },
   speculative: { draft: false, ngram: false },
 });

@@ -6,54 +6,37 @@
  * /metrics), not the words.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { StatsResult } from '../../protocol/lsp';
-import { engineBinary } from '../support/engine';
-import { enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
-import { ensureTestModels } from '../support/models';
-
-const built = existsSync(engineBinary);
-
-/** URL of the engine the server started, from its log line "engine ready at URL". */
-function engineUrl(h: LspHarness): string {
-  const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'));
-  const m = line && /engine ready at (http:\/\/\S+)/.exec(line);
-  assert.ok(m, 'the server logged the engine URL');
-  return m[1]!;
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  assert.ok(m, `${name} in /metrics`);
-  return Number(m[1]);
-}
+import { requestDeadlineMs } from '../../server/src/completion/provider';
+import { parseSettings } from '../../server/src/settings';
+import { assertEngineBuilt, engineBinary } from '../support/engine';
+import { engineInfoOf, engineMetric, engineUrlOf, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { ensureModel, ensureTestModels, repoRoot } from '../support/models';
 
 async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;
 }
 
-describe('LSP server with the real engine', {
-  timeout: 180_000,
-  skip: built ? false : `engine not built (${engineBinary}): run npm run build:native`,
-}, () => {
+const settings = {
+  model: {},
+  engine: { threads: 1, contextSize: 8192, parallel: 2 },
+  // Long single-line answers (random text rarely has a newline) so a request is still
+  // decoding when it is cancelled or the engine is killed.
+  completion: { debounceMs: 0, prefetch: false, maxTokens: 512, timeBudgetMs: 30000, multiline: 'never' as const },
+};
+
+// A missing engine binary fails these tests (never a skip): they exist to drive the real one.
+describe('LSP server with the real engine', { timeout: 180_000 }, () => {
   let h: LspHarness;
   before(async () => {
+    assertEngineBuilt();
     const { target } = await ensureTestModels();
     h = startLspServer();
-    await h.initialize({
-      pronto: {
-        model: { path: target },
-        engine: { threads: 1, contextSize: 8192, parallel: 2 },
-        // Long single-line answers (random text rarely has a newline) so a request is still
-        // decoding when it is cancelled or the engine is killed.
-        completion: { debounceMs: 0, prefetch: false, maxTokens: 512, timeBudgetMs: 30000, multiline: 'never' },
-      },
-    });
+    await h.initialize({ pronto: { ...settings, model: { path: target } } });
     const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
     assert.equal(s.state, 'ready', s.message);
     assert.equal(s.backend, 'CPU');
@@ -81,8 +64,7 @@ describe('LSP server with the real engine', {
   });
 
   test('cancelling the LSP request cancels the request in the engine', async () => {
-    const url = engineUrl(h);
-    const before = await metric(url, 'pronto_cancellations_total');
+    const before = await engineMetric(h, 'pronto_cancellations_total');
     await h.open('file:///work/cancel.ts', 'export function longName(value: number) {\n  const result = \n}\n');
     const source = new CancellationTokenSource();
     const mark = h.statuses.length;
@@ -94,9 +76,19 @@ describe('LSP server with the real engine', {
     // has been processed.
     await h.open('file:///work/next.ts', 'let x = ');
     await h.inline('file:///work/next.ts', 0, 8);
-    assert.equal(await metric(url, 'pronto_cancellations_total'), before + 1);
+    assert.equal(await engineMetric(h, 'pronto_cancellations_total'), before + 1);
     const cancelled = (await stats(h)).recent.filter((r) => r.uri === 'file:///work/cancel.ts');
     assert.equal(cancelled.at(-1)!.outcome, 'cancelled');
+  });
+
+  test('the engine was started with a key: requests without it are refused', async () => {
+    const [pid] = enginePids(h.child.pid!);
+    const info = engineInfoOf(h);
+    assert.equal(info.pid, pid);
+    assert.ok(info.apiKey.length >= 32, 'a key of 32 random bytes');
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(info.apiKey), 'not on the command line');
+    assert.equal((await fetch(`${engineUrlOf(h)}/metrics`)).status, 401);
+    assert.equal((await fetch(`${engineUrlOf(h)}/health`)).status, 200, '/health stays open (liveness checks, load balancers)');
   });
 
   test('kill -9 on the engine mid-request: the request resolves, the engine restarts, the next completion works', async () => {
@@ -122,18 +114,115 @@ describe('LSP server with the real engine', {
   });
 });
 
-describe('LSP server with no model configured', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
-  test('starts the real engine on the generated demo model and says its output is meaningless', async () => {
-    const storageDir = mkdtempSync(path.join(os.tmpdir(), 'pronto-demo-'));
+describe('a file with a 60,000-character line', { timeout: 180_000 }, () => {
+  test('completions work and the engine does not crash, even with the largest budgets', async () => {
+    assertEngineBuilt();
+    const { target } = await ensureTestModels();
     const h = startLspServer();
     try {
-      await h.initialize({ storageDir, pronto: { engine: { threads: 1 }, completion: { debounceMs: 0, prefetch: false } } });
+      // Budgets large enough that only the sidecar's line cap keeps the long line from the engine.
+      await h.initialize({
+        pronto: { ...settings, model: { path: target }, context: { prefixTokens: 65536, suffixTokens: 65536, extraTokens: 65536 } },
+      });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const [pid] = enginePids(h.child.pid!);
+      // A run of letters this long crashes llama.cpp's tokenizer with this model's (deepseek-coder)
+      // vocabulary when it reaches the engine whole.
+      const long = 'r'.repeat(60_000);
+      // Opened: the file goes into the context ring, and from there into requests in other files.
+      await h.open('file:///work/minified.ts', `const blob = "${long}";\nconst next = \n`);
+      await h.open('file:///work/other.ts', 'function total(items) {\n  return \n}\n');
+      const mark = h.statuses.length;
+      for (const [uri, line, character] of [
+        ['file:///work/other.ts', 1, 9], // another file: the long line's chunk is extra context
+        ['file:///work/minified.ts', 1, 13], // the line after the long one
+        ['file:///work/minified.ts', 0, 30_000], // inside the long line
+      ] as const) {
+        await h.inline(uri, line, character);
+        const rec = (await stats(h)).recent.at(-1)!;
+        assert.ok(rec.outcome === 'shown' || rec.outcome === 'empty', `${uri}:${line}:${character} ${JSON.stringify(rec)}`);
+        assert.ok(rec.promptTokens > 0 && rec.generatedTokens > 0, JSON.stringify(rec));
+      }
+      assert.deepEqual(enginePids(h.child.pid!), [pid], 'the same engine process serves on');
+      assert.ok(!h.statuses.slice(mark).some((s) => s.state === 'degraded' || s.state === 'error'));
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('an engine that stops responding (SIGSTOP)', { timeout: 180_000 }, () => {
+  test('is detected by the health checks, killed and restarted within the request deadline; the pending request ends', async () => {
+    assertEngineBuilt();
+    const { target } = await ensureTestModels();
+    const h = startLspServer();
+    let stopped: number | undefined;
+    try {
+      await h.initialize({ pronto: { ...settings, model: { path: target } } });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const [pid] = enginePids(h.child.pid!);
+      assert.ok(pid);
+      await h.open('file:///work/stuck.ts', 'function main() {\n  const answer = \n}\n');
+      const mark = h.statuses.length;
+      process.kill(pid, 'SIGSTOP');
+      stopped = pid;
+      const t0 = Date.now();
+      const r = await h.inline('file:///work/stuck.ts', 1, 17);
+      assert.deepEqual(r.items, [], 'the pending request ended');
+      const degraded = await h.waitForStatus((s) => s.state === 'degraded', mark);
+      assert.match(degraded.message, /stopped responding \(no answer to \/health within \d+ ms, 2 times in a row\)/);
+      const ready = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error', h.statuses.indexOf(degraded));
+      assert.equal(ready.state, 'ready', ready.message);
+      // A guard against hangs, not a speed figure: detection and restart fit the request's own deadline.
+      const deadline = requestDeadlineMs(parseSettings({ completion: settings.completion }).settings);
+      assert.ok(Date.now() - t0 < deadline, `took ${Date.now() - t0} ms, deadline ${deadline} ms`);
+      assert.equal(isAlive(pid), false, 'the stopped engine was killed');
+      stopped = undefined;
+      const [newPid] = enginePids(h.child.pid!);
+      assert.ok(newPid && newPid !== pid);
+      const rec = (await stats(h)).recent.at(-1)!;
+      assert.equal(rec.outcome, 'cancelled');
+      const next = await h.inline('file:///work/stuck.ts', 1, 17);
+      assert.equal(next.items.length, 1, 'the restarted engine answers');
+    } finally {
+      if (stopped) process.kill(stopped, 'SIGKILL');
+      await h.stop();
+    }
+  });
+});
+
+describe('LSP server with no model configured', { timeout: 120_000 }, () => {
+  test('starts no engine, offers no completions, and says a model is needed', async () => {
+    assertEngineBuilt();
+    const h = startLspServer();
+    try {
+      await h.initialize({ pronto: { engine: { path: engineBinary }, completion: { debounceMs: 0, prefetch: false } } });
+      const s = await h.waitForStatus((s) => s.state === 'stopped' || s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'stopped', s.message);
+      assert.equal(s.needsModel, true);
+      assert.match(s.message, /No model chosen: completions are off/);
+      assert.deepEqual(enginePids(h.child.pid!), [], 'no engine process');
+      await h.open('file:///work/none.ts', 'function greet(name: string) {\n  return \n}\n');
+      assert.deepEqual((await h.inline('file:///work/none.ts', 1, 9)).items, []);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('with pronto.model.demo, runs the real engine on the demo model and says its output is meaningless', async () => {
+    const demo = await ensureModel('demo');
+    const h = startLspServer({ PRONTO_DEMO_MODEL: demo });
+    try {
+      await h.initialize({
+        pronto: { model: { demo: true }, engine: { path: engineBinary, threads: 1 }, completion: { debounceMs: 0, prefetch: false } },
+      });
       const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
       assert.equal(s.state, 'ready', s.message);
       assert.equal(s.demoModel, true);
       assert.match(s.message, /meaningless/);
-      assert.match(s.model ?? '', /^pronto-demo-.*\.gguf$/);
-      assert.ok(existsSync(path.join(storageDir, 'models', s.model!)));
+      assert.equal(s.model, path.basename(demo));
       await h.open('file:///work/demo.ts', 'function greet(name: string) {\n  return \n}\n');
       await h.inline('file:///work/demo.ts', 1, 9);
       const rec = (await stats(h)).recent.at(-1)!;
@@ -141,7 +230,27 @@ describe('LSP server with no model configured', { timeout: 120_000, skip: built 
       assert.ok(rec.generatedTokens > 0);
     } finally {
       await h.stop();
-      rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file that is not a GGUF model is refused before any engine start, with what to pick instead', async () => {
+    const h = startLspServer();
+    const readme = path.join(repoRoot, 'README.md');
+    try {
+      await h.initialize({ pronto: { model: { path: readme }, engine: { path: engineBinary } } });
+      const s = await h.waitForStatus((s) => s.state === 'error' || s.state === 'ready');
+      assert.equal(s.state, 'error');
+      assert.deepEqual(s.modelProblem, {
+        setting: 'pronto.model.path',
+        path: readme,
+        problem: 'README.md is not a GGUF model: it is a text file.',
+        advice: s.modelProblem?.advice,
+      });
+      assert.match(s.modelProblem?.advice ?? '', /Pick a \.gguf base code model/);
+      assert.deepEqual(enginePids(h.child.pid!), [], 'the engine was never started');
+      assert.ok(!h.logs.some((l) => /starting .*pronto-engine/.test(l)), h.logs.join('\n'));
+    } finally {
+      await h.stop();
     }
   });
 });
@@ -156,8 +265,9 @@ function running(pid: number): boolean {
   }
 }
 
-describe('an engine whose server dies', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
+describe('an engine whose server dies', { timeout: 120_000 }, () => {
   test('shuts itself down when the server is killed with SIGKILL (stdin pipe closes)', async () => {
+    assertEngineBuilt();
     const { target } = await ensureTestModels();
     const h = startLspServer();
     try {

@@ -95,3 +95,39 @@ test('StatusReporter: busy while requests run, figures, enabled flag, no duplica
   r.requestStarted();
   assert.equal(sent.at(-1)!.state, 'degraded');
 });
+
+test('CompletionStats numbers its records (log lines carry #id) and tells listeners of records and accepts', () => {
+  const s = new CompletionStats();
+  const heard: string[] = [];
+  const stopRecords = s.onRecord((r) => heard.push(`record #${r.id} ${r.outcome}`));
+  s.onAccept((p) => heard.push(`accept ${p.kind}`));
+  assert.equal(s.record(rec(1, 'shown')), 1);
+  assert.equal(s.record({ ...rec(2, 'error'), message: 'the engine is not ready' }), 2);
+  s.recordAccepted({ uri: 'file:///a', text: 'x', kind: 'word' });
+  stopRecords();
+  s.record(rec(3, 'empty'));
+  assert.deepEqual(heard, ['record #1 shown', 'record #2 error', 'accept word']);
+  assert.deepEqual(
+    s.snapshot().recent.map((r) => [r.id, r.message]),
+    [
+      [1, undefined],
+      [2, 'the engine is not ready'],
+      [3, undefined],
+    ],
+  );
+});
+
+test('StatusReporter carries the worst monitor alert, and drops it when it clears', () => {
+  const sent: StatusParams[] = [];
+  const r = new StatusReporter((s) => sent.push(s));
+  r.setEngine({ state: 'ready', message: 'Ready.' });
+  r.setAlert({ severity: 'warning', count: 1, summary: 'Request latency p95 300 ms above 200 ms on Local engine' });
+  assert.deepEqual(sent.at(-1)?.alert, {
+    severity: 'warning',
+    count: 1,
+    summary: 'Request latency p95 300 ms above 200 ms on Local engine',
+  });
+  r.setAlert(undefined);
+  assert.equal(sent.at(-1)?.alert, undefined);
+  assert.equal('alert' in sent.at(-1)!, false);
+});
