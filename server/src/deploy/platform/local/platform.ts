@@ -485,7 +485,9 @@ export class LocalPlatform implements Platform {
       signal: req.signal,
     });
     const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => (headers[k] = v));
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
     const body = res.body ?? (async function* () {})();
     return { status: res.status, headers, body: body as AsyncIterable<Uint8Array> };
   }
