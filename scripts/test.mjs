@@ -47,6 +47,9 @@ if (!args.includes('--no-setup')) {
     ['build', 'node', ['esbuild.mjs']],
     ['native', 'node', ['scripts/build-native.mjs']],
   ];
+  if ((selected.includes('integration') || selected.includes('e2e')) && existsSync(join(root, 'scripts/install-deploy.mjs'))) {
+    steps.push(['deploy pieces (HAProxy)', 'node', ['scripts/install-deploy.mjs']]);
+  }
   if (selected.includes('e2e') && existsSync(join(root, 'scripts/install-e2e.mjs'))) {
     steps.push(['e2e pieces', 'node', ['scripts/install-e2e.mjs']]);
   }
