@@ -28,7 +28,8 @@ export const otherColour = (c: Colour): Colour => (c === 'blue' ? 'green' : 'blu
 
 /** What each colour runs and which one each service selects. */
 export interface Layout {
-  active: Colour;
+  /** undefined before the first switch: `active` then selects no pod. */
+  active?: Colour;
   preview: Colour;
   /** Replicas per colour (0: scaled down). */
   replicas: Record<Colour, number>;
@@ -180,7 +181,13 @@ function deployment(config: DeployConfig, target: KubernetesTarget, colour: Colo
   });
 }
 
-function service(config: DeployConfig, target: KubernetesTarget, name: string, colour: Colour, role: 'active' | 'preview'): Service {
+function service(
+  config: DeployConfig,
+  target: KubernetesTarget,
+  name: string,
+  colour: Colour | 'none',
+  role: 'active' | 'preview',
+): Service {
   return new Service({
     metadata: {
       name,
@@ -298,7 +305,10 @@ export function renderManifests(config: DeployConfig, layout: Layout, apiKey: st
     const c = layout.configs?.[colour] ?? config;
     models.push(deployment(c, target, colour, layout.replicas[colour], layout.revisions?.[colour] ?? configRevision(c)));
   }
-  models.push(service(config, target, n.active, layout.active, 'active'), service(config, target, n.preview, layout.preview, 'preview'));
+  models.push(
+    service(config, target, n.active, layout.active ?? 'none', 'active'),
+    service(config, target, n.preview, layout.preview, 'preview'),
+  );
   if (config.autoscaling.enabled) {
     for (const colour of COLOURS) models.push(autoscaler(config, target, colour, layout.replicas[colour] === 0));
   }
