@@ -157,7 +157,7 @@ test('first deploy and a blue-green rollout: the exact API requests', { timeout:
       r.path.endsWith('/services/pronto-team-active') &&
       (r.body as Loose).spec.selector['pronto.dev/colour'] === 'green',
   );
-  const scaleIndex = reqs2.findIndex((r) => r === applies(reqs2, 'deployments', 'pronto-team-blue').at(-1));
+  const scaleIndex = reqs2.indexOf(applies(reqs2, 'deployments', 'pronto-team-blue').at(-1)!);
   assert.ok(switchIndex >= 0 && scaleIndex > switchIndex, 'blue is scaled down only after active moved to green');
   assert.ok(
     second.gates.some((g) => g.source === 'green /metrics' && g.name === 'requests' && g.passed),

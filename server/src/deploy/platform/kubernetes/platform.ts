@@ -181,7 +181,7 @@ export class KubernetesPlatform implements Platform {
     const raw = lease?.metadata?.annotations?.[ANNOTATION_HOLDER];
     try {
       const h = raw ? (JSON.parse(raw) as LockHolder) : undefined;
-      const renew = Date.parse(String((lease?.spec as { renewTime?: string }).renewTime ?? ''));
+      const renew = Date.parse(String((spec as { renewTime?: string }).renewTime ?? ''));
       if (h && h.id === spec.holderIdentity) return { ...h, renewedAt: Number.isNaN(renew) ? h.renewedAt : renew };
     } catch {
       // Fall through: a holder written by something else.
