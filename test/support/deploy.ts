@@ -112,7 +112,8 @@ export function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): { child: ChildProcess; done: Promise<CliResult>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args, '--config', ws.configFile], {
+  const config = args.includes('--config') ? [] : ['--config', ws.configFile];
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliPath, ...args, ...config], {
     cwd: ws.dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
