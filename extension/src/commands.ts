@@ -16,6 +16,7 @@ import {
   type DidAcceptParams,
 } from '../../protocol/lsp';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
+import { deployCommands } from './deploy/commands';
 import { StatsPanel } from './statsPanel';
 
 type Cmd = (...args: unknown[]) => unknown;
@@ -201,6 +202,8 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),
   'pronto.acceptLine': always((ctx) => () => acceptPartial(ctx, 'line')),
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),
+  // Deploy Engine…, Promote, Roll Back, Show Rollout Status, Use Deployed Endpoint, … (extension/src/deploy/)
+  ...deployCommands,
 };
 
 /** Registers every command of the table; the right factory is chosen each time one runs. */

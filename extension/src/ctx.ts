@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { resolveDefinitions } from './definitions';
+import { withSecretApiKey } from './deploy/endpoint';
 import {
   DidAcceptCompletionNotification,
   RequestStatusNotification,
@@ -114,6 +115,8 @@ export class Ctx implements vscode.Disposable {
       initializationOptions: { pronto: plainSettings(), capabilities: { resolveDefinitions: true } satisfies ProntoClientCapabilities },
       synchronize: { configurationSection: 'pronto' },
       middleware: {
+        // The engine's API key from SecretStorage joins the settings the server reads (deploy/endpoint.ts).
+        workspace: { configuration: withSecretApiKey(this.extension.secrets) },
         // Attach a command to every suggestion so a full accept (Tab) reaches the server's stats
         // and prefetch. Partial accepts go through pronto.acceptWord / pronto.acceptLine.
         provideInlineCompletionItems: async (document, position, context, token, next) => {

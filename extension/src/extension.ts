@@ -10,6 +10,7 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
+import { registerDeployFeatures } from './deploy/commands';
 import { StatsPanel } from './statsPanel';
 import { StatusBar } from './statusBar';
 
@@ -31,7 +32,13 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
-  extension.subscriptions.push(c, statusBar, ...registerCommands(c), { dispose: () => StatsPanel.disposeCurrent() });
+  extension.subscriptions.push(
+    c,
+    statusBar,
+    ...registerCommands(c),
+    { dispose: () => StatsPanel.disposeCurrent() },
+    ...registerDeployFeatures(c),
+  );
   const api: ProntoApi = {
     client: () => c.runningClient,
     status: () => c.status,

@@ -52,6 +52,7 @@ import {
   type StatsResult,
 } from '../../protocol/lsp';
 import { CompletionProvider } from './completion/provider';
+import { registerDeploy } from './deploy/register';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
 import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
@@ -311,12 +312,16 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.type, p), abortSignalFrom(token));
   });
 
+  // Deploy: blue-green rollouts of the engine to a cluster or the local platform (server/src/deploy/).
+  const deploy = registerDeploy(connection, { log });
+
   // The client went away without shutdown (crash, closed pipe): never leave the engine behind.
   process.once('exit', () => manager.killNow());
 
   connection.onShutdown(async () => {
     editorDefinitions?.dispose();
     provider.abortAll();
+    await deploy.dispose();
     await manager.stop();
   });
 

@@ -116,7 +116,7 @@ export function installExtensionCopy(extensionsDir: string): string {
   const target = join(extensionsDir, extensionId.folder);
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true });
-  for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'LICENSE']) {
+  for (const entry of ['package.json', 'dist', 'media', 'extension/walkthrough', 'extension/README.md', 'LICENSE']) {
     const from = join(repoRoot, entry);
     if (existsSync(from)) cpSync(from, join(target, entry), { recursive: true });
   }

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import {
+  mergeGates,
   PHASES,
   resume,
   scaleDownDue,
@@ -15,9 +16,18 @@ import {
 
 const T: MachineTimings = { ready: 600, smoke: 60, window: 60, postWindow: 30, promotion: 3600, scaleDownDelay: 30, rollout: 7200 };
 const NOW = 1_000_000;
-const pass: GateResult[] = [{ name: 'success rate', source: 'green /metrics', threshold: '≥ 99.0%', measured: '100.0%', passed: true }];
+const pass: GateResult[] = [
+  { stage: 'analysis', name: 'success rate', source: 'green /metrics', threshold: '≥ 99.0%', measured: '100.0%', passed: true },
+];
 const fail: GateResult[] = [
-  { name: 'success rate', source: 'green /metrics', threshold: '≥ 99.0%', measured: '50.0% (5 of 10 failed)', passed: false },
+  {
+    stage: 'analysis',
+    name: 'success rate',
+    source: 'green /metrics',
+    threshold: '≥ 99.0%',
+    measured: '50.0% (5 of 10 failed)',
+    passed: false,
+  },
 ];
 
 function inPhase(phase: Phase, patch: Partial<RolloutState> = {}): RolloutState {
@@ -122,6 +132,29 @@ for (const phase of PHASES) {
     });
   }
 }
+
+test('each stage keeps its gates: the watch adds to the analysis, a new analysis replaces the old one', () => {
+  const smoke: GateResult[] = [
+    { stage: 'smoke', name: 'smoke: completion', source: 'preview', threshold: 'HTTP 200', measured: '200', passed: true },
+  ];
+  const watch: GateResult[] = [{ ...pass[0]!, stage: 'watch' }];
+  let s = inPhase('smokeTesting');
+  for (const [e, expected] of [
+    [{ type: 'smokePassed', gates: smoke }, ['smoke', 'analysis'].slice(0, 1)],
+    [{ type: 'gatesPassed', gates: pass }, ['smoke', 'analysis']],
+    [{ type: 'switched' }, ['smoke', 'analysis']],
+    [{ type: 'watchPassed', gates: watch }, ['smoke', 'analysis', 'watch']],
+  ] as Array<[RolloutEvent, string[]]>) {
+    const r = transition(s, e, NOW, T);
+    assert.ok(r.ok);
+    s = r.state;
+    assert.deepEqual(
+      s.gates.map((g) => g.stage),
+      expected,
+    );
+  }
+  assert.deepEqual(mergeGates(pass, fail), fail, 'a new measurement of a stage replaces the old one');
+});
 
 test('gatesPassed without autoPromote waits for a person, who can then promote', () => {
   const r = transition(inPhase('analysing', { autoPromote: false }), { type: 'gatesPassed', gates: pass }, NOW, T);

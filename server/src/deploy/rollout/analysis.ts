@@ -110,6 +110,7 @@ export async function smokeTest(platform: Platform, signal?: AbortSignal): Promi
   const completion = await completionRequest(platform, 'preview', signal);
   const chat = await chatRequest(platform, 'preview', signal);
   const gate = (name: string, o: RequestOutcome): GateResult => ({
+    stage: 'smoke',
     name,
     source: 'through the preview service',
     threshold: 'HTTP 200 with generated text',
@@ -173,9 +174,13 @@ export function measureOutcomes(outcomes: RequestOutcome[]): Measurement {
 
 export function analysisGates(outcomes: RequestOutcome[], gates: Gates, service: 'active' | 'preview'): GateResult[] {
   // The minimum-requests gate belongs to the metrics view (it counts every request the colour got).
-  const results = evaluateGates(measureOutcomes(outcomes), { ...gates, minRequests: 0 }, `analysis requests through ${service}`).filter(
-    (g) => g.name !== 'requests',
-  );
+  const stage = service === 'preview' ? 'analysis' : 'watch';
+  const results = evaluateGates(
+    measureOutcomes(outcomes),
+    { ...gates, minRequests: 0 },
+    `analysis requests through ${service}`,
+    stage,
+  ).filter((g) => g.name !== 'requests');
   const firstError = outcomes.find((o) => !o.ok)?.error;
   if (firstError) {
     const rate = results.find((g) => g.name === 'success rate');

@@ -22,6 +22,7 @@ import {
   type GateResult,
   isTerminal,
   type MachineTimings,
+  mergeGates,
   type RolloutEvent,
   type RolloutState,
   resume,
@@ -291,7 +292,7 @@ export class RolloutController {
 
   /** Live gate values during a window (persisted, so `status` and the rollout view see them). */
   private async interim(gates: GateResult[], message: string): Promise<void> {
-    this.state = { ...this.state!, gates };
+    this.state = { ...this.state!, gates: mergeGates(this.state!.gates, gates) };
     await this.persist();
     this.update(message);
   }
@@ -327,13 +328,14 @@ export class RolloutController {
         const windowS = analysing ? this.timings.window : this.timings.postWindow;
         if (windowS === 0) return { type: 'watchPassed', gates: [] };
         const service = analysing ? 'preview' : 'active';
+        const stage = analysing ? 'analysis' : 'watch';
         const source = this.metrics.label(s.candidate);
         const handle = await this.metrics.begin(s.candidate);
         const load = new AnalysisLoad(p, service, this.config.gates.analysisRate);
         const end = s.phaseStartedAt + windowS * 1000;
         try {
           while (Date.now() < end) {
-            const pending = evaluateGates({ requests: 0, failures: 0, p95Seconds: null }, this.config.gates, source).map((g) => ({
+            const pending = evaluateGates({ requests: 0, failures: 0, p95Seconds: null }, this.config.gates, source, stage).map((g) => ({
               ...g,
               measured: 'measured at the end of the window',
               passed: true,
@@ -349,7 +351,10 @@ export class RolloutController {
           await load.stop();
         }
         const measured = await handle.finish();
-        const gates = [...evaluateGates(measured, this.config.gates, source), ...analysisGates(load.outcomes, this.config.gates, service)];
+        const gates = [
+          ...evaluateGates(measured, this.config.gates, source, stage),
+          ...analysisGates(load.outcomes, this.config.gates, service),
+        ];
         const passed = gates.every((g) => g.passed);
         if (analysing) return passed ? { type: 'gatesPassed', gates } : { type: 'gatesFailed', gates };
         return passed ? { type: 'watchPassed', gates } : { type: 'watchFailed', gates };

@@ -7,7 +7,7 @@
  *   - the controller's own analysis requests through the preview service (analysis.ts).
  */
 import type { Gates } from '../config/schema';
-import type { GateResult } from './machine';
+import type { GateResult, GateStage } from './machine';
 
 /** The counters of one colour at one moment (summed over its replicas). */
 export interface MetricsSample {
@@ -106,10 +106,11 @@ export const pct = (x: number) => `${(x * 100).toFixed(x >= 0.999 && x < 1 ? 2 :
 export const secs = (x: number) => (x < 1 ? `${Math.round(x * 1000)} ms` : `${x.toFixed(2)} s`);
 
 /** The three gates for one measurement, each with its threshold and measured value. */
-export function evaluateGates(m: Measurement, gates: Gates, source: string): GateResult[] {
+export function evaluateGates(m: Measurement, gates: Gates, source: string, stage: GateStage = 'analysis'): GateResult[] {
   const rate = m.requests > 0 ? (m.requests - m.failures) / m.requests : null;
   return [
     {
+      stage,
       name: 'requests',
       source,
       threshold: `≥ ${gates.minRequests}`,
@@ -119,6 +120,7 @@ export function evaluateGates(m: Measurement, gates: Gates, source: string): Gat
       limit: gates.minRequests,
     },
     {
+      stage,
       name: 'success rate',
       source,
       threshold: `≥ ${pct(gates.minSuccessRate)}`,
@@ -129,6 +131,7 @@ export function evaluateGates(m: Measurement, gates: Gates, source: string): Gat
       limit: gates.minSuccessRate,
     },
     {
+      stage,
       name: 'p95 latency',
       source,
       threshold: `≤ ${secs(gates.maxP95Latency)}`,

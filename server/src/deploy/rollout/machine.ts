@@ -49,9 +49,19 @@ export const PHASES: readonly Phase[] = [
 export const TERMINAL: ReadonlySet<Phase> = new Set(['succeeded', 'rolledBack', 'aborted']);
 export const isTerminal = (p: Phase) => TERMINAL.has(p);
 
+export type GateStage = 'smoke' | 'analysis' | 'watch';
+
+/** Gates of every stage measured so far: a new measurement replaces the one of its own stage. */
+export function mergeGates(previous: GateResult[], next: GateResult[]): GateResult[] {
+  const stages = new Set(next.map((g) => g.stage));
+  return [...previous.filter((g) => !stages.has(g.stage)), ...next];
+}
+
 /** One gate's verdict: what was measured against what threshold. */
 export interface GateResult {
-  /** e.g. "ready", "smoke: completion", "success rate", "p95 latency", "requests". */
+  /** When it was measured: the smoke test, the pre-promotion analysis, the post-promotion watch. */
+  stage: GateStage;
+  /** e.g. "smoke: completion", "success rate", "p95 latency", "requests". */
   name: string;
   /** Where the value came from: "green /metrics", "prometheus", "analysis requests through preview". */
   source: string;
@@ -84,7 +94,7 @@ export interface RolloutState {
   deadline?: number;
   /** Deadline of the whole rollout. */
   rolloutDeadline: number;
-  /** Latest gate results (of the phase that measured last). */
+  /** Gate results of each stage measured so far (smoke, analysis, watch). */
   gates: GateResult[];
   /** Why the rollout went to rollingBack (a failed gate with its value, a timeout, an abort). */
   reason?: string;
@@ -283,23 +293,39 @@ export function transition(state: RolloutState, event: RolloutEvent, now: number
         ? ok(enter(state, 'switching', now, t, `${state.candidate} ready; promoted by request (checks skipped)`))
         : ok(enter(state, 'smokeTesting', now, t, `${state.candidate} ready`));
     case 'smokePassed':
-      return expect('smokeTesting') ?? ok(enter(state, 'analysing', now, t, 'smoke test passed', { gates: event.gates }));
+      return (
+        expect('smokeTesting') ??
+        ok(enter(state, 'analysing', now, t, 'smoke test passed', { gates: mergeGates(state.gates, event.gates) }))
+      );
     case 'smokeFailed':
-      return expect('smokeTesting') ?? ok(rollBack({ ...state, gates: event.gates }, now, t, describeFailure(event.gates)));
+      return (
+        expect('smokeTesting') ??
+        ok(rollBack({ ...state, gates: mergeGates(state.gates, event.gates) }, now, t, describeFailure(event.gates)))
+      );
     case 'gatesPassed':
       if (p !== 'analysing') return refuse(`event gatesPassed does not apply while ${p}`);
       return state.autoPromote
-        ? ok(enter(state, 'switching', now, t, 'gates passed', { gates: event.gates }))
-        : ok(enter(state, 'awaitingPromotion', now, t, 'gates passed; waiting for a person to promote', { gates: event.gates }));
+        ? ok(enter(state, 'switching', now, t, 'gates passed', { gates: mergeGates(state.gates, event.gates) }))
+        : ok(
+            enter(state, 'awaitingPromotion', now, t, 'gates passed; waiting for a person to promote', {
+              gates: mergeGates(state.gates, event.gates),
+            }),
+          );
     case 'gatesFailed':
-      return expect('analysing') ?? ok(rollBack({ ...state, gates: event.gates }, now, t, describeFailure(event.gates)));
+      return (
+        expect('analysing') ?? ok(rollBack({ ...state, gates: mergeGates(state.gates, event.gates) }, now, t, describeFailure(event.gates)))
+      );
     case 'switched':
       return expect('switching') ?? ok(enter(state, 'watching', now, t, `active → ${state.candidate}`, { switched: true }));
     case 'watchPassed':
-      return expect('watching') ?? ok(enter(state, 'scalingDown', now, t, 'post-promotion watch passed', { gates: event.gates }));
+      return (
+        expect('watching') ??
+        ok(enter(state, 'scalingDown', now, t, 'post-promotion watch passed', { gates: mergeGates(state.gates, event.gates) }))
+      );
     case 'watchFailed':
       return (
-        expect('watching') ?? ok(rollBack({ ...state, gates: event.gates }, now, t, `after promotion: ${describeFailure(event.gates)}`))
+        expect('watching') ??
+        ok(rollBack({ ...state, gates: mergeGates(state.gates, event.gates) }, now, t, `after promotion: ${describeFailure(event.gates)}`))
       );
     case 'scaledDown':
       return (
