@@ -4,15 +4,9 @@
  * button is pressed. Saves the last state with setState so it redraws at once when shown again.
  */
 import type { DeployPhase, ExtensionToRolloutView, RolloutViewState, RolloutViewToExtension } from '../protocol/deploy';
+import { el, vscodeApi } from './lib/page';
 
-interface VsCodeApi {
-  postMessage(msg: RolloutViewToExtension): void;
-  getState(): RolloutViewState | undefined;
-  setState(state: RolloutViewState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
+const vscode = vscodeApi<RolloutViewState, RolloutViewToExtension>();
 
 /** The happy path, in order, for the phase strip. */
 const STRIP: Array<[DeployPhase, string]> = [
@@ -41,12 +35,6 @@ const PHASE_TEXT: Record<DeployPhase, string> = {
   rolledBack: 'Rolled back',
   aborted: 'Aborted: rolled back',
 };
-
-function el<T extends HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`rollout page: #${id} is missing`);
-  return e as T;
-}
 
 const time = (ms: number) => new Date(ms).toLocaleTimeString();
 

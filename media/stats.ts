@@ -7,23 +7,11 @@
  * only.
  */
 import type { ExtensionToWebview, StatsMessage, StatsPanelState, WebviewToExtension } from '../protocol/webview';
+import { el, vscodeApi } from './lib/page';
 import { clock, counters, recentRows, serverLine } from './lib/statsFormat';
 
-interface VsCodeApi {
-  postMessage(msg: WebviewToExtension): void;
-  getState(): StatsPanelState | undefined;
-  setState(state: StatsPanelState): void;
-}
-declare function acquireVsCodeApi(): VsCodeApi;
-
-const vscode = acquireVsCodeApi();
+const vscode = vscodeApi<StatsPanelState, WebviewToExtension>();
 let state: StatsPanelState = vscode.getState() ?? {};
-
-function el<T extends HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`stats page: #${id} is missing`);
-  return e as T;
-}
 
 function renderServer(): void {
   const line = serverLine(state.status);

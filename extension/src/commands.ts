@@ -19,9 +19,9 @@ import { ACCEPT_COMMAND, type Ctx } from './ctx';
 import { deployCommands } from './deploy/commands';
 import { StatsPanel } from './statsPanel';
 
-type Cmd = (...args: unknown[]) => unknown;
+export type Cmd = (...args: unknown[]) => unknown;
 
-interface CommandSpec {
+export interface CommandSpec {
   /** Called with the running client; the command runs only while the server is up. */
   enabled?: (ctx: Ctx, client: LanguageClient) => Cmd;
   /** Called when the server is down (or for commands that never need it). */

@@ -12,11 +12,11 @@
  * script allowed by a nonce from crypto.randomBytes, styles only from the webview's own origin,
  * local resources limited to dist/media (the built script) and media (the CSS).
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { StatsRequest } from '../../protocol/lsp';
 import { parseWebviewMessage, type ExtensionToWebview } from '../../protocol/webview';
 import type { Ctx } from './ctx';
+import { webviewHtml } from './webviewHtml';
 
 const VIEW_TYPE = 'pronto.statistics';
 const POLL_MS = 2000;
@@ -156,23 +156,13 @@ export class StatsPanel implements vscode.Disposable {
   }
 
   private html(): string {
-    const webview = this.panel.webview;
-    const ext = this.ctx.extension.extensionUri;
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'dist', 'media', 'stats.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'media', 'stats.css'));
-    const nonce = randomBytes(16).toString('base64');
-    const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${webview.cspSource}`;
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link href="${style.toString()}" rel="stylesheet">
-  <title>Pronto: Statistics</title>
-</head>
-<body>
-  <header>
+    return webviewHtml({
+      webview: this.panel.webview,
+      extensionUri: this.ctx.extension.extensionUri,
+      script: 'stats.js',
+      styles: ['stats.css'],
+      title: 'Pronto: Statistics',
+      body: `  <header>
     <h1>Pronto statistics</h1>
     <div class="actions">
       <button id="refresh" type="button">Refresh</button>
@@ -193,9 +183,7 @@ export class StatsPanel implements vscode.Disposable {
     <tbody></tbody>
   </table>
   </div>
-  <p id="updated" class="updated"></p>
-  <script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  <p id="updated" class="updated"></p>`,
+    });
   }
 }

@@ -15,7 +15,7 @@ import { runtimeCommand, parseShowStat } from '../../server/src/deploy/platform/
 import { freePort, runCli, type Workspace } from '../support/deploy';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { type BrowserSession, type CodeServer, launchBrowser, outputRoot, screenshot, startCodeServer } from './harness';
-import { runCommand, webviewFrame } from './workbench';
+import { openFileAtEnd, runCommand, webviewFrame } from './workbench';
 
 const NAME = 'deploy';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -146,14 +146,8 @@ test('"Pronto: Use Deployed Endpoint" then gives ghost text through HAProxy', { 
   assert.match(settings, new RegExp(`"pronto.engine.url": "http://127.0.0.1:${activePort}"`));
   assert.ok(!settings.includes(key), 'the API key is not in the settings file (SecretStorage keeps it)');
 
-  await runCommand(page, 'Go to File');
-  await page.keyboard.type('math.js');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.js' }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
+  await openFileAtEnd(page, 'math.js', 'multiply');
   const editor = page.locator('.editor-group-container .monaco-editor').first();
-  await editor.locator('.view-line', { hasText: 'multiply' }).waitFor({ state: 'visible', timeout: 30_000 });
-  await editor.locator('.view-lines').click();
-  await page.keyboard.press('Control+End');
   await page.keyboard.type('function power(a, b) {', { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
   await ghost.waitFor({ state: 'visible', timeout: 90_000 });

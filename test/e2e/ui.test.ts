@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
-import { runCommand, webviewFrame } from './workbench';
+import { openFileAtEnd, runCommand, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -163,14 +163,8 @@ test('"Pronto: Show Logs" opens the Pronto output channel, which logs activation
 test('typing shows ghost text from the real engine and Tab accepts it', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
-  await runCommand(page, 'Go to File');
-  await page.keyboard.type('math.js');
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.js' }).first().waitFor({ state: 'visible', timeout: 15_000 });
-  await page.keyboard.press('Enter');
+  await openFileAtEnd(page, 'math.js', 'multiply');
   const editor = page.locator('.editor-group-container .monaco-editor').first();
-  await editor.locator('.view-line', { hasText: 'multiply' }).waitFor({ state: 'visible', timeout: 30_000 });
-  await editor.locator('.view-lines').click();
-  await page.keyboard.press('Control+End');
   const typed = 'function subtract(a, b) {';
   await page.keyboard.type(typed, { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();

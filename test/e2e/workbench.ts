@@ -24,3 +24,15 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 15_000 });
   await page.keyboard.press('Enter');
 }
+
+/** Opens a workspace file with Go to File, waits until its text shows, and puts the cursor at its end. */
+export async function openFileAtEnd(page: Page, name: string, visibleText: string): Promise<void> {
+  await runCommand(page, 'Go to File');
+  await page.keyboard.type(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await editor.locator('.view-line', { hasText: visibleText }).waitFor({ state: 'visible', timeout: 30_000 });
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
+}

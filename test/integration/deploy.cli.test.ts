@@ -2,10 +2,15 @@
 // a bad config exits 2 with file:line:col problems; render prints manifests kubectl can read;
 // usage errors say what to write.
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { parseDeployConfig } from '../../server/src/deploy/config/load';
+import { engineArgs } from '../../server/src/deploy/manifests/render';
 import { cleanupWorkspace, makeWorkspace, runCli, type Workspace } from '../support/deploy';
+import { engineBinary } from '../support/engine';
 
 let ws: Workspace;
 before(async () => {
@@ -65,4 +70,31 @@ test('usage errors', async () => {
   const missing = await runCli(ws, ['status', '--config', `${ws.dir}/nope.yaml`]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /does not exist; create it with "Pronto: Create Deploy Config" or `pronto-deploy init`/);
+});
+
+test('the flags the manifests give the engine exist in the real engine; the Dockerfile copies what the build makes', async () => {
+  const r = parseDeployConfig(`name: t\ntarget: {kind: kubernetes}\nengine: {image: x}\nmodel: {path: m.gguf, volumeClaim: c}\ngpus: 0\n`);
+  assert.ok(r.ok);
+  let help = '';
+  try {
+    help = execFileSync(engineBinary, ['--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    help = `${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`;
+  }
+  for (const flag of engineArgs(r.config, 8080).filter((a) => a.startsWith('--')))
+    assert.match(help, new RegExp(`\\s${flag}\\s`), `the engine knows ${flag}`);
+  const repo = path.resolve(__dirname, '../..');
+  const dockerfile = readFileSync(path.join(repo, 'deploy/Dockerfile'), 'utf8');
+  for (const m of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm))
+    for (const src of m[1]!.split(' ')) assert.ok(existsSync(path.join(repo, src)), `Dockerfile COPY ${src} exists`);
+  assert.match(
+    dockerfile,
+    /^FROM nvidia\/cuda:13\.\d+\.\d+-runtime-/m,
+    'CUDA 13 runtime base (the prebuilt ggml-cuda needs cudart and cuBLAS 13)',
+  );
+  assert.match(dockerfile, /native\/\.deps\/linux-x64-cuda\/package\/bins\/linux-x64-cuda/);
+  assert.ok(
+    existsSync(path.join(repo, 'native/.deps/linux-x64-cuda/package/bins/linux-x64-cuda')),
+    'the prebuilt libraries are where the Dockerfile copies them from',
+  );
 });

@@ -18,6 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { parseShowStat, runtimeCommand } from '../../server/src/deploy/platform/local/haproxy';
 import { engineBinary } from '../support/engine';
 import {
   cleanupWorkspace,
@@ -227,6 +228,33 @@ test('(c) the controller SIGKILLed mid-rollout resumes when started again and fi
   assert.ok(!existsSync(path.join(ws.stateDir, 'lock.json')), 'the lock is released at the end');
   assert.deepEqual(load.failures(), [], summarise(outcomes));
   console.log(`(c) ${summarise(outcomes)}`);
+});
+
+test('Scale: engine processes of the active colour added and removed behind HAProxy under load, zero failures', {
+  timeout: 120_000,
+}, async () => {
+  const load = new SteadyLoad(`http://127.0.0.1:${ws.activePort}`, ws.apiKey());
+  try {
+    const up = await runCli(ws, ['scale', '2'], env);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /blue: 2 replica/);
+    const socket = path.join(ws.stateDir, 'haproxy.sock');
+    const servers = async () =>
+      parseShowStat(await runtimeCommand(socket, 'show stat'))
+        .filter((x) => x.backend === 'be_active')
+        .map((x) => `${x.server}:${x.status}`)
+        .sort();
+    for (let i = 0; i < 100 && (await servers()).join() !== 'blue-0:UP,blue-1:UP'; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await servers(), ['blue-0:UP', 'blue-1:UP']);
+    const down = await runCli(ws, ['scale', '1'], env);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(await servers(), ['blue-0:UP']);
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual(load.failures(), [], summarise(load.outcomes));
+  const table = JSON.parse(readFileSync(path.join(ws.stateDir, 'processes.json'), 'utf8'));
+  assert.equal(table.blue.length, 1);
 });
 
 test('abort from another process rolls back to the stable colour; then nothing is left to promote', { timeout: 180_000 }, async () => {

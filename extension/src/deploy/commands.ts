@@ -18,15 +18,10 @@ import {
   type DeployConfigProblem,
   type DeployProgressParams,
 } from '../../../protocol/deploy';
+import type { CommandSpec } from '../commands';
 import type { Ctx } from '../ctx';
 import { API_KEY_SECRET } from './endpoint';
 import { RolloutView } from './rolloutView';
-
-type Cmd = (...args: unknown[]) => unknown;
-interface Spec {
-  enabled?: (ctx: Ctx, client: LanguageClient) => Cmd;
-  disabled?: (ctx: Ctx) => Cmd;
-}
 
 export const CONFIG_RELATIVE = path.join('.pronto', 'deploy.yaml');
 const diagnostics = vscode.languages.createDiagnosticCollection('pronto-deploy');
@@ -268,7 +263,7 @@ async function scale(ctx: Ctx, client: LanguageClient): Promise<void> {
   RolloutView.refresh();
 }
 
-export const deployCommands: Record<string, Spec> = {
+export const deployCommands: Record<string, CommandSpec> = {
   'pronto.deploy.createConfig': { enabled: (ctx, client) => () => createConfig(ctx, client) },
   'pronto.deploy.start': { enabled: (ctx, client) => () => deploy(ctx, client) },
   'pronto.deploy.promote': { enabled: (ctx, client) => () => manual(ctx, client, 'promote') },

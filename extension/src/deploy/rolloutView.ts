@@ -3,10 +3,9 @@
  * and the history, live. The page (media/rollout.ts) renders `state` messages; this side asks the
  * sidecar for `pronto/deploy/status` every second while the panel is visible (a rollout may be
  * driven by another process: a CI job, a terminal) and forwards the progress of a rollout this
- * window drives as it comes. Security as in statsPanel.ts: CSP `default-src 'none'`, a nonce
- * from crypto.randomBytes, resources only from dist/media and media, zod-checked messages.
+ * window drives as it comes. Security as in statsPanel.ts (webviewHtml.ts: CSP `default-src 'none'`,
+ * a nonce from crypto.randomBytes), resources only from dist/media and media, zod-checked messages.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
   DeployStatusRequest,
@@ -16,6 +15,7 @@ import {
   type RolloutViewState,
 } from '../../../protocol/deploy';
 import type { Ctx } from '../ctx';
+import { webviewHtml } from '../webviewHtml';
 
 const POLL_MS = 1000;
 
@@ -139,23 +139,13 @@ export class RolloutView {
   }
 
   private html(): string {
-    const webview = this.panel.webview;
-    const ext = this.ctx.extension.extensionUri;
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'dist', 'media', 'rollout.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'media', 'rollout.css'));
-    const nonce = randomBytes(16).toString('base64');
-    const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${webview.cspSource}`;
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link href="${style.toString()}" rel="stylesheet">
-  <title>Pronto: Rollout</title>
-</head>
-<body>
-  <header>
+    return webviewHtml({
+      webview: this.panel.webview,
+      extensionUri: this.ctx.extension.extensionUri,
+      script: 'rollout.js',
+      styles: ['rollout.css'],
+      title: 'Pronto: Rollout',
+      body: `  <header>
     <h1 id="title">Pronto rollout</h1>
     <div class="actions">
       <button id="promote" type="button">Promote</button>
@@ -175,9 +165,7 @@ export class RolloutView {
   </table>
   <h2>History</h2>
   <ul id="history" class="history"></ul>
-  <p id="updated" class="muted"></p>
-  <script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  <p id="updated" class="muted"></p>`,
+    });
   }
 }

@@ -16,21 +16,11 @@
  * restarted controller finds is safe; `resume` only decides whether the phase's deadline passed and
  * whether a measurement window must start again (its in-memory samples were lost).
  */
+import type { DeployGate, DeployPhase } from '../../../../protocol/deploy';
 import type { Colour } from '../manifests/render';
 
-export type Phase =
-  | 'deploying'
-  | 'waitingReady'
-  | 'smokeTesting'
-  | 'analysing'
-  | 'awaitingPromotion'
-  | 'switching'
-  | 'watching'
-  | 'scalingDown'
-  | 'rollingBack'
-  | 'succeeded'
-  | 'rolledBack'
-  | 'aborted';
+/** The phases (protocol/deploy.ts: the extension and the rollout view read the same names). */
+export type Phase = DeployPhase;
 
 export const PHASES: readonly Phase[] = [
   'deploying',
@@ -49,7 +39,7 @@ export const PHASES: readonly Phase[] = [
 export const TERMINAL: ReadonlySet<Phase> = new Set(['succeeded', 'rolledBack', 'aborted']);
 export const isTerminal = (p: Phase) => TERMINAL.has(p);
 
-export type GateStage = 'smoke' | 'analysis' | 'watch';
+export type GateStage = DeployGate['stage'];
 
 /** Gates of every stage measured so far: a new measurement replaces the one of its own stage. */
 export function mergeGates(previous: GateResult[], next: GateResult[]): GateResult[] {
@@ -57,20 +47,11 @@ export function mergeGates(previous: GateResult[], next: GateResult[]): GateResu
   return [...previous.filter((g) => !stages.has(g.stage)), ...next];
 }
 
-/** One gate's verdict: what was measured against what threshold. */
-export interface GateResult {
-  /** When it was measured: the smoke test, the pre-promotion analysis, the post-promotion watch. */
-  stage: GateStage;
-  /** e.g. "smoke: completion", "success rate", "p95 latency", "requests". */
-  name: string;
-  /** Where the value came from: "green /metrics", "prometheus", "analysis requests through preview". */
-  source: string;
-  /** Threshold as a person reads it: "≥ 99%", "≤ 2 s", "≥ 20". */
-  threshold: string;
-  /** Measured value as a person reads it ("97.5%", "0.31 s", "14"); "" when not measured yet. */
-  measured: string;
-  passed: boolean;
-  /** Raw numbers, for machines (the rollout view, `status --json`). */
+/**
+ * One gate's verdict (protocol/deploy.ts DeployGate: stage, name, source, threshold and measured
+ * value as a person reads them, passed), plus the raw numbers for machines.
+ */
+export interface GateResult extends DeployGate {
   value?: number;
   limit?: number;
 }

@@ -459,6 +459,18 @@ export class LocalPlatform implements Platform {
     const config = record.colours[colour]?.config ?? this.config;
     if (replicas > 0) await this.ensureHaproxy();
     await this.scaleTo(colour, replicas, config, signal);
+    if (replicas === 0) return;
+    // New engines take traffic once they printed their ready line (then they are registered in
+    // HAProxy) and pass its health check.
+    const deadline = Date.now() + config.timeouts.ready * 1000;
+    for (;;) {
+      const r = await this.readiness(colour);
+      if (r.ready) return;
+      if (r.fatal) throw new Error(r.fatal);
+      if (Date.now() > deadline) throw new Error(`${colour} did not become ready within ${config.timeouts.ready} s: ${r.message}`);
+      if (signal?.aborted) throw signal.reason;
+      await new Promise((res) => setTimeout(res, 200));
+    }
   }
 
   async replicas(colour: Colour): Promise<number> {
