@@ -140,7 +140,7 @@ test('first deploy and a blue-green rollout: the exact API requests', { timeout:
 
   // Second rollout: a new image goes to green; active switches; blue scales to 0.
   const mark = api.requests.length;
-  const v2 = config('reg.example.com/pronto-engine:2');
+  const v2 = config('reg.example.com/pronto-engine:2', 'autoscaling: { enabled: true, minReplicas: 1, maxReplicas: 4 }\n');
   const second = await new RolloutController({ platform: KubernetesPlatform.fromKubeconfig(v2, { kubeconfig }), tool: 'test' }).run(v2);
   assert.equal(second.phase, 'succeeded', second.reason);
   const reqs2 = since(mark);

@@ -86,6 +86,7 @@ for (const [title, c] of Object.entries(CONFIGS)) {
         const kind = c.autoscaling.provider === 'keda' ? 'ScaledObject' : 'HorizontalPodAutoscaler';
         for (const colour of ['blue', 'green'] as const) {
           const a = byName(objs, kind, `pronto-team-${colour}`);
+          const pinned = colour !== layout.active;
           if (kind === 'ScaledObject') {
             assert.equal(a.spec.maxReplicaCount, c.autoscaling.maxReplicas);
             assert.equal(a.spec.triggers[0].type, 'prometheus');
@@ -93,16 +94,35 @@ for (const [title, c] of Object.entries(CONFIGS)) {
               a.spec.triggers[0].metadata.query,
               new RegExp(`pronto_busy_sequences\\{namespace="pronto",pod=~"pronto-team-${colour}-\\.\\*"\\}`),
             );
-            assert.equal(a.metadata.annotations?.['autoscaling.keda.sh/paused-replicas'], layout.replicas[colour] === 0 ? '0' : undefined);
+            assert.equal(
+              a.metadata.annotations?.['autoscaling.keda.sh/paused-replicas'],
+              pinned ? String(layout.replicas[colour]) : undefined,
+            );
           } else {
             assert.equal(a.spec.scaleTargetRef.name, `pronto-team-${colour}`);
-            assert.equal(a.spec.maxReplicas, layout.replicas[colour] === 0 ? 1 : c.autoscaling.maxReplicas);
+            assert.equal(a.spec.maxReplicas, pinned ? Math.max(1, layout.replicas[colour]) : c.autoscaling.maxReplicas);
           }
         }
       } else assert.ok(!objs.some((o) => o.kind === 'ScaledObject' || o.kind === 'HorizontalPodAutoscaler'));
     }
   });
 }
+
+test("during a rollout the candidate's autoscaler stays pinned at its replicas until it serves", () => {
+  const c = CONFIGS['URL model, 2 GPUs, KEDA']!;
+  const { objects } = renderManifests(c, { active: 'blue', preview: 'green', replicas: { blue: 5, green: 5 }, autoscaled: 'blue' }, 'k');
+  const so = (name: string) => (objects as unknown as Obj[]).find((o) => o.kind === 'ScaledObject' && o.metadata.name === name)!;
+  assert.equal(
+    so('pronto-team-blue').metadata.annotations?.['autoscaling.keda.sh/paused-replicas'],
+    undefined,
+    'the serving colour scales',
+  );
+  assert.equal(
+    so('pronto-team-green').metadata.annotations?.['autoscaling.keda.sh/paused-replicas'],
+    '5',
+    'the candidate holds the capacity it got',
+  );
+});
 
 test('the schema validation is real: broken objects are rejected', () => {
   const { objects } = renderManifests(CONFIGS['URL model, 2 GPUs, KEDA']!, initialLayout(CONFIGS['URL model, 2 GPUs, KEDA']!), 'k');

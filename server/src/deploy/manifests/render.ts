@@ -37,6 +37,12 @@ export interface Layout {
   revisions?: Partial<Record<Colour, string>>;
   /** Config each colour runs (the old colour keeps the config it was deployed with). */
   configs?: Partial<Record<Colour, DeployConfig>>;
+  /**
+   * The colour whose autoscaler runs; the other's is pinned at its replicas (KEDA: paused; HPA:
+   * min = max). Default: `active`. During a rollout the controller keeps the candidate pinned until
+   * it serves, so an autoscaler does not shrink it on the trickle of analysis traffic.
+   */
+  autoscaled?: Colour;
 }
 
 export const MODEL_DIR = '/models';
@@ -208,11 +214,12 @@ export function podSelector(config: DeployConfig, colour: Colour): string {
   return `namespace="${ns}",pod=~"${names(config.name).deployment(colour)}-.*"`;
 }
 
+/** `pinnedAt`: undefined → the autoscaler runs; a number → held at that many replicas. */
 function autoscaler(
   config: DeployConfig,
   target: KubernetesTarget,
   colour: Colour,
-  paused: boolean,
+  pinnedAt: number | undefined,
 ): ScaledObject | HorizontalPodAutoscaler {
   const a = config.autoscaling;
   const n = names(config.name);
@@ -222,8 +229,8 @@ function autoscaler(
       metadata: {
         name: n.autoscaler(colour),
         namespace: target.namespace,
-        // The colour not serving stays at its replicas (0) while paused: KEDA must not wake it.
-        ...(paused ? { annotations: { 'autoscaling.keda.sh/paused-replicas': '0' } } : {}),
+        // A colour not serving stays at its replicas while paused: KEDA neither wakes nor shrinks it.
+        ...(pinnedAt !== undefined ? { annotations: { 'autoscaling.keda.sh/paused-replicas': String(pinnedAt) } } : {}),
       },
       spec: {
         scaleTargetRef: { name: n.deployment(colour) },
@@ -260,9 +267,9 @@ function autoscaler(
     metadata: { name: n.autoscaler(colour), namespace: target.namespace },
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: n.deployment(colour) },
-      // An HPA cannot be paused; the idle colour's is pinned to 1..1 and its Deployment kept at 0 (HPA leaves 0 alone).
-      minReplicas: paused ? 1 : Math.max(1, a.minReplicas),
-      maxReplicas: paused ? 1 : a.maxReplicas,
+      // An HPA cannot be paused: it is pinned with min = max (an HPA leaves a Deployment at 0 alone).
+      minReplicas: pinnedAt !== undefined ? Math.max(1, pinnedAt) : Math.max(1, a.minReplicas),
+      maxReplicas: pinnedAt !== undefined ? Math.max(1, pinnedAt) : a.maxReplicas,
       metrics: [
         {
           // Served by the Prometheus adapter (rules in the README's deploy section).
@@ -310,7 +317,8 @@ export function renderManifests(config: DeployConfig, layout: Layout, apiKey: st
     service(config, target, n.preview, layout.preview, 'preview'),
   );
   if (config.autoscaling.enabled) {
-    for (const colour of COLOURS) models.push(autoscaler(config, target, colour, layout.replicas[colour] === 0));
+    const running = layout.autoscaled ?? layout.active;
+    for (const colour of COLOURS) models.push(autoscaler(config, target, colour, colour === running ? undefined : layout.replicas[colour]));
   }
   for (const m of models) m.validate();
   const objects = models.map((m) => JSON.parse(JSON.stringify(m.toJSON())) as RenderedManifests['objects'][number]);

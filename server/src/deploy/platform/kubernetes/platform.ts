@@ -303,7 +303,10 @@ export class KubernetesPlatform implements Platform {
 
   // ---- colours -----------------------------------------------------------------------------
 
-  /** Applies the objects of `colours` (and both Services) for the record's layout. */
+  /**
+   * Applies, for the record's layout: the Deployments of `colours`, both Services, and both
+   * autoscalers (the serving colour's runs; a candidate not switched to yet stays pinned).
+   */
   private async applyLayout(record: DeploymentRecord, colours: Colour[], preview: Colour): Promise<void> {
     const replicas = { blue: record.colours.blue?.replicas ?? 0, green: record.colours.green?.replicas ?? 0 };
     const configs = { blue: record.colours.blue?.config, green: record.colours.green?.config };
@@ -311,8 +314,12 @@ export class KubernetesPlatform implements Platform {
     const rendered = renderManifests(this.config, { active: record.active, preview, replicas, configs, revisions }, await this.apiKey());
     for (const obj of rendered.objects) {
       if (obj.kind === 'Secret') continue; // created once by apiKey(), never overwritten
-      const colour = obj.metadata.name.endsWith('-blue') ? 'blue' : obj.metadata.name.endsWith('-green') ? 'green' : undefined;
-      if (colour && !colours.includes(colour)) continue;
+      if (obj.kind === 'Deployment' && !colours.some((c) => obj.metadata.name === this.n.deployment(c))) continue;
+      if (
+        (obj.kind === 'ScaledObject' || obj.kind === 'HorizontalPodAutoscaler') &&
+        !record.colours[obj.metadata.name.endsWith('-blue') ? 'blue' : 'green']
+      )
+        continue;
       await this.apply(obj);
     }
   }
