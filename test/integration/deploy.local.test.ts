@@ -14,7 +14,7 @@
 //       zero failed requests
 //   and: promote and abort from another process (autoPromote: false waits for a person)
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -255,6 +255,23 @@ test('Scale: engine processes of the active colour added and removed behind HAPr
   assert.deepEqual(load.failures(), [], summarise(load.outcomes));
   const table = JSON.parse(readFileSync(path.join(ws.stateDir, 'processes.json'), 'utf8'));
   assert.equal(table.blue.length, 1);
+});
+
+test('a new colour whose engine cannot load its model never becomes ready: rolled back at once, naming the engine and its error', {
+  timeout: 120_000,
+}, async () => {
+  const broken = path.join(ws.dir, 'broken.gguf');
+  writeFileSync(broken, 'GGUF but not really a model');
+  ws.write(localConfig(ws, { model: broken }));
+  const load = new SteadyLoad(`http://127.0.0.1:${ws.activePort}`, ws.apiKey());
+  const r = await runCli(ws, ['rollout'], env);
+  const outcomes = await load.stop();
+  assert.equal(r.code, 1);
+  const s = ws.state();
+  assert.equal(s.rollout!.phase, 'rolledBack');
+  assert.match(s.rollout!.reason!, /^error while waitingReady: engine green-0 \(pid \d+\) exited: .+/);
+  assert.equal(s.active, 'blue');
+  assert.deepEqual(load.failures(), [], summarise(outcomes));
 });
 
 test('abort from another process rolls back to the stable colour; then nothing is left to promote', { timeout: 180_000 }, async () => {
