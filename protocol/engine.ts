@@ -10,8 +10,11 @@
  *   on one socket; every message carries the request `id` chosen by the client. Closing the socket
  *   cancels all of its requests and frees their sequences.
  * - HTTP: `/health`, `/v1/models`, `/v1/completions`, `/v1/chat/completions`, `/tokenize`, `/metrics`.
- * - Auth: when the engine was started with `--api-key`, every request except `/health` must carry
- *   `Authorization: Bearer <key>` (WebSocket: on the upgrade request).
+ * - Auth: when the engine was started with `--api-key` (or `PRONTO_API_KEY`, or `--api-keys-file`),
+ *   every request except `/health` must carry `Authorization: Bearer <key>` (WebSocket: on the
+ *   upgrade request). Each key names a tenant.
+ * - Web pages are refused (403 `forbidden`): a `Host` that is not loopback or the bound address, an
+ *   `Origin` not in `--allowed-origins`. Clients that send no Origin are unaffected.
  * - Errors: HTTP 4xx/5xx with `{ "error": { "code", "message" } }`; on the socket an `error` message.
  */
 import { z } from 'zod';
@@ -152,7 +155,9 @@ export type RequestStats = z.infer<typeof requestStatsSchema>;
 export const engineErrorCodeSchema = z.enum([
   'bad_request',
   'unauthorized',
+  'forbidden',
   'not_found',
+  'payload_too_large',
   'prompt_too_long',
   'overloaded',
   'cancelled',

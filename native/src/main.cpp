@@ -1,6 +1,9 @@
 // pronto-engine: command line, backend discovery, the ready line. See native/README.md.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <csignal>
@@ -13,25 +16,40 @@
 
 #include "engine.h"
 #include "ggml-backend.h"
-#include "http_server.h"
+#include "net/server.h"
 #include "protocol_json.h"
 
 using namespace pronto;
 
 static bool g_verbose = false;
 
+// The server once it exists (the model loads first). shut_down() may run at any time from the signal
+// or stdin thread: before the server exists it ends the process at once (nothing to drain: a parent
+// that died while a large model was loading must not leave the engine behind); after, it stops the
+// server gracefully. Both orders of "server published" and "stop requested" are covered: whichever
+// side comes second sees the other.
+static std::atomic<net::Server*> g_server{nullptr};
+static std::atomic<bool> g_stop_requested{false};
+
 // Graceful stop (close the listener, let connections finish), with a deadline: a connection that does
 // not finish (a stuck client, a long-poll) must never keep a stopped engine alive. A parent that sent
 // SIGTERM, or a sidecar that died, expects the process gone within seconds.
-static void shut_down() {
+static void shut_down(const char* why) {
   static std::once_flag once;
-  std::call_once(once, [] {
+  std::call_once(once, [why] {
+    std::fprintf(stderr, "pronto-engine: %s, shutting down\n", why);
+    g_stop_requested = true;
+    net::Server* server = g_server.load();
+    if (!server) {
+      std::fprintf(stderr, "pronto-engine: not serving yet (model loading), exiting now\n");
+      std::_Exit(0);
+    }
     std::thread([] {
       std::this_thread::sleep_for(std::chrono::seconds(3));
       std::fprintf(stderr, "pronto-engine: connections did not close within 3 s, exiting\n");
       std::_Exit(0);
     }).detach();
-    stop_server();
+    server->stop();
   });
 }
 
@@ -62,6 +80,15 @@ static const char* kUsage =
     "  --port N             port, 0 = any free port (default 0)\n"
     "  --api-key KEY        require Authorization: Bearer KEY (required off loopback); visible to other local\n"
     "                       users in the process list: prefer the PRONTO_API_KEY environment variable\n"
+    "  --api-keys-file FILE one \"TENANT KEY\" per line (mode 600): several keys, each naming a tenant\n"
+    "  --allowed-origins L  comma-separated origins (scheme://host[:port]) whose web pages may call the\n"
+    "                       engine; default none (requests with another Origin get 403); * = any\n"
+    "  --allowed-hosts L    comma-separated host names accepted in the Host header besides loopback names\n"
+    "                       and --host (e.g. the name a proxy or a cluster uses); * = any\n"
+    "  --max-connections N  open HTTP + WebSocket connections (default 1024); more get 503\n"
+    "  --header-timeout S   seconds for an idle connection or a request header to complete (default 15)\n"
+    "  --client-queue-limit BYTES  unsent output per connection before a client that does not read is\n"
+    "                       dropped and its requests cancelled (default 1048576)\n"
     "  --backend-dir DIR    where the ggml backends live (default: next to the binary, else the build's)\n"
     "  --verbose            llama.cpp logs on stderr\n"
     "  --exit-with-stdin    shut down when stdin reaches end of file (the parent process died)\n"
@@ -78,7 +105,26 @@ static int parse_int(const std::string& flag, const char* v, int lo, int hi) {
   return static_cast<int>(x);
 }
 
-static bool is_loopback(const std::string& h) { return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0; }
+// More file descriptors: each connection holds one. The soft limit (often 1024) is raised to the hard
+// limit; --max-connections is then capped to what fits, with a message.
+static void fit_connections_to_fd_limit(int& max_connections) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+  }
+  // Reserve for the model files, backends, stdio, the listener and refusals in flight.
+  const rlim_t reserve = 128;
+  const rlim_t usable = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 1;
+  if (static_cast<rlim_t>(max_connections) > usable) {
+    std::fprintf(stderr,
+                 "pronto-engine: --max-connections %d lowered to %d: the open-file limit is %llu (raise ulimit -n)\n",
+                 max_connections, static_cast<int>(usable), static_cast<unsigned long long>(rl.rlim_cur));
+    max_connections = static_cast<int>(usable);
+  }
+}
 
 static std::string exe_dir() {
   char buf[PATH_MAX];
@@ -96,8 +142,8 @@ static bool file_exists(const std::string& p) {
 
 int main(int argc, char** argv) {
   EngineOptions eo;
-  ServerOptions so;
-  std::string backend_dir;
+  net::NetOptions so;
+  std::string backend_dir, api_key, api_keys_file, allowed_origins, allowed_hosts;
   bool exit_with_stdin = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
@@ -140,7 +186,19 @@ int main(int argc, char** argv) {
     else if (a == "--port")
       so.port = parse_int(a, need(), 0, 65535);
     else if (a == "--api-key")
-      so.api_key = need();
+      api_key = need();
+    else if (a == "--api-keys-file")
+      api_keys_file = need();
+    else if (a == "--allowed-origins")
+      allowed_origins = need();
+    else if (a == "--allowed-hosts")
+      allowed_hosts = need();
+    else if (a == "--max-connections")
+      so.max_connections = parse_int(a, need(), 1, 1 << 20);
+    else if (a == "--header-timeout")
+      so.header_timeout = std::chrono::seconds(parse_int(a, need(), 1, 3600));
+    else if (a == "--client-queue-limit")
+      so.client_queue_bytes = static_cast<size_t>(parse_int(a, need(), 4096, 1 << 30));
     else if (a == "--backend-dir")
       backend_dir = need();
     else if (a == "--verbose")
@@ -153,12 +211,33 @@ int main(int argc, char** argv) {
   if (eo.model_path.empty()) die(std::string("--model is required\n") + kUsage, 2);
   // The key from the environment (how the sidecar passes it: a process's environment is readable only
   // by its own user, its command line by everyone). Removed from the environment once read.
-  if (so.api_key.empty()) {
-    if (const char* k = std::getenv("PRONTO_API_KEY"); k && *k) so.api_key = k;
+  // The value is also overwritten in place: /proc/<pid>/environ shows the original environment block,
+  // which unsetenv() leaves as it was.
+  if (char* k = std::getenv("PRONTO_API_KEY")) {
+    if (api_key.empty()) api_key = k;
+    std::memset(k, 0, std::strlen(k));
   }
   unsetenv("PRONTO_API_KEY");
-  if (!is_loopback(so.host) && so.api_key.empty())
-    die("--api-key is required when --host is not a loopback address (" + so.host + ")", 2);
+  try {
+    // One key (flag or environment) is the tenant "default"; a keys file names its tenants.
+    if (!api_key.empty()) so.keys.add("default", api_key);
+    if (!api_keys_file.empty()) so.keys.load_file(api_keys_file);
+  } catch (const std::exception& e) {
+    die(e.what(), 2);
+  }
+  try {
+    so.site = net::SitePolicy(so.host, net::split_list(allowed_origins), net::split_list(allowed_hosts));
+  } catch (const std::invalid_argument& e) {
+    die(std::string(allowed_origins.empty() ? "--allowed-hosts: " : "--allowed-origins/--allowed-hosts: ") + e.what(),
+        2);
+  }
+  // Loopback is decided on the address itself (127.0.0.0/8, ::1, or the name localhost), never on a
+  // string prefix: --host 127.0.0.1.example.com is a name like any other.
+  if (!net::is_loopback_host(so.host) && so.keys.empty())
+    die("--api-key is required when --host is not a loopback address (" + so.host +
+            "); or set PRONTO_API_KEY, or use --api-keys-file",
+        2);
+  fit_connections_to_fd_limit(so.max_connections);
 
   // Block SIGINT/SIGTERM in every thread; one thread waits for them and stops the server.
   sigset_t sigs;
@@ -167,6 +246,26 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  // Signals and the parent's death are watched from here on, while the model loads too.
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    const std::string why = "signal " + std::to_string(sig);
+    shut_down(why.c_str());
+    sigwait(&sigs, &sig);  // a second signal: the parent insists
+    std::fprintf(stderr, "pronto-engine: second signal %d, exiting now\n", sig);
+    std::_Exit(0);
+  });
+  signal_thread.detach();
+  if (exit_with_stdin) {
+    std::thread([] {
+      char buf[256];
+      while (read(0, buf, sizeof buf) > 0) {
+      }
+      shut_down("stdin closed");
+    }).detach();
+  }
 
   llama_log_set(log_cb, nullptr);
   // Backends: the prebuilt package ships the CPU variants and CUDA as loadable libraries.
@@ -241,32 +340,20 @@ int main(int argc, char** argv) {
 
   Engine engine;
   std::string err;
+  const std::string host = so.host;
   if (!engine.load(eo, err)) die(err, 1);
   engine.start();
 
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    std::fprintf(stderr, "pronto-engine: signal %d, shutting down\n", sig);
-    shut_down();
-    sigwait(&sigs, &sig);  // a second signal: the parent insists
-    std::fprintf(stderr, "pronto-engine: second signal %d, exiting now\n", sig);
-    std::_Exit(0);
-  });
-  signal_thread.detach();
-  if (exit_with_stdin) {
-    std::thread([] {
-      char buf[256];
-      while (read(0, buf, sizeof buf) > 0) {
-      }
-      std::fprintf(stderr, "pronto-engine: stdin closed, shutting down\n");
-      shut_down();
-    }).detach();
+  net::Server server(engine, std::move(so));
+  if (!server.bind(err)) {
+    engine.stop();
+    die(err, 1);
   }
-
-  auto on_bound = [&](int port) {
+  g_server = &server;  // from here shut_down() stops the server instead of exiting
+  {
+    const int port = server.port();
     json ready{{"event", "ready"},
-               {"host", so.host},
+               {"host", host},
                {"port", port},
                {"model", model_info_json(engine.model_info())},
                {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
@@ -287,12 +374,10 @@ int main(int argc, char** argv) {
     std::string line = dump(ready) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
-    std::fprintf(stderr, "pronto-engine: listening on http://%s:%d\n", so.host.c_str(), port);
-  };
-  if (!run_server(engine, so, on_bound, err)) {
-    engine.stop();
-    die(err, 1);
+    std::fprintf(stderr, "pronto-engine: listening on http://%s:%d\n", host.c_str(), port);
   }
+  if (!g_stop_requested) server.run();  // else a stop came while binding: it has been passed on, nothing to serve
   engine.stop();
+  g_server = nullptr;
   return 0;
 }

@@ -91,4 +91,52 @@ struct Metrics {
   }
 };
 
+// The network side (native/src/net/): open connections, refusals, dropped clients, timeouts. Updated
+// from the I/O and worker threads; appended to /metrics after the engine's own series.
+struct NetMetrics {
+  std::atomic<int64_t> http_open{0}, ws_open{0}, http_in_flight{0};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> refused_limit{0}, refused_host{0}, refused_origin{0};
+  std::atomic<uint64_t> dropped_queue_full{0}, dropped_write_timeout{0};
+  std::atomic<uint64_t> timeout_header{0}, timeout_body{0}, timeout_ws_idle{0};
+  std::atomic<uint64_t> http_client_gone{0};
+
+  std::string render() const {
+    std::ostringstream o;
+    o << "# HELP pronto_connections_open Client connections open, by protocol.\n"
+         "# TYPE pronto_connections_open gauge\n"
+      << "pronto_connections_open{kind=\"http\"} " << http_open.load() << "\n"
+      << "pronto_connections_open{kind=\"websocket\"} " << ws_open.load() << "\n";
+    o << "# HELP pronto_connections_accepted_total Client connections accepted.\n"
+         "# TYPE pronto_connections_accepted_total counter\n"
+      << "pronto_connections_accepted_total " << accepted.load() << "\n";
+    o << "# HELP pronto_connections_refused_total Connections refused: over --max-connections, or a Host or "
+         "Origin a web page would send.\n"
+         "# TYPE pronto_connections_refused_total counter\n"
+      << "pronto_connections_refused_total{reason=\"limit\"} " << refused_limit.load() << "\n"
+      << "pronto_connections_refused_total{reason=\"host\"} " << refused_host.load() << "\n"
+      << "pronto_connections_refused_total{reason=\"origin\"} " << refused_origin.load() << "\n";
+    o << "# HELP pronto_clients_dropped_total Clients dropped for not reading what they asked for (their requests "
+         "cancelled).\n"
+         "# TYPE pronto_clients_dropped_total counter\n"
+      << "pronto_clients_dropped_total{reason=\"queue_full\"} " << dropped_queue_full.load() << "\n"
+      << "pronto_clients_dropped_total{reason=\"write_timeout\"} " << dropped_write_timeout.load() << "\n";
+    o << "# HELP pronto_connections_timed_out_total Connections closed by a deadline: request header or body too "
+         "slow, or a silent WebSocket.\n"
+         "# TYPE pronto_connections_timed_out_total counter\n"
+      << "pronto_connections_timed_out_total{phase=\"header\"} " << timeout_header.load() << "\n"
+      << "pronto_connections_timed_out_total{phase=\"body\"} " << timeout_body.load() << "\n"
+      << "pronto_connections_timed_out_total{phase=\"websocket_idle\"} " << timeout_ws_idle.load() << "\n";
+    o << "# HELP pronto_http_completions_in_flight HTTP completion requests submitted to the engine and not "
+         "finished.\n"
+         "# TYPE pronto_http_completions_in_flight gauge\n"
+      << "pronto_http_completions_in_flight " << http_in_flight.load() << "\n";
+    o << "# HELP pronto_http_clients_gone_total HTTP clients that disconnected before their completion ended "
+         "(the generation was cancelled).\n"
+         "# TYPE pronto_http_clients_gone_total counter\n"
+      << "pronto_http_clients_gone_total " << http_client_gone.load() << "\n";
+    return o.str();
+  }
+};
+
 }  // namespace pronto

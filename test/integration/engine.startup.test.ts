@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { healthSchema } from '../../protocol/engine';
+import { ENGINE_PROTOCOL_VERSION, healthSchema } from '../../protocol/engine';
 import { ensureModel, ensureTestModels } from '../support/models';
 import { EngineSocket, engineBinary, runEngine, startEngine } from '../support/engine';
 
@@ -31,7 +31,7 @@ test('ready line, /health and /v1/models on a real model', async () => {
     assert.equal(e.ready.build.version, pkgVersion);
     assert.ok(e.ready.build.devices.length >= 1);
     const health = healthSchema.parse(await (await fetch(`${e.url}/health`)).json());
-    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3 });
+    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3, protocol: ENGINE_PROTOCOL_VERSION });
     const models = (await (await fetch(`${e.url}/v1/models`)).json()) as { data: Array<{ id: string; meta: { path: string } }> };
     assert.deepEqual(
       models.data.map((m) => m.meta.path),

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { readyLineSchema, type ReadyLine } from '../../protocol/engine';
 
-export const engineBinary = path.resolve(__dirname, '../../native/build/pronto-engine');
+/** The engine under test: native/build/pronto-engine, or PRONTO_TEST_ENGINE (e.g. an older build, to show a test catches its fault). */
+export const engineBinary = process.env.PRONTO_TEST_ENGINE ?? path.resolve(__dirname, '../../native/build/pronto-engine');
 
 export interface RunningEngine {
   port: number;
