@@ -1,11 +1,14 @@
 import { strict as assert } from 'node:assert';
+import * as os from 'node:os';
 import { test } from 'node:test';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { parseAllDocuments } from 'yaml';
 import { parseDeployConfig } from '../../server/src/deploy/config/load';
 import type { DeployConfig } from '../../server/src/deploy/config/schema';
-import { configRevision, initialLayout, renderManifests } from '../../server/src/deploy/manifests/render';
+import type { LocalTarget } from '../../server/src/deploy/config/schema';
+import { configRevision, engineArgs, initialLayout, renderManifests } from '../../server/src/deploy/manifests/render';
+import { hostArgs } from '../../server/src/deploy/platform/local/platform';
 
 const SHA = 'cd'.repeat(32);
 
@@ -132,6 +135,35 @@ test('the schema validation is real: broken objects are rejected', () => {
   const so = JSON.parse(JSON.stringify(objects.find((o) => o.kind === 'ScaledObject')));
   delete so.spec.scaleTargetRef;
   assert.throws(() => new ScaledObject(so).validate(), /scaleTargetRef/);
+});
+
+test('the engine accepts the Host names clients use in the cluster (its DNS-rebinding check refuses others)', () => {
+  const r = parseDeployConfig(
+    'name: team\ntarget: {kind: kubernetes, namespace: pronto, publicUrl: "https://pronto.example.com:8443"}\nengine: {image: x}\nmodel: {path: m, volumeClaim: c}\n',
+  );
+  assert.ok(r.ok);
+  const args = engineArgs(r.config, 8080);
+  const hosts = args[args.indexOf('--allowed-hosts') + 1]!.split(',');
+  for (const h of [
+    'pronto-team-active',
+    'pronto-team-active.pronto.svc',
+    'pronto-team-preview.pronto.svc.cluster.local',
+    'pronto.example.com',
+  ])
+    assert.ok(hosts.includes(h), h);
+});
+
+test('local platform: engines behind HAProxy on another address accept this machine’s name; on loopback nothing is added', () => {
+  const local = (host: string, allowed: string[] = []) => {
+    const r = parseDeployConfig(
+      `name: t\ntarget: {kind: local, host: "${host}", allowedHosts: ${JSON.stringify(allowed)}}\nmodel: {path: /m}\n`,
+    );
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
+    return hostArgs(r.config.target as LocalTarget);
+  };
+  assert.deepEqual(local('127.0.0.1'), []);
+  assert.deepEqual(local('0.0.0.0', ['ws1.example.com']), ['--allowed-hosts', `${os.hostname()},ws1.example.com`]);
+  assert.deepEqual(local('10.0.0.5'), ['--allowed-hosts', `${os.hostname()},10.0.0.5`]);
 });
 
 test('the revision changes with what defines the pods, not with gates', () => {

@@ -83,7 +83,7 @@ const REQUIRED_HINT: Record<string, string> = {
   'target.kind': 'kind: local or kind: kubernetes',
 };
 
-const LOCAL_ONLY = new Set(['host', 'activePort', 'previewPort', 'stateDir', 'engineBinary', 'engineArgs', 'gpuIds']);
+const LOCAL_ONLY = new Set(['host', 'activePort', 'previewPort', 'stateDir', 'engineBinary', 'engineArgs', 'gpuIds', 'allowedHosts']);
 const KUBERNETES_ONLY = new Set(['context', 'namespace', 'publicUrl', 'port']);
 
 export function parseDeployConfig(text: string): ConfigResult {

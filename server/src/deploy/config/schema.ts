@@ -107,6 +107,11 @@ const localTarget = z.strictObject({
   engineArgs: z.array(z.string()).default([]),
   /** GPU indices this platform may use (CUDA_VISIBLE_DEVICES); empty: every GPU found. */
   gpuIds: z.array(z.number().int().min(0)).default([]),
+  /**
+   * Host names clients use for `host` when it is not loopback (the engines refuse other Host
+   * headers, as DNS-rebinding protection); this machine's name is always accepted then.
+   */
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name such as ws1.example.com')).default([]),
 });
 
 const modelSchema = z

@@ -86,7 +86,21 @@ export function engineArgs(config: DeployConfig, port: number): string[] {
     '--ctx',
     String(config.engine.contextSize),
     ...(config.gpus === 0 ? ['--gpu-layers', '0'] : []),
+    // The engine refuses a Host that is not its address (DNS-rebinding protection): accept the
+    // names clients use in the cluster (the Services) and the public URL's host.
+    '--allowed-hosts',
+    allowedHosts(config).join(','),
   ];
+}
+
+/** Host names the engine accepts besides loopback and IP literals (kubelet probes and Prometheus use the pod IP). */
+export function allowedHosts(config: DeployConfig): string[] {
+  if (config.target.kind !== 'kubernetes') return [];
+  const n = names(config.name);
+  const ns = config.target.namespace;
+  const hosts = [n.active, n.preview].flatMap((svc) => [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`]);
+  if (config.target.publicUrl) hosts.push(new URL(config.target.publicUrl).hostname);
+  return hosts;
 }
 
 /**

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { readyLineSchema } from '../../../../../protocol/engine';
 import { findEngineBinary } from '../../../engine/process';
@@ -75,6 +76,18 @@ export interface LocalPlatformOptions {
   /** GPUs present (for tests and machines without nvidia-smi); default: probed. */
   gpuCount?: number;
   log?: (line: string) => void;
+}
+
+/**
+ * HAProxy passes the client's Host header on; the engines (on loopback) refuse names that are not
+ * loopback unless allowed. With HAProxy on another address, accept this machine's name and the
+ * configured ones.
+ */
+export function hostArgs(target: LocalTarget): string[] {
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(target.host);
+  if (loopback) return [];
+  const hosts = [os.hostname(), ...(['0.0.0.0', '::'].includes(target.host) ? [] : [target.host]), ...target.allowedHosts];
+  return ['--allowed-hosts', [...new Set(hosts)].join(',')];
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
@@ -289,6 +302,7 @@ export class LocalPlatform implements Platform {
       '--ctx',
       String(config.engine.contextSize),
       ...(gpus.length === 0 ? ['--gpu-layers', '0'] : []),
+      ...hostArgs(target),
       ...target.engineArgs,
     ];
     const child = spawn(binary, args, {
