@@ -275,7 +275,8 @@ test('a new colour whose engine cannot load its model never becomes ready: rolle
 });
 
 test('abort from another process rolls back to the stable colour; then nothing is left to promote', { timeout: 180_000 }, async () => {
-  ws.write(localConfig(ws, { model: starcoder, parallel: 2 }));
+  // A long window: the abort lands in it however slow the machine is, and ends it at once.
+  ws.write(localConfig(ws, { model: starcoder, parallel: 2, window: '120s' }));
   const first = startCli(ws, ['rollout'], env);
   await waitForState(ws, (s) => s.rollout?.phase === 'analysing');
   const abort = await runCli(ws, ['abort'], env);

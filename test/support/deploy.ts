@@ -69,7 +69,7 @@ export async function makeWorkspace(prefix = 'pronto-deploy-'): Promise<Workspac
 /** A local-platform config for the tests: small windows, a real minimum of requests. */
 export function localConfig(
   ws: Workspace,
-  o: { model: string; binary?: string; parallel?: number; extra?: string; minRequests?: number },
+  o: { model: string; binary?: string; parallel?: number; extra?: string; minRequests?: number; window?: string },
 ): string {
   return `name: test
 target:
@@ -85,7 +85,7 @@ gpus: 0
 gates:
   minSuccessRate: 0.99
   maxP95Latency: 10s
-  window: 4s
+  window: ${o.window ?? '4s'}
   minRequests: ${o.minRequests ?? 8}
   analysisRate: 4
 timeouts: { ready: 60s, smoke: 30s }

@@ -297,6 +297,22 @@ export class RolloutController {
     this.update(message);
   }
 
+  /** Polls the colour's readiness until it is ready, cannot become ready, or `deadline` passes. */
+  private async waitReady(
+    colour: Colour,
+    signal: AbortSignal,
+    deadline = Date.now() + this.timings.ready * 1000,
+  ): Promise<'ready' | 'timeout' | { fatal: string }> {
+    for (;;) {
+      const r = await this.platform.readiness(colour);
+      if (r.ready) return 'ready';
+      if (r.fatal) return { fatal: r.fatal };
+      if (Date.now() > deadline) return 'timeout';
+      if (r.message !== this.message) this.update(`waiting for ${colour}: ${r.message}`);
+      await sleep(this.pollMs * 2, signal);
+    }
+  }
+
   private async step(s: RolloutState, signal: AbortSignal): Promise<RolloutEvent> {
     const p = this.platform;
     switch (s.phase) {
@@ -308,15 +324,10 @@ export class RolloutController {
         await p.deploy(s.candidate, this.config, replicas, signal);
         return { type: 'applied' };
       }
-      case 'waitingReady':
-        for (;;) {
-          const r = await p.readiness(s.candidate);
-          if (r.ready) return { type: 'ready' };
-          if (r.fatal) return { type: 'error', message: r.fatal };
-          if (s.deadline && Date.now() > s.deadline) return { type: 'timeout' };
-          if (r.message !== this.message) this.update(`waiting for ${s.candidate}: ${r.message}`);
-          await sleep(this.pollMs * 2, signal);
-        }
+      case 'waitingReady': {
+        const r = await this.waitReady(s.candidate, signal, s.deadline);
+        return r === 'ready' ? { type: 'ready' } : r === 'timeout' ? { type: 'timeout' } : { type: 'error', message: r.fatal };
+      }
       case 'smokeTesting': {
         this.update('smoke test: a completion and a streaming chat through the preview service');
         const gates = await smokeTest(p, AbortSignal.any([signal, AbortSignal.timeout(this.timings.smoke * 1000)]));
@@ -381,7 +392,17 @@ export class RolloutController {
       }
       case 'rollingBack': {
         const record = await p.readRecord();
-        if (s.stable && record.active !== s.stable && (await p.replicas(s.stable)) > 0) {
+        if (s.stable && record.active !== s.stable) {
+          // The stable colour must serve again before the candidate goes. An abort during the
+          // scale-down can find it partly or wholly stopped: bring it back first.
+          const wanted = Math.max(1, record.colours[s.stable]?.replicas ?? 0, record.colours[s.stable]?.config.replicas ?? 1);
+          if ((await p.replicas(s.stable)) < wanted) {
+            this.update(`${s.stable} was scaled down: starting it again (${wanted} replica(s))`);
+            await p.scale(s.stable, wanted);
+            const ready = await this.waitReady(s.stable, signal);
+            if (ready !== 'ready')
+              throw new Error(`${s.stable} did not become ready again (${ready === 'timeout' ? 'timeout' : ready.fatal})`);
+          }
           this.update(`switching active back to ${s.stable}`);
           await p.switchActive(s.stable);
         }
