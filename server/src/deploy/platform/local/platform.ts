@@ -144,7 +144,16 @@ export class LocalPlatform implements Platform {
   }
 
   async writeRecord(record: DeploymentRecord): Promise<void> {
+    await this.ensureDir();
     await writeJsonAtomic(this.file('state.json'), record);
+  }
+
+  /** The state folder, with a .gitignore: it holds the API key and run-time files, never to be committed. */
+  private async ensureDir(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(this.file('.gitignore'), '# Pronto local deploy platform: state, API key, logs. Not for version control.\n*\n', { flag: 'wx' }).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    });
   }
 
   acquireLock(holder: LockHolder): Promise<LockResult> {
@@ -191,7 +200,7 @@ export class LocalPlatform implements Platform {
     if (file) return (await readFile(path.resolve(this.options.root, file), 'utf8')).trim();
     const keyFile = this.file('api-key');
     if (existsSync(keyFile)) return (await readFile(keyFile, 'utf8')).trim();
-    await mkdir(this.dir, { recursive: true });
+    await this.ensureDir();
     const key = randomBytes(24).toString('base64url');
     await writeFile(keyFile, `${key}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err) => {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
