@@ -83,7 +83,11 @@ test('first deploy: blue comes up behind HAProxy and serves', { timeout: 120_000
   assert.equal(((await res.json()) as { model: string }).model, BLUE_MODEL);
   const unauthorised = await fetch(`http://127.0.0.1:${ws.activePort}/v1/completions`, { method: 'POST', body: '{"prompt":"x"}' });
   assert.equal(unauthorised.status, 401, 'the engines require the deployment’s API key');
-  assert.match(readFileSync(path.join(ws.stateDir, '.gitignore'), 'utf8'), /^\*$/m, 'the state folder (API key included) keeps out of version control');
+  assert.match(
+    readFileSync(path.join(ws.stateDir, '.gitignore'), 'utf8'),
+    /^\*$/m,
+    'the state folder (API key included) keeps out of version control',
+  );
 });
 
 /** A streaming chat through `url`, opened and read up to its first token; `finish()` reads the rest. */

@@ -151,7 +151,9 @@ export class LocalPlatform implements Platform {
   /** The state folder, with a .gitignore: it holds the API key and run-time files, never to be committed. */
   private async ensureDir(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    await writeFile(this.file('.gitignore'), '# Pronto local deploy platform: state, API key, logs. Not for version control.\n*\n', { flag: 'wx' }).catch((err) => {
+    await writeFile(this.file('.gitignore'), '# Pronto local deploy platform: state, API key, logs. Not for version control.\n*\n', {
+      flag: 'wx',
+    }).catch((err) => {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     });
   }
