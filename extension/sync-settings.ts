@@ -17,6 +17,7 @@ const pkg = JSON.parse(readFileSync(file, 'utf8'));
 const old = (pkg.contributes.configuration.properties ?? {}) as Record<string, Record<string, unknown>>;
 const clientOnly = Object.entries(old).filter(([k]) => k === 'pronto.trace.server');
 const extras: Record<string, Record<string, unknown>> = {
+  'pronto.completion.languages': { additionalProperties: { type: 'boolean' } },
   'pronto.completion.multiline': {
     enumDescriptions: [
       'Decide from the cursor context: multi-line after an opening bracket or on an empty line, else single-line.',

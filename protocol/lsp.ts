@@ -24,6 +24,34 @@ export interface StatusParams {
   lastLatencyMs?: number;
   /** Completions switched off by the user. */
   enabled: boolean;
+  /**
+   * No model is configured (and the demo model was not asked for): the engine is not started and
+   * no completions are offered until the user downloads or selects one. State is `stopped`.
+   */
+  needsModel?: boolean;
+  /** The configured model (or draft) file was refused before the engine started on it. State is `error`. */
+  modelProblem?: ModelProblem;
+  /** The engine failed repeatedly and is no longer restarted automatically. State is `error`. */
+  engineGaveUp?: boolean;
+  /** Settings with invalid values, each replaced by its default. Absent when every value is valid. */
+  settingsProblems?: SettingProblem[];
+}
+
+export interface ModelProblem {
+  /** The setting that names the file. */
+  setting: 'pronto.model.path' | 'pronto.model.draftPath' | 'pronto.model.demo';
+  path: string;
+  /** What is wrong, one sentence naming the file. */
+  problem: string;
+  /** What to pick instead, one sentence. */
+  advice: string;
+}
+
+export interface SettingProblem {
+  /** Full setting id, e.g. `pronto.completion.maxTokens`. */
+  setting: string;
+  /** One sentence: the value, why it is refused, the default used instead. */
+  message: string;
 }
 
 /** server → client, notification: the state changed or new figures are available. */
@@ -98,9 +126,27 @@ export namespace SetEnabledNotification {
 export interface CatalogModel {
   id: string;
   label: string;
+  /** The model this file is a version of; the picker shows one row per model, then its versions. */
+  model: string;
+  /** The model's name without the version, e.g. "Qwen2.5-Coder 1.5B". */
+  modelLabel: string;
+  /** The version: quantization name, its bits per weight, a label ("8-bit (Q8_0)") and its quality cost. */
+  quant: string;
+  bits: number;
+  quantLabel: string;
+  quality: string;
   /** Parameters in billions. */
   paramsB: number;
+  /** Download size (approximate until the server says). */
   sizeBytes: number;
+  /** Memory it needs to run with the configured context. */
+  memoryBytes: number;
+  /** It fits the freest GPU, or the RAM when there is none. */
+  fits: boolean;
+  /** The version of its model to take on this machine. */
+  suggestedVersion: boolean;
+  /** Where it fits, or why not: "suggested for RTX 3060 (11.0 GiB free)". */
+  fitNote: string;
   /** Already downloaded and verified. */
   installed: boolean;
   /** The catalog's suggestion for this machine (GPU free memory, or CPU). */
@@ -110,9 +156,29 @@ export interface CatalogModel {
 }
 
 /** client → server, request: the catalog of recommended models with their local state. */
+export interface ListModelsResult {
+  models: CatalogModel[];
+  /** This machine, e.g. "CPU only, 23.4 GiB RAM" or "RTX 3060 (11.0 GiB free of 12.0 GiB); 32.0 GiB RAM". */
+  hardware: string;
+  /** Why the `recommended` model was chosen, one sentence. */
+  suggestion: string;
+}
+
 export namespace ListModelsRequest {
   export const method = 'pronto/listModels' as const;
-  export const type = new RequestType0<{ models: CatalogModel[]; hardware: string }, void>(method);
+  export const type = new RequestType0<ListModelsResult, void>(method);
+}
+
+/**
+ * Why a download failed, as the `data` of the pronto/downloadModel error: a plain sentence for a
+ * person and the kind of failure (server/src/models/downloadFailure.ts).
+ */
+export interface DownloadFailure {
+  kind: 'offline' | 'unreachable' | 'http' | 'auth' | 'not-found' | 'server' | 'disk' | 'checksum' | 'no-checksum' | 'busy' | 'other';
+  /** One sentence, e.g. "Can't reach huggingface.co — are you offline?". */
+  sentence: string;
+  /** Host the download went to (the mirror when one is set). */
+  host?: string;
 }
 
 export interface DownloadProgressParams {
@@ -124,15 +190,41 @@ export interface DownloadProgressParams {
 }
 
 /** client → server, request: download (or resume) a catalog model, verify it, and return its path. */
+export interface DownloadModelParams {
+  id: string;
+  /**
+   * Base URL replacing https://huggingface.co for this download (the client just asked the user for
+   * a mirror; the setting it also writes reaches the server later). Absent: pronto.model.mirror.
+   */
+  mirror?: string;
+}
+
+/**
+ * The error of a failed download carries a `DownloadFailure` as its `data`, and its message is that
+ * failure's sentence.
+ */
 export namespace DownloadModelRequest {
   export const method = 'pronto/downloadModel' as const;
-  export const type = new RequestType<{ id: string }, { path: string }, void>(method);
+  export const type = new RequestType<DownloadModelParams, { path: string }, void>(method);
 }
 
 /** server → client, notification: download progress. */
 export namespace DownloadProgressNotification {
   export const method = 'pronto/downloadProgress' as const;
   export const type = new NotificationType<DownloadProgressParams>(method);
+}
+
+export type CheckModelResult =
+  | { ok: true; architecture: string; name?: string; notes: string[] }
+  | { ok: false; problem: string; advice: string };
+
+/**
+ * client → server, request: check a model file (GGUF magic, version, weights, architecture, FIM
+ * tokens) without starting anything, so a wrong pick is refused before it becomes the setting.
+ */
+export namespace CheckModelRequest {
+  export const method = 'pronto/checkModel' as const;
+  export const type = new RequestType<{ path: string }, CheckModelResult, void>(method);
 }
 
 /** client → server, notification: the client wants a fresh status push (e.g. after reload). */

@@ -3,9 +3,11 @@
 // repository root.
 //
 // The .vsix is packed from a staging folder (.cache/package/stage) holding exactly what runs:
-//   package.json (without scripts and devDependencies), README.md (extension/README.md),
+//   package.json (without scripts and devDependencies), README.md (extension/marketplace/README.md,
+//   the user-facing one), extension/marketplace/icon.png,
 //   dist/ (extension.js, server.js, webviews; everything is bundled, so no node_modules),
-//   dist/vocab/ggml-vocab-deepseek-coder.gguf (the demo model's tokenizer, from llama.cpp's models/),
+//   dist/models/pronto-demo.gguf (the demo model, made by `npm run build:demo-model`; used only when
+//   pronto.model.demo is on),
 //   extension/walkthrough/ (walkthrough pages), media/ (static webview assets, if any),
 //   native/build/pronto-engine and the llama.cpp/ggml shared libraries it loads, when the engine is
 //   built. The server finds the engine as <extension>/native/build/pronto-engine (it searches the
@@ -73,17 +75,20 @@ mkdirSync(stage, { recursive: true });
 const { scripts: _s, devDependencies: _d, dependencies: _deps, private: _p, bin: _b, ...manifest } = pkg;
 writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
 
-const readme = existsSync(join(root, 'extension', 'README.md')) ? join(root, 'extension', 'README.md') : join(root, 'README.md');
-if (existsSync(readme)) copyFileSync(readme, join(stage, 'README.md'));
+// The Extensions view shows README.md from the extension's root: the user-facing one, not the
+// contributors' extension/README.md. The icon stays where package.json's "icon" points.
+copyFileSync(join(root, 'extension', 'marketplace', 'README.md'), join(stage, 'README.md'));
+mkdirSync(join(stage, 'extension', 'marketplace'), { recursive: true });
+copyFileSync(join(root, 'extension', 'marketplace', 'icon.png'), join(stage, 'extension', 'marketplace', 'icon.png'));
 for (const f of ['LICENSE', 'LICENSE.md', 'CHANGELOG.md']) if (existsSync(join(root, f))) copyFileSync(join(root, f), join(stage, f));
-cpSync(join(root, 'dist'), join(stage, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
-// The tokenizer of the generated demo model (server/src/models/demoModel.ts looks in dist/vocab/).
-const demoVocab = join(root, 'native', '.deps', 'llama.cpp', 'models', 'ggml-vocab-deepseek-coder.gguf');
-if (existsSync(demoVocab)) {
-  mkdirSync(join(stage, 'dist', 'vocab'), { recursive: true });
-  copyFileSync(demoVocab, join(stage, 'dist', 'vocab', basename(demoVocab)));
-} else {
-  log(`warning: ${demoVocab} is missing (node scripts/prepare-llama.mjs); the .vsix cannot make the demo model`);
+if (!args.has('--no-build')) run('npm', ['run', '-s', 'build:demo-model']);
+cpSync(join(root, 'dist'), join(stage, 'dist'), {
+  recursive: true,
+  filter: (src) => !src.endsWith('.map') && !src.endsWith('.source'),
+});
+// The demo model (server/src/models/demoModel.ts looks in dist/models/).
+if (!existsSync(join(stage, 'dist', 'models', 'pronto-demo.gguf'))) {
+  log('warning: dist/models/pronto-demo.gguf is missing (npm run build:demo-model); "Try the demo model" will say so');
 }
 if (existsSync(join(root, 'extension', 'walkthrough')))
   cpSync(join(root, 'extension', 'walkthrough'), join(stage, 'extension', 'walkthrough'), { recursive: true });

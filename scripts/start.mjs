@@ -1,54 +1,93 @@
 #!/usr/bin/env node
 // `npm start`: installs what is missing, builds, and runs VS Code (code-server) in the foreground
-// with the Pronto extension installed, on samples/workspace/. Prints the URL to open. Ctrl+C stops
-// it (code-server, its extension host, the Pronto server and engine, as one process group).
+// with the Pronto extension installed, on a scratch copy of samples/workspace/ (so trying
+// completions never edits the tracked samples). Prints the URL to open. Ctrl+C stops it
+// (code-server, its extension host, the Pronto server and engine, as one process group).
 //
-//   npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]
-//   (--port 0 picks a free port; --state-dir defaults to .cache/start)
-//
-// State that should survive restarts (user settings, downloaded models in the extension's global
-// storage) lives in .cache/start/. The engine is the one built in native/ (PRONTO_ENGINE_PATH is set
-// for the server), unless PRONTO_ENGINE_PATH or the pronto.engine.path setting says otherwise.
+// State that should survive restarts (user settings, the scratch workspace, downloaded models in the
+// extension's global storage) lives in .cache/start/. The engine is the one built in native/
+// (PRONTO_ENGINE_PATH is set for the server), unless PRONTO_ENGINE_PATH or the pronto.engine.path
+// setting says otherwise. Without --model, the demo model runs (pronto.model.demo in the profile's
+// settings): its suggestions are meaningless, and the status bar says so.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs as parseCommandLine } from 'node:util';
 import { codeServerArgs, codeServerEnv, ensureE2E, missingE2E, e2ePaths } from './install-e2e.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const log = (m) => process.stderr.write(`[start] ${m}\n`);
 
+const USAGE = `usage: npm start -- [options]        (or: node scripts/start.mjs [options])
+
+Builds Pronto and runs it in VS Code (code-server) in your browser; prints the URL.
+
+options:
+  --port N            port to listen on (default $PORT or 8080; 0 picks a free one)
+  --host ADDR         address to bind (default 127.0.0.1; anything else exposes a VS Code with a terminal)
+  --model FILE.gguf   use this model instead of the demo model
+  --workspace DIR     open DIR itself (default: a scratch copy of samples/workspace in <state-dir>/workspace)
+  --fresh-workspace   replace the scratch copy with a new copy of samples/workspace
+  --state-dir DIR     profile, scratch workspace and downloads (default .cache/start)
+  --no-install        do not install missing pieces (fail instead)
+  -h, --help          show this help`;
+
 function parseArgs(argv) {
-  const opts = {
-    port: Number(process.env.PORT ?? 8080),
-    host: '127.0.0.1',
-    model: undefined,
-    workspace: join(root, 'samples', 'workspace'),
-    install: true,
-    stateDir: join(root, '.cache', 'start'),
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) fail(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--port') opts.port = Number(value());
-    else if (a === '--host') opts.host = value();
-    else if (a === '--model') opts.model = resolve(value());
-    else if (a === '--workspace') opts.workspace = resolve(value());
-    else if (a === '--no-install') opts.install = false;
-    else if (a === '--state-dir') opts.stateDir = resolve(value());
-    else
-      fail(
-        `unknown argument ${a}\nusage: npm start -- [--port N] [--host ADDR] [--model FILE.gguf] [--workspace DIR] [--no-install] [--state-dir DIR]`,
-      );
+  let parsed;
+  try {
+    parsed = parseCommandLine({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        model: { type: 'string' },
+        workspace: { type: 'string' },
+        'fresh-workspace': { type: 'boolean', default: false },
+        'state-dir': { type: 'string' },
+        'no-install': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (err) {
+    fail(`${err.message}\n\n${USAGE}`);
   }
-  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail(`--port must be an integer 0-65535, got ${opts.port}`);
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const stateDir = resolve(parsed['state-dir'] ?? join(root, '.cache', 'start'));
+  const opts = {
+    port: Number(parsed.port ?? process.env.PORT ?? 8080),
+    host: parsed.host,
+    model: parsed.model ? resolve(parsed.model) : undefined,
+    workspace: parsed.workspace ? resolve(parsed.workspace) : undefined,
+    freshWorkspace: parsed['fresh-workspace'],
+    install: !parsed['no-install'],
+    stateDir,
+  };
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail(`--port must be an integer 0-65535, got ${parsed.port}`);
   if (opts.model && !existsSync(opts.model)) fail(`--model: no such file ${opts.model}`);
-  if (!existsSync(opts.workspace)) fail(`--workspace: no such folder ${opts.workspace}`);
+  if (opts.workspace && !existsSync(opts.workspace)) fail(`--workspace: no such folder ${opts.workspace}`);
+  if (opts.workspace && opts.freshWorkspace) fail('--fresh-workspace applies to the scratch copy, not to --workspace');
   return opts;
+}
+
+/**
+ * The folder VS Code opens: --workspace as given, else <state-dir>/workspace, a copy of
+ * samples/workspace made on the first start (and by --fresh-workspace). Edits stay in the copy.
+ */
+function prepareWorkspace(opts) {
+  if (opts.workspace) return opts.workspace;
+  const scratch = join(opts.stateDir, 'workspace');
+  if (opts.freshWorkspace) rmSync(scratch, { recursive: true, force: true });
+  if (!existsSync(scratch)) {
+    cpSync(join(root, 'samples', 'workspace'), scratch, { recursive: true });
+    log(`copied samples/workspace to ${scratch} (your edits stay there; --fresh-workspace starts over)`);
+  }
+  return scratch;
 }
 
 function fail(msg) {
@@ -63,6 +102,7 @@ function run(cmd, args) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
+const workspace = prepareWorkspace(opts);
 
 // 1. What VS Code needs.
 if (opts.install) ensureE2E();
@@ -73,6 +113,7 @@ const paths = e2ePaths();
 run('npm', ['run', '-s', 'build']);
 const engine = process.env.PRONTO_ENGINE_PATH ?? join(root, 'native', 'build', 'pronto-engine');
 if (!existsSync(engine)) run('npm', ['run', '-s', 'build:native']);
+run('npm', ['run', '-s', 'build:demo-model']);
 
 // 3. A persistent profile with the extension installed (a fresh copy of the build each start).
 const state = opts.stateDir;
@@ -87,16 +128,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const extDir = join(dirs.extensions, `${pkg.publisher}.${pkg.name}-${pkg.version}`);
 rmSync(extDir, { recursive: true, force: true });
 mkdirSync(extDir, { recursive: true });
-for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/README.md', 'media']) {
+for (const entry of ['package.json', 'dist', 'extension/walkthrough', 'extension/marketplace', 'media']) {
   if (existsSync(join(root, entry))) cpSync(join(root, entry), join(extDir, entry), { recursive: true });
 }
-
-// The demo model's tokenizer, where the server looks for it (dist/vocab/), as in the .vsix.
-const demoVocab = join(root, 'native', '.deps', 'llama.cpp', 'models', 'ggml-vocab-deepseek-coder.gguf');
-if (existsSync(demoVocab)) {
-  mkdirSync(join(extDir, 'dist', 'vocab'), { recursive: true });
-  cpSync(demoVocab, join(extDir, 'dist', 'vocab', 'ggml-vocab-deepseek-coder.gguf'));
-}
+// The Extensions view reads README.md from the extension's root (as in the .vsix).
+cpSync(join(root, 'extension', 'marketplace', 'README.md'), join(extDir, 'README.md'));
 
 const settingsFile = join(dirs.userData, 'User', 'settings.json');
 let settings = {};
@@ -108,10 +144,21 @@ if (existsSync(settingsFile)) {
     settings = undefined;
   }
 } else {
-  settings = { 'workbench.startupEditor': 'none', 'chat.disableAIFeatures': true, 'editor.inlineSuggest.enabled': true };
+  settings = {
+    // Pronto opens its own walkthrough on the first run; VS Code's Welcome page would compete with it.
+    'workbench.startupEditor': 'none',
+    // The secondary side bar (chat) would squeeze the walkthrough's details out of view.
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'editor.inlineSuggest.enabled': true,
+    // The scratch workspace sits inside this repository (.cache/): do not offer to open the repository.
+    'git.openRepositoryInParentFolders': 'never',
+  };
 }
 if (settings) {
   if (opts.model) settings['pronto.model.path'] = opts.model;
+  // The demo model, unless the profile already says otherwise (a model chosen in the UI, or off).
+  if (!('pronto.model.demo' in settings)) settings['pronto.model.demo'] = true;
   mkdirSync(dirname(settingsFile), { recursive: true });
   writeFileSync(settingsFile, JSON.stringify(settings, null, 2) + '\n');
 }
@@ -122,7 +169,7 @@ const args = codeServerArgs(paths, {
   bind: `${opts.host}:${opts.port}`,
   userData: dirs.userData,
   extensions: dirs.extensions,
-  workspace: opts.workspace,
+  workspace,
 });
 if (opts.host !== '127.0.0.1' && opts.host !== 'localhost') {
   log(`warning: --auth none on ${opts.host}: anyone who can reach this address gets a VS Code with a terminal on this machine`);
@@ -135,7 +182,7 @@ const onOutput = (chunk) => {
   const m = !printed && text.match(/HTTP server listening on (http:\/\/[^\s/]+)\//);
   if (m) {
     printed = true;
-    const url = `${m[1]}/?folder=${encodeURIComponent(opts.workspace)}`;
+    const url = `${m[1]}/?folder=${encodeURIComponent(workspace)}`;
     process.stdout.write(
       `\nPronto is running in VS Code at:\n\n    ${url}\n\nOpen it in a browser. The Pronto item in the status bar shows the engine state. Ctrl+C stops everything.\n\n`,
     );

@@ -46,6 +46,8 @@ if (!args.includes('--no-setup')) {
   const steps = [
     ['build', 'node', ['esbuild.mjs']],
     ['native', 'node', ['scripts/build-native.mjs']],
+    // The demo model that ships in dist/ (needs the llama.cpp vocab the native step fetched).
+    ['demo model', 'node', ['--import', 'tsx', 'scripts/build-demo-model.ts']],
   ];
   if ((selected.includes('integration') || selected.includes('e2e')) && existsSync(join(root, 'scripts/install-deploy.mjs'))) {
     steps.push(['deploy pieces (HAProxy)', 'node', ['scripts/install-deploy.mjs']]);

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import {
+  CheckModelRequest,
   DownloadModelRequest,
   DownloadProgressNotification,
   ListModelsRequest,
@@ -14,10 +15,17 @@ import {
   SetEnabledNotification,
   type CatalogModel,
   type DidAcceptParams,
+  type DownloadFailure,
+  type DownloadModelParams,
+  type ListModelsResult,
 } from '../../protocol/lsp';
+import { type LanguageSwitches, languageEnabled, withLanguage } from '../../protocol/languages';
 import { ACCEPT_COMMAND, type Ctx } from './ctx';
 import { deployCommands } from './deploy/commands';
+import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
+import { openWalkthrough } from './notifier';
 import { StatsPanel } from './statsPanel';
+import { menuHint } from './statusView';
 
 export type Cmd = (...args: unknown[]) => unknown;
 
@@ -33,10 +41,10 @@ const serverDown =
   (ctx: Ctx): Cmd =>
   () => {
     const msg =
-      'Pronto: the language server is not running. Use "Pronto: Restart Language Server", or "Pronto: Show Logs" to see why it stopped.';
+      'Pronto: the language server is not running. Use "Pronto: Start Language Server", or "Pronto: Show Logs" to see why it stopped.';
     ctx.log.warn(msg);
-    void vscode.window.showWarningMessage(msg, 'Restart Server', 'Show Logs').then((pick) => {
-      if (pick === 'Restart Server') void vscode.commands.executeCommand('pronto.restartServer');
+    void vscode.window.showWarningMessage(msg, 'Start Server', 'Show Logs').then((pick) => {
+      if (pick === 'Start Server') void vscode.commands.executeCommand('pronto.restartServer');
       if (pick === 'Show Logs') ctx.log.show();
     });
     return false;
@@ -52,66 +60,247 @@ async function setEnabled(ctx: Ctx, client: LanguageClient | undefined, enabled:
   ctx.log.info(`completions ${enabled ? 'enabled' : 'disabled'}`);
 }
 
+/**
+ * Select Model File…: only .gguf files are offered; the pick is checked by the server
+ * (pronto/checkModel: magic, version, weights, architecture, FIM tokens) before it becomes the
+ * setting, so a wrong file is refused at once with what is wrong and what to pick instead, and the
+ * engine never starts on it. With the server down the setting is saved and checked at its start.
+ */
 async function selectModel(ctx: Ctx): Promise<void> {
-  const picked = await vscode.window.showOpenDialog({
-    canSelectMany: false,
-    openLabel: 'Use this model',
-    title: 'Pronto: select a GGUF code model',
-    filters: { 'GGUF models': ['gguf'], 'All files': ['*'] },
-  });
-  const file = picked?.[0];
-  if (!file) return;
-  await vscode.workspace.getConfiguration('pronto').update('model.path', file.fsPath, vscode.ConfigurationTarget.Global);
-  ctx.log.info(`model set to ${file.fsPath}; the engine restarts with it`);
+  for (;;) {
+    const picked = await vscode.window.showOpenDialog({
+      canSelectMany: false,
+      canSelectFolders: false,
+      openLabel: 'Use this model',
+      title: 'Pronto: select a GGUF code model',
+      filters: { 'GGUF models': ['gguf'] },
+    });
+    const file = picked?.[0];
+    if (!file) return;
+    const client = ctx.runningClient;
+    if (client) {
+      const check = await client.sendRequest(CheckModelRequest.type, { path: file.fsPath });
+      if (!check.ok) {
+        ctx.log.warn(`refused ${file.fsPath}: ${check.problem}`);
+        const again = 'Select Another File…';
+        const pick = await vscode.window.showErrorMessage(`Pronto: ${check.problem} ${check.advice}`, again, 'Download a Model…');
+        if (pick === 'Download a Model…') return void (await vscode.commands.executeCommand('pronto.downloadModel'));
+        if (pick === again) continue;
+        return;
+      }
+      for (const note of check.notes) void vscode.window.showInformationMessage(`Pronto: ${note}`);
+    }
+    await useModelFile(ctx, file.fsPath);
+    return;
+  }
 }
 
-function formatSize(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
-  return `${Math.round(bytes / 1e6)} MB`;
+/** Makes `path` the model (the server restarts the engine on the settings change). */
+async function useModelFile(ctx: Ctx, path: string): Promise<void> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  await config.update('model.path', path, vscode.ConfigurationTarget.Global);
+  ctx.log.info(`model set to ${path}; the engine restarts with it`);
+}
+
+/**
+ * Switches completions on or off for the active editor's language in the user settings
+ * (pronto.completion.languages, Copilot's convention); the server applies it on the next keystroke.
+ */
+async function toggleLanguage(ctx: Ctx): Promise<void> {
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (!languageId) {
+    void vscode.window.showInformationMessage('Pronto: open a file first; completions are switched per language.');
+    return;
+  }
+  const config = vscode.workspace.getConfiguration('pronto');
+  const on = !languageEnabled(config.get<LanguageSwitches>('completion.languages'), languageId);
+  const user = config.inspect<LanguageSwitches>('completion.languages')?.globalValue;
+  await config.update('completion.languages', withLanguage(user, languageId, on), vscode.ConfigurationTarget.Global);
+  ctx.log.info(`completions ${on ? 'on' : 'off'} for ${languageId}`);
+  void vscode.window.setStatusBarMessage(`Pronto: completions ${on ? 'on' : 'off'} for ${languageId}`, 3000);
+}
+
+/** Try the demo model: random weights, meaningless suggestions; only when the user asks for it. */
+async function useDemoModel(ctx: Ctx): Promise<void> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  await config.update('model.demo', true, vscode.ConfigurationTarget.Global);
+  // A model set in the user settings would win over the demo; the user asked for the demo.
+  if (config.inspect<string>('model.path')?.globalValue) await config.update('model.path', undefined, vscode.ConfigurationTarget.Global);
+  ctx.log.info('using the demo model (its suggestions are meaningless)');
+  void vscode.window
+    .showWarningMessage(
+      'Pronto: running the demo model. Its suggestions are random text: they show how Pronto works, not what a real model suggests.',
+      'Choose a Real Model…',
+    )
+    .then((pick) => {
+      if (pick) void vscode.commands.executeCommand('pronto.chooseModel');
+    });
+}
+
+/** Choose a Model…: the three ways to get one (the menu's first entry, the walkthrough's button). */
+async function chooseModel(ctx: Ctx): Promise<void> {
+  type Item = vscode.QuickPickItem & { command: string };
+  const current = ctx.status?.model;
+  const items: Item[] = [
+    {
+      label: '$(cloud-download) Download a model…',
+      detail: 'Qwen2.5-Coder or DeepSeek-Coder, with a suggestion for this machine; verified before use.',
+      command: 'pronto.downloadModel',
+    },
+    { label: '$(file) Select a GGUF file…', detail: 'A code model you already have on disk.', command: 'pronto.selectModel' },
+    {
+      label: '$(beaker) Try the demo model',
+      detail: 'Random weights: the suggestions are meaningless. Shows how Pronto works, offline.',
+      command: 'pronto.useDemoModel',
+    },
+  ];
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Pronto: choose a model',
+    placeHolder: current ? `Now: ${current}${ctx.status?.demoModel ? ' (demo)' : ''}` : 'No model chosen yet',
+  });
+  if (pick) await vscode.commands.executeCommand(pick.command);
+}
+
+/** Groups catalog files by model, in catalog order. */
+function byModel(models: CatalogModel[]): CatalogModel[][] {
+  const groups = new Map<string, CatalogModel[]>();
+  for (const m of models) groups.set(m.model, [...(groups.get(m.model) ?? []), m]);
+  return [...groups.values()];
+}
+
+/**
+ * Download a Model…: first the model (the one suggested for this machine starred), then, when its
+ * publisher offers several, the version (quantization) with its download size, the memory it needs,
+ * what it costs in quality and whether it fits the GPU or RAM here.
+ */
+async function pickCatalogModel(list: ListModelsResult): Promise<CatalogModel | undefined> {
+  type ModelItem = vscode.QuickPickItem & { versions: CatalogModel[] };
+  const groups = byModel(list.models);
+  const items: ModelItem[] = groups.map((versions) => {
+    const first = versions[0]!;
+    const recommended = versions.some((v) => v.recommended);
+    const bits = [...new Set(versions.map((v) => v.bits))].sort((a, b) => a - b);
+    const smallest = Math.min(...versions.map((v) => v.sizeBytes));
+    return {
+      label: `${recommended ? '$(star-full) ' : ''}${first.modelLabel}`,
+      description: `${bits.join('/')}-bit · ${versions.length > 1 ? 'from ' : ''}${formatSize(smallest)}${versions.some((v) => v.installed) ? ' · downloaded' : ''}`,
+      detail: recommended ? `$(star-full) Suggested for this machine: ${list.suggestion}` : undefined,
+      versions,
+    };
+  });
+  const model = await vscode.window.showQuickPick(items, {
+    title: 'Pronto: download a model',
+    placeHolder: `This machine: ${list.hardware}`,
+    matchOnDetail: true,
+  });
+  if (!model) return undefined;
+  if (model.versions.length === 1) return model.versions[0];
+  type VersionItem = vscode.QuickPickItem & { version: CatalogModel };
+  const versions: VersionItem[] = [...model.versions]
+    .sort((a, b) => b.bits - a.bits)
+    .map((v) => ({
+      label: `${v.suggestedVersion ? '$(star-full) ' : ''}${v.quantLabel}`,
+      description: `${formatSize(v.sizeBytes)} download · needs ${formatSize(v.memoryBytes)} · ${v.fitNote}${v.installed ? ' · downloaded' : ''}`,
+      detail: v.quality,
+      version: v,
+    }));
+  const pick = await vscode.window.showQuickPick(versions, {
+    title: `Pronto: ${model.versions[0]!.modelLabel}, which version?`,
+    placeHolder: 'Fewer bits: smaller and faster, a little less accurate',
+  });
+  return pick?.version;
 }
 
 async function downloadModel(ctx: Ctx, client: LanguageClient): Promise<void> {
-  const { models, hardware } = await client.sendRequest(ListModelsRequest.type);
-  if (!models.length) {
+  const list = await client.sendRequest(ListModelsRequest.type);
+  if (!list.models.length) {
     void vscode.window.showInformationMessage('Pronto: the model catalog is empty.');
     return;
   }
-  type Item = vscode.QuickPickItem & { model: CatalogModel };
-  const items: Item[] = models.map((m) => ({
-    label: `${m.recommended ? '$(star-full) ' : ''}${m.label}`,
-    description: `${m.paramsB}B · ${formatSize(m.sizeBytes)}${m.installed ? ' · downloaded' : ''}`,
-    detail: m.recommended ? `Recommended for this machine (${hardware})` : undefined,
-    model: m,
-  }));
-  const pick = await vscode.window.showQuickPick(items, {
-    title: `Pronto: download a model (this machine: ${hardware})`,
-    placeHolder: 'Choose a code model; it is downloaded, verified and then used',
-  });
-  if (!pick) return;
-  const id = pick.model.id;
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Pronto: ${pick.model.label}`, cancellable: true },
-    async (progress, token) => {
-      let reported = 0;
-      const sub = client.onNotification(DownloadProgressNotification.type, (p) => {
-        if (p.id !== id) return;
-        const pct = p.totalBytes > 0 ? (100 * p.receivedBytes) / p.totalBytes : 0;
-        progress.report({
-          increment: Math.max(0, pct - reported),
-          message: p.state === 'downloading' ? `${formatSize(p.receivedBytes)} of ${formatSize(p.totalBytes)}` : (p.message ?? p.state),
+  const model = await pickCatalogModel(list);
+  if (model) await downloadWithRetry(ctx, client, model);
+}
+
+const RETRY = 'Retry';
+const USE_MIRROR = 'Use a Mirror…';
+const LOCAL_FILE = 'Select a Local File…';
+
+/**
+ * Downloads `model` with a progress notification (percent, size, speed, time left); a failure is
+ * one plain sentence from the server with Retry, Use a Mirror… (pronto.model.mirror) and Select a
+ * Local File… as the ways on.
+ */
+async function downloadWithRetry(ctx: Ctx, client: LanguageClient, model: CatalogModel): Promise<void> {
+  let mirror: string | undefined;
+  for (;;) {
+    const params: DownloadModelParams = { id: model.id, ...(mirror !== undefined ? { mirror } : {}) };
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Downloading ${model.modelLabel} (${model.quant})`, cancellable: true },
+      async (progress, token) => {
+        const meter = new DownloadMeter();
+        let shown = 0;
+        const sub = client.onNotification(DownloadProgressNotification.type, (p) => {
+          if (p.id !== model.id) return;
+          if (p.state === 'verifying') return progress.report({ message: 'checking the SHA-256…' });
+          if (p.state !== 'downloading') return;
+          const { percent, message } = describeProgress(p.receivedBytes, p.totalBytes, meter.sample(p.receivedBytes, Date.now()));
+          progress.report({ increment: Math.max(0, percent - shown), message });
+          shown = Math.max(shown, percent);
         });
-        reported = Math.max(reported, pct);
-      });
+        try {
+          return { ok: true as const, result: await client.sendRequest(DownloadModelRequest.type, params, token) };
+        } catch (err) {
+          if (token.isCancellationRequested) return { ok: false as const, cancelled: true };
+          return { ok: false as const, cancelled: false, err };
+        } finally {
+          sub.dispose();
+        }
+      },
+    );
+    if (outcome.ok) {
+      await useModelFile(ctx, outcome.result.path);
+      void vscode.window.showInformationMessage(`Pronto: downloaded and checked ${model.label}; now using it.`);
+      return;
+    }
+    if (outcome.cancelled) return;
+    const failure = (outcome.err as { data?: DownloadFailure }).data;
+    const sentence = failure?.sentence ?? (outcome.err instanceof Error ? outcome.err.message : String(outcome.err));
+    const pick = await vscode.window.showErrorMessage(`Pronto: ${sentence}`, RETRY, USE_MIRROR, LOCAL_FILE);
+    if (pick === RETRY) continue;
+    if (pick === USE_MIRROR) {
+      const chosen = await askForMirror();
+      if (chosen === undefined) return;
+      mirror = chosen;
+      continue;
+    }
+    if (pick === LOCAL_FILE) await vscode.commands.executeCommand('pronto.selectModel');
+    return;
+  }
+}
+
+/** Asks for a mirror of Hugging Face and saves it as pronto.model.mirror; undefined when dismissed. */
+async function askForMirror(): Promise<string | undefined> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  const value = await vscode.window.showInputBox({
+    title: 'Pronto: a mirror of Hugging Face',
+    prompt: 'Base URL that serves <repo>/resolve/<revision>/<file> like huggingface.co. Empty: Hugging Face.',
+    value: config.get<string>('model.mirror', ''),
+    placeHolder: 'https://hf-mirror.example.com',
+    ignoreFocusOut: true,
+    validateInput: (v) => {
+      if (!v.trim()) return undefined;
       try {
-        return await client.sendRequest(DownloadModelRequest.type, { id }, token);
-      } finally {
-        sub.dispose();
+        const url = new URL(v.trim());
+        return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : 'An http:// or https:// URL, please.';
+      } catch {
+        return 'Not a URL.';
       }
     },
-  );
-  await vscode.workspace.getConfiguration('pronto').update('model.path', result.path, vscode.ConfigurationTarget.Global);
-  ctx.log.info(`downloaded ${id} to ${result.path}; now using it`);
-  void vscode.window.showInformationMessage(`Pronto: now using ${pick.model.label}.`);
+  });
+  if (value === undefined) return undefined;
+  const mirror = value.trim().replace(/\/+$/, '');
+  await config.update('model.mirror', mirror, vscode.ConfigurationTarget.Global);
+  return mirror;
 }
 
 /**
@@ -137,36 +326,44 @@ async function acceptPartial(ctx: Ctx, kind: 'word' | 'line'): Promise<void> {
   if (inserted) ctx.notifyAccepted({ uri: editor.document.uri.toString(), text: inserted, kind });
 }
 
-/** Quick pick opened by clicking the status bar item. */
+/**
+ * Quick pick opened by clicking the status bar item. The first (pre-selected) entry is Choose a
+ * model…: a stray Enter opens a picker instead of switching completions off.
+ */
 async function showMenu(ctx: Ctx): Promise<void> {
   const status = ctx.status;
   const running = ctx.runningClient !== undefined;
   const enabled = status?.enabled ?? vscode.workspace.getConfiguration('pronto').get<boolean>('enable', true);
-  type Item = vscode.QuickPickItem & { command?: string };
-  const items: Item[] = [];
-  if (running) {
+  type Item = vscode.QuickPickItem & { command?: string; args?: unknown[] };
+  const modelNow = status?.needsModel ? 'none chosen' : status?.model ? `${status.model}${status.demoModel ? ' (demo)' : ''}` : undefined;
+  const items: Item[] = [{ label: '$(symbol-file) Choose a model…', description: modelNow, command: 'pronto.chooseModel' }];
+  const languageId = vscode.window.activeTextEditor?.document.languageId;
+  if (languageId) {
+    const on = languageEnabled(vscode.workspace.getConfiguration('pronto').get<LanguageSwitches>('completion.languages'), languageId);
+    items.push({
+      label: on ? `$(check) Completions in ${languageId}: on` : `$(circle-slash) Completions in ${languageId}: off`,
+      description: on ? 'turn off for this language' : 'turn on for this language',
+      command: 'pronto.toggleLanguage',
+    });
+  }
+  if (running && !status?.needsModel) {
     items.push(
       enabled
-        ? { label: '$(circle-slash) Disable completions', command: 'pronto.disable' }
-        : { label: '$(check) Enable completions', command: 'pronto.enable' },
+        ? { label: '$(circle-slash) Disable completions', description: 'everywhere', command: 'pronto.disable' }
+        : { label: '$(check) Enable completions', description: 'everywhere', command: 'pronto.enable' },
       { label: '$(debug-restart) Restart engine', command: 'pronto.restartEngine' },
     );
   }
-  items.push({ label: '$(file) Select model file…', command: 'pronto.selectModel' });
-  if (running) items.push({ label: '$(cloud-download) Download a model…', command: 'pronto.downloadModel' });
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator });
   items.push({ label: '$(output) Show logs', command: 'pronto.showLogs' });
   items.push({ label: '$(graph) Show statistics', command: 'pronto.showStatistics' });
+  items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', args: ['pronto.'] });
+  items.push({ label: '$(book) Get started', command: 'pronto.openWalkthrough' });
   items.push({ label: '$(refresh) Restart language server', command: 'pronto.restartServer' });
-  items.push({ label: '$(gear) Settings', command: 'workbench.action.openSettings', description: 'pronto.' });
-  const title = status
-    ? `Pronto: ${status.state}${status.model ? ` · ${status.model}` : ''}`
-    : running
-      ? 'Pronto'
-      : 'Pronto: server not running';
-  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: status?.message });
+  const title = status ? `Pronto: ${status.needsModel ? 'no model' : status.state}${status.model ? ` · ${status.model}` : ''}` : 'Pronto';
+  const pick = await vscode.window.showQuickPick(items, { title, placeHolder: menuHint(status, running) });
   if (!pick?.command) return;
-  if (pick.command === 'workbench.action.openSettings') await vscode.commands.executeCommand(pick.command, 'pronto.');
-  else await vscode.commands.executeCommand(pick.command);
+  await vscode.commands.executeCommand(pick.command, ...(pick.args ?? []));
 }
 
 export const commandTable: Record<string, CommandSpec> = {
@@ -179,6 +376,10 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.stopServer': always((ctx) => () => ctx.stop()),
   'pronto.startServer': always((ctx) => () => ctx.start()),
   'pronto.selectModel': always((ctx) => () => selectModel(ctx)),
+  'pronto.chooseModel': always((ctx) => () => chooseModel(ctx)),
+  'pronto.toggleLanguage': always((ctx) => () => toggleLanguage(ctx)),
+  'pronto.useDemoModel': always((ctx) => () => useDemoModel(ctx)),
+  'pronto.openWalkthrough': always(() => () => openWalkthrough()),
   'pronto.enable': {
     enabled: (ctx, client) => () => setEnabled(ctx, client, true),
     disabled: (ctx) => () => setEnabled(ctx, undefined, true),

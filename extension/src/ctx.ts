@@ -69,7 +69,7 @@ export class Ctx implements vscode.Disposable {
 
   /** Report an accepted (part of a) suggestion to the server; a no-op when it is down. */
   notifyAccepted(params: DidAcceptParams): void {
-    this.log.info(`accepted (${params.kind}): ${JSON.stringify(params.text.length > 80 ? `${params.text.slice(0, 80)}…` : params.text)}`);
+    this.log.debug(`accepted (${params.kind}): ${JSON.stringify(params.text.length > 80 ? `${params.text.slice(0, 80)}…` : params.text)}`);
     const client = this.runningClient;
     if (!client) return;
     client.sendNotification(DidAcceptCompletionNotification.type, params).catch((err: unknown) => {
@@ -144,13 +144,15 @@ export class Ctx implements vscode.Disposable {
       }),
       client.onNotification(StatusNotification.type, (params) => {
         this.lastStatus = params;
-        this.log.info(`status: ${params.state}${params.enabled ? '' : ' (disabled)'}: ${params.message}`);
+        // Trace only: busy/ready flips come with every completion, and the server has already
+        // logged each engine state change (with its message) in this channel.
+        this.log.trace(`status: ${params.state}${params.enabled ? '' : ' (disabled)'}: ${params.message}`);
         this.changed.fire();
       }),
       client.onRequest(ResolveDefinitionsRequest.method, async (params: ResolveDefinitionsParams, token) => {
         const t0 = Date.now();
         const result = await resolveDefinitions(params, token);
-        this.log.info(
+        this.log.trace(
           `resolveDefinitions: ${params.positions.map((p) => p.name).join(', ')} -> ${result.definitions.map((d) => d.name).join(', ') || 'none'} (${Date.now() - t0} ms)`,
         );
         this.lastResolved = { params, result };

@@ -9,8 +9,10 @@ import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
 import { registerCommands } from './commands';
+import { ContextKeys } from './contextKeys';
 import { Ctx } from './ctx';
 import { registerDeployFeatures } from './deploy/commands';
+import { Notifier } from './notifier';
 import { StatsPanel } from './statsPanel';
 import { StatusBar } from './statusBar';
 
@@ -32,13 +34,20 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   const c = new Ctx(extension, log);
   ctx = c;
   const statusBar = new StatusBar(c);
+  const notifier = new Notifier(c);
   extension.subscriptions.push(
     c,
     statusBar,
+    notifier,
+    new ContextKeys(c),
     ...registerCommands(c),
-    { dispose: () => StatsPanel.disposeCurrent() },
+    {
+      dispose: () => StatsPanel.disposeCurrent(),
+    },
     ...registerDeployFeatures(c),
   );
+  // Before the server starts, so it is in place (and focused) before any status arrives.
+  await notifier.openWalkthroughOnFirstRun().catch((err: unknown) => log.warn(`could not open the walkthrough: ${String(err)}`));
   const api: ProntoApi = {
     client: () => c.runningClient,
     status: () => c.status,

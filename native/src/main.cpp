@@ -319,14 +319,11 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "pronto-engine: backends from %s\n", backend_dir.empty() ? "(built in)" : backend_dir.c_str());
   if (!has_gpu) {
     if (!backend_dir.empty() && file_exists(backend_dir + "/libggml-cuda.so") && !cuda_reg)
-      std::fprintf(
-          stderr,
-          "pronto-engine: CUDA backend unavailable: %s/libggml-cuda.so is present but could not be loaded "
-          "(the CUDA 13 runtime libcudart.so.13/libcublas.so.13 or the NVIDIA driver libcuda.so.1 is missing). "
-          "Falling back to CPU.\n",
-          backend_dir.c_str());
+      // One short line (it is repeated in the editor's log on every engine start): the libraries
+      // it needs are named in native/README.md.
+      std::fprintf(stderr, "pronto-engine: no CUDA runtime or NVIDIA driver found; running on the CPU.\n");
     else if (cuda_reg)
-      std::fprintf(stderr, "pronto-engine: CUDA backend loaded but no CUDA GPU was found. Falling back to CPU.\n");
+      std::fprintf(stderr, "pronto-engine: no CUDA GPU found; running on the CPU.\n");
     else
       std::fprintf(stderr, "pronto-engine: no GPU backend available. Running on CPU.\n");
     if (eo.gpu_layers > 0) std::fprintf(stderr, "pronto-engine: --gpu-layers %d ignored: no GPU.\n", eo.gpu_layers);

@@ -3,7 +3,9 @@
  * dependencies into startServer; everything else lives in server.ts.
  */
 import { createConnection, ProposedFeatures } from 'vscode-languageserver/node';
-import { ensureDemoModel, ModelService as CatalogModelService } from './models/service';
+import { checkModelFile } from './models/modelCheck';
+import { resolveModel } from './models/selection';
+import { ModelService as CatalogModelService } from './models/service';
 import { startServer, type ModelService } from './server';
 
 if (process.argv.includes('--version')) {
@@ -25,5 +27,9 @@ startServer(connection, {
       mirror: settings['model.mirror'] || undefined,
       contextTokens: settings['engine.contextSize'],
     }) satisfies ModelService,
-  ensureDemoModel: (storageDir) => ensureDemoModel(storageDir),
+  resolveModel: (settings) => resolveModel(settings),
+  checkModel: async (path) => {
+    const r = await checkModelFile(path);
+    return r.ok ? { ok: true, architecture: r.info.architecture, ...(r.info.name ? { name: r.info.name } : {}), notes: r.info.notes } : r;
+  },
 });

@@ -22,6 +22,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CancellationTokenSource,
+  LSPErrorCodes,
+  ResponseError,
   DidChangeConfigurationNotification,
   InlineCompletionTriggerKind,
   TextDocumentSyncKind,
@@ -33,6 +35,7 @@ import {
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import {
+  CheckModelRequest,
   DidAcceptCompletionNotification,
   DownloadModelRequest,
   DownloadProgressNotification,
@@ -43,7 +46,9 @@ import {
   SetEnabledNotification,
   StatsRequest,
   StatusNotification,
-  type CatalogModel,
+  type CheckModelResult,
+  type DownloadModelParams,
+  type ListModelsResult,
   type DidAcceptParams,
   type DownloadProgressParams,
   type ProntoClientCapabilities,
@@ -51,11 +56,13 @@ import {
   type ResolveDefinitionsResult,
   type StatsResult,
 } from '../../protocol/lsp';
+import { languageEnabled } from '../../protocol/languages';
 import { CompletionProvider } from './completion/provider';
 import { registerDeploy } from './deploy/register';
+import { failureOf } from './models/downloadFailure';
 import { combineDefinitions, EditorDefinitions, identifiersNearCursor } from './context/definitions';
 import { ContextRing } from './context/ring';
-import { EngineManager, type EngineManagerDeps, type ModelResolution } from './engine/manager';
+import { EngineManager, type EngineManagerDeps } from './engine/manager';
 import { cursorWindow } from './context/window';
 import { engineSettingsChanged, parseSettings, type Settings } from './settings';
 import { CompletionStats } from './stats';
@@ -63,15 +70,17 @@ import { StatusReporter } from './status';
 
 /** What the server needs from the models feature (server/src/models/ModelService satisfies it). */
 export interface ModelService {
-  listModels(): Promise<{ models: CatalogModel[]; hardware: string }>;
+  listModels(): Promise<ListModelsResult>;
   download(id: string, onProgress: (p: DownloadProgressParams) => void, signal?: AbortSignal): Promise<{ path: string }>;
 }
 
 export interface ServerDeps {
   /** Builds the model service on first use (storage folder and settings known by then). */
   createModelService?: (storageDir: string, settings: Settings) => ModelService;
-  /** Makes (or finds) the generated demo model and returns its path; used when no model is set. */
-  ensureDemoModel?: (storageDir: string) => Promise<string>;
+  /** Picks and checks the model files before each engine start (server/src/models/selection.ts). */
+  resolveModel?: EngineManagerDeps['resolveModel'];
+  /** Answers pronto/checkModel (server/src/models/modelCheck.ts). */
+  checkModel?: (path: string) => Promise<CheckModelResult>;
   /** Timeout of one pronto/resolveDefinitions request (default 3000 ms). */
   resolveDefinitionsTimeoutMs?: number;
   launcher?: EngineManagerDeps['launcher'];
@@ -93,10 +102,11 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   let enabled = true;
   let storageDir = process.env.PRONTO_STORAGE_DIR || path.join(os.homedir(), '.cache', 'pronto');
   let models: { service: ModelService; mirror: string } | undefined;
-  const modelService = (): ModelService | undefined => {
+  /** The model service for `mirror` (default: the pronto.model.mirror setting), made on first use. */
+  const modelService = (mirror: string = settings['model.mirror']): ModelService | undefined => {
     if (!deps.createModelService) return undefined;
-    if (!models || models.mirror !== settings['model.mirror']) {
-      models = { service: deps.createModelService(storageDir, settings), mirror: settings['model.mirror'] };
+    if (!models || models.mirror !== mirror) {
+      models = { service: deps.createModelService(storageDir, { ...settings, 'model.mirror': mirror }), mirror };
     }
     return models.service;
   };
@@ -108,22 +118,11 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
   const stats = new CompletionStats();
   const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
 
-  const resolveDefaultModel = async (): Promise<ModelResolution> => {
-    if (!deps.ensureDemoModel) {
-      return { ok: false, message: 'No model configured: set pronto.model.path or download one from the model catalog.' };
-    }
-    try {
-      return { ok: true, path: await deps.ensureDemoModel(storageDir), demo: true };
-    } catch (err) {
-      return { ok: false, message: `No model configured, and the demo model could not be made: ${(err as Error).message}` };
-    }
-  };
-
   const manager = new EngineManager({
     launcher: deps.launcher,
     findBinary: deps.findBinary,
     backoff: deps.backoff,
-    resolveDefaultModel,
+    resolveModel: deps.resolveModel,
     onState: (s) => {
       log(`engine: ${s.state}: ${s.message}`);
       status.setEngine(s);
@@ -149,6 +148,7 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     log,
   });
 
+  let lastSettingsIssues = '[]';
   async function readSettings(): Promise<Settings> {
     const initPronto = (initOptions as { pronto?: unknown } | undefined)?.pronto;
     let fromWorkspace: unknown;
@@ -160,8 +160,14 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
       }
     }
     const result = parseSettings(initPronto, fromWorkspace);
-    for (const p of result.problems) connection.console.warn(p);
-    status.setNote(result.problems.length ? `Settings problem: ${result.problems.join(' ')}` : undefined);
+    // Settings are re-read on every change: say each problem once, and once that it is fixed.
+    const issues = JSON.stringify(result.issues);
+    if (issues !== lastSettingsIssues) {
+      for (const p of result.problems) connection.console.warn(p);
+      if (!result.issues.length && lastSettingsIssues !== '[]') connection.console.info('Settings: every pronto.* value is valid again.');
+      lastSettingsIssues = issues;
+    }
+    status.setSettingsProblems(result.issues);
     ring.configure(result.settings['context.ringChunks'], result.settings['context.ringChunkLines']);
     return result.settings;
   }
@@ -252,6 +258,8 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     if (!enabled) return { items: [] };
     const doc = documents.get(params.textDocument.uri);
     if (!doc) return { items: [] };
+    // Off for this language (pronto.completion.languages): no engine request, nothing counted.
+    if (!languageEnabled(settings['completion.languages'], doc.languageId)) return { items: [] };
     try {
       const offset = doc.offsetAt(params.position);
       const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
@@ -306,10 +314,28 @@ export function startServer(connection: Connection, deps: ServerDeps = {}): void
     if (!service) throw new Error('The model catalog is not available in this build.');
     return service.listModels();
   });
-  connection.onRequest(DownloadModelRequest.type, async ({ id }: { id: string }, token: CancellationToken) => {
-    const service = modelService();
+  connection.onRequest(DownloadModelRequest.type, async ({ id, mirror }: DownloadModelParams, token: CancellationToken) => {
+    const service = modelService(typeof mirror === 'string' ? mirror : undefined);
     if (!service) throw new Error('Model download is not available in this build.');
-    return service.download(id, (p) => void connection.sendNotification(DownloadProgressNotification.type, p), abortSignalFrom(token));
+    try {
+      return await service.download(
+        id,
+        (p) => void connection.sendNotification(DownloadProgressNotification.type, p),
+        abortSignalFrom(token),
+      );
+    } catch (err) {
+      // A plain sentence and its kind as the error's data (the client offers retry, a mirror, a
+      // local file); the technical message goes to the log.
+      const failure = failureOf(err);
+      if (!failure) throw err;
+      connection.console.warn(`download of ${id} failed: ${(err as Error).message}`);
+      throw new ResponseError(LSPErrorCodes.RequestFailed, failure.sentence, failure);
+    }
+  });
+
+  connection.onRequest(CheckModelRequest.type, async ({ path: file }: { path: string }): Promise<CheckModelResult> => {
+    if (!deps.checkModel) throw new Error('Model checks are not available in this build.');
+    return deps.checkModel(file);
   });
 
   // Deploy: blue-green rollouts of the engine to a cluster or the local platform (server/src/deploy/).

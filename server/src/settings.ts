@@ -9,8 +9,13 @@
  * yields a message naming the setting, and that setting falls back to its default; the rest are kept.
  */
 import { z } from 'zod';
+import { DEFAULT_LANGUAGE_SWITCHES } from '../../protocol/languages';
 
-const int = (min: number, max: number) => z.number().int().min(min).max(max);
+/** A whole number in [min, max], with messages a person reads in a notification. */
+const int = (min: number, max: number) => {
+  const range = `must be a whole number from ${min} to ${max}`;
+  return z.number(range).int(range).min(min, range).max(max, range);
+};
 /** A token budget: a whole, non-negative number of tokens up to `max`. */
 const tokens = (max: number) =>
   z
@@ -22,7 +27,17 @@ const tokens = (max: number) =>
 /** Dotted name (without the `pronto.` prefix) -> schema, default, description. */
 export const settingsTable = {
   enable: { schema: z.boolean(), default: true, description: 'Show inline completions.' },
-  'model.path': { schema: z.string(), default: '', description: 'Path of a GGUF code model. Empty: use the catalog or the demo model.' },
+  'model.path': {
+    schema: z.string(),
+    default: '',
+    description: 'Path of a GGUF code model. Empty: no completions until a model is chosen (or the demo model, see pronto.model.demo).',
+  },
+  'model.demo': {
+    schema: z.boolean(),
+    default: false,
+    description:
+      'When pronto.model.path is empty, run the bundled demo model: random weights, so its suggestions are meaningless. For trying Pronto without a model.',
+  },
   'model.draftPath': {
     schema: z.string(),
     default: '',
@@ -70,6 +85,12 @@ export const settingsTable = {
     description: 'Suggestions generated per request (the first greedy, the others sampled).',
   },
   'completion.prefetch': { schema: z.boolean(), default: true, description: 'Compute the next suggestion while one is shown.' },
+  'completion.languages': {
+    schema: z.record(z.string(), z.boolean('each language must be true or false')),
+    default: DEFAULT_LANGUAGE_SWITCHES as Record<string, boolean>,
+    description:
+      'Where suggestions appear, by language id (true: on, false: off); "*" stands for every language not listed. Plain text, Markdown and commit messages are off by default.',
+  },
   'context.prefixTokens': {
     schema: tokens(65536),
     default: 1024,
@@ -115,6 +136,8 @@ export interface SettingsResult {
   settings: Settings;
   /** One message per bad value, naming the setting; empty when all is well. */
   problems: string[];
+  /** The same, with the setting's full id apart (for a client that offers to open it). */
+  issues: Array<{ setting: string; message: string }>;
 }
 
 /** Reads `a.b` from `{a: {b}}` or from a flat `{"a.b"}` key (both occur in the wild). */
@@ -130,13 +153,19 @@ function lookup(source: unknown, dotted: string): unknown {
   return node;
 }
 
+/** A bad value as a person should see it in a one-line message: Infinity stays Infinity, long values are cut. */
+function shownValue(raw: unknown): string {
+  const text = typeof raw === 'number' && !Number.isFinite(raw) ? String(raw) : (JSON.stringify(raw) ?? String(raw));
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
 /**
  * Validates settings from any number of sources (later ones win per setting). `null`/`undefined`
  * values mean "not set". Never throws.
  */
 export function parseSettings(...sources: unknown[]): SettingsResult {
   const settings = { ...defaultSettings } as Record<string, unknown>;
-  const problems: string[] = [];
+  const issues: Array<{ setting: string; message: string }> = [];
   for (const [key, entry] of Object.entries(settingsTable)) {
     let raw: unknown;
     for (const source of sources) {
@@ -149,17 +178,19 @@ export function parseSettings(...sources: unknown[]): SettingsResult {
       settings[key] = parsed.data;
     } else {
       const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(
-        `Setting "pronto.${key}" has an invalid value ${JSON.stringify(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
-      );
+      issues.push({
+        setting: `pronto.${key}`,
+        message: `Setting "pronto.${key}" has an invalid value ${shownValue(raw)}: ${why}. Using the default ${JSON.stringify(entry.default)}.`,
+      });
     }
   }
-  return { settings: settings as Settings, problems };
+  return { settings: settings as Settings, problems: issues.map((i) => i.message), issues };
 }
 
 /** Settings whose change needs the engine restarted. */
 export const engineSettingKeys: SettingKey[] = [
   'model.path',
+  'model.demo',
   'model.draftPath',
   'engine.path',
   'engine.url',

@@ -2,7 +2,7 @@
  * Builds the `pronto/status` push from the engine state, the enabled switch, in-flight requests and
  * recent figures. Pushes only when something a client would render changed.
  */
-import type { StatusParams } from '../../protocol/lsp';
+import type { SettingProblem, StatusParams } from '../../protocol/lsp';
 import type { EngineState } from './engine/manager';
 
 export class StatusReporter {
@@ -11,6 +11,7 @@ export class StatusReporter {
   private inFlight = 0;
   private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
   private extraMessage: string | undefined;
+  private settingsProblems: SettingProblem[] = [];
   private lastSent = '';
 
   constructor(private readonly send: (status: StatusParams) => void) {}
@@ -28,6 +29,10 @@ export class StatusReporter {
       ...(e.model !== undefined ? { model: e.model } : {}),
       ...(e.backend !== undefined ? { backend: e.backend } : {}),
       ...(e.demoModel !== undefined ? { demoModel: e.demoModel } : {}),
+      ...(e.needsModel ? { needsModel: true } : {}),
+      ...(e.modelProblem ? { modelProblem: e.modelProblem } : {}),
+      ...(e.gaveUp ? { engineGaveUp: true } : {}),
+      ...(this.settingsProblems.length ? { settingsProblems: this.settingsProblems } : {}),
       ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),
       ...(this.figures.lastLatencyMs !== undefined ? { lastLatencyMs: this.figures.lastLatencyMs } : {}),
     };
@@ -52,6 +57,11 @@ export class StatusReporter {
   /** Settings problems and the like, appended to the message. */
   setNote(note: string | undefined): void {
     this.extraMessage = note;
+    this.push();
+  }
+  /** Settings with invalid values (each replaced by its default); empty clears the warning. */
+  setSettingsProblems(problems: SettingProblem[]): void {
+    this.settingsProblems = problems;
     this.push();
   }
   requestStarted(): void {

@@ -14,8 +14,17 @@ import { after, before, test } from 'node:test';
 import { runtimeCommand, parseShowStat } from '../../server/src/deploy/platform/local/haproxy';
 import { freePort, runCli, type Workspace } from '../support/deploy';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import { type BrowserSession, type CodeServer, launchBrowser, outputRoot, screenshot, startCodeServer } from './harness';
-import { openFileAtEnd, runCommand, webviewFrame } from './workbench';
+import {
+  type BrowserSession,
+  type CodeServer,
+  launchBrowser,
+  openFile,
+  outputRoot,
+  runCommand,
+  screenshot,
+  startCodeServer,
+  webviewFrame,
+} from './harness';
 
 const NAME = 'deploy';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -146,8 +155,10 @@ test('"Pronto: Use Deployed Endpoint" then gives ghost text through HAProxy', { 
   assert.match(settings, new RegExp(`"pronto.engine.url": "http://127.0.0.1:${activePort}"`));
   assert.ok(!settings.includes(key), 'the API key is not in the settings file (SecretStorage keeps it)');
 
-  await openFileAtEnd(page, 'math.js', 'multiply');
+  await openFile(page, 'math.js', 'multiply');
   const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
   await page.keyboard.type('function power(a, b) {', { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
   await ghost.waitFor({ state: 'visible', timeout: 90_000 });

@@ -3,12 +3,15 @@
  * `extensionDevelopmentPath` and test/e2e/host/suite.ts as `extensionTestsPath`. The workbench
  * reports the suite's output and exit code through the page functions codeAutomationLog and
  * codeAutomationExit, which is what this test waits for.
+ *
+ * The same suite runs in desktop VS Code with @vscode/test-electron: `npm run test:electron`
+ * (test/e2e/electron.ts), on machines that can download VS Code (not this one).
  */
 import * as assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import * as esbuild from 'esbuild';
 import { realEngineAndModel, baseSettings, sampleFiles } from './fixtures';
+import { bundleHostSuite } from './host/prepare';
 import { launchBrowser, outputRoot, repoRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
 
 const NAME = 'extension-host';
@@ -34,16 +37,7 @@ after(async () => {
 test('the extension-host suite passes in real VS Code', { timeout: 180_000 }, async () => {
   assert.ok(server);
   const suiteDir = join(outputRoot, NAME, 'suite');
-  await esbuild.build({
-    entryPoints: [join(repoRoot, 'test', 'e2e', 'host', 'suite.ts')],
-    outfile: join(suiteDir, 'index.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode'],
-    logLevel: 'warning',
-  });
+  await bundleHostSuite(join(suiteDir, 'index.js'));
   const remote = (p: string) => `vscode-remote://127.0.0.1:${server!.port}${p}`;
   const payload = JSON.stringify([
     ['extensionDevelopmentPath', remote(repoRoot)],

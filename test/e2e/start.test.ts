@@ -1,16 +1,27 @@
 /**
- * `npm start` (scripts/start.mjs) for real: it builds, starts code-server with the extension on
- * samples/workspace/, prints a URL that serves the workbench, and Ctrl+C (SIGINT) takes the whole
- * process group down. What the page then shows is covered by ui.test.ts.
+ * `npm start` (scripts/start.mjs) for real: it builds, starts code-server with the extension on a
+ * scratch copy of samples/workspace/, prints a URL that serves the workbench; typing into a sample
+ * there and saving leaves the repository's `git status` clean; the demo model runs and says so; the
+ * walkthrough opens on the first run; Ctrl+C (SIGINT) takes the whole process group down. Also
+ * `start.mjs --help`. Screenshots: test-output/e2e/start/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { extensionId, outputRoot, repoRoot, requireE2EInstalled } from './harness';
+import { extensionId, launchBrowser, openFile, outputRoot, repoRoot, requireE2EInstalled, screenshot, waitForStatus } from './harness';
 
-test('npm start prints a working URL and stops cleanly on Ctrl+C', { timeout: 120_000 }, async () => {
+test('start.mjs --help prints its options and exits 0', () => {
+  const out = execFileSync(process.execPath, [join(repoRoot, 'scripts', 'start.mjs'), '--help'], { encoding: 'utf8' });
+  assert.match(out, /^usage: npm start -- \[options\]/);
+  for (const option of ['--port', '--host', '--model', '--workspace', '--fresh-workspace', '--state-dir', '--no-install', '--help'])
+    assert.ok(out.includes(option), option);
+});
+
+test('npm start: a working URL on a scratch copy of the samples; typing there leaves git status clean; Ctrl+C stops it', {
+  timeout: 300_000,
+}, async () => {
   requireE2EInstalled();
   const stateDir = join(outputRoot, 'start');
   rmSync(stateDir, { recursive: true, force: true });
@@ -39,13 +50,17 @@ test('npm start prints a working URL and stops cleanly on Ctrl+C', { timeout: 12
       });
       child.once('exit', (code) => reject(new Error(`start.mjs exited (${code}) before printing a URL:\n${stderr.slice(-3000)}`)));
     });
-    assert.match(decodeURIComponent(url), /samples\/workspace$/);
+    // A scratch copy, never the tracked samples.
+    const scratch = join(stateDir, 'workspace');
+    assert.equal(new URL(url).searchParams.get('folder'), scratch);
+    assert.ok(existsSync(join(scratch, 'src', 'shapes.ts')));
     const res = await fetch(url);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /workbench/i);
+    await typeInASample(url, scratch);
     // The extension was installed into the profile the URL serves.
     assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'extension.js')));
-    assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'vocab', 'ggml-vocab-deepseek-coder.gguf')));
+    assert.ok(existsSync(join(stateDir, 'extensions', extensionId.folder, 'dist', 'models', 'pronto-demo.gguf')));
     child.kill('SIGINT');
     const code = await exited;
     assert.equal(code, 0, `start.mjs exit code after SIGINT:\n${stderr.slice(-2000)}`);
@@ -62,3 +77,45 @@ test('npm start prints a working URL and stops cleanly on Ctrl+C', { timeout: 12
     }
   }
 });
+
+/** Opens the printed URL, checks the first-run view, types into a sample and saves it. */
+async function typeInASample(url: string, scratch: string): Promise<void> {
+  const shots = join(outputRoot, 'start', 'screenshots');
+  const session = await launchBrowser(shots);
+  try {
+    const page = session.page;
+    await page.goto(url);
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
+    // npm start runs the demo model, and the status item says what that means.
+    const label = await waitForStatus(page, /^Pronto: (ready|busy), demo model/, 120_000);
+    assert.match(label, /suggestions are meaningless/);
+    await page
+      .locator('.gettingStartedContainer', { hasText: 'Get started with Pronto' })
+      .first()
+      .waitFor({ state: 'visible', timeout: 30_000 });
+    await screenshot(page, shots, 'first-run');
+    await openFile(page, 'shapes.ts', 'export');
+    const editor = page.locator('.editor-group-container .monaco-editor .view-lines').first();
+    await editor.click();
+    await page.keyboard.press('Control+End');
+    const typed = '// typed by the npm start test';
+    await page.keyboard.press('Enter');
+    await page.keyboard.type(typed, { delay: 10 });
+    await page.keyboard.press('Escape'); // dismiss the (meaningless) ghost text, if any
+    await page.keyboard.press('Control+s');
+    // The edit reached the disk, in the scratch copy.
+    const saved = join(scratch, 'src', 'shapes.ts');
+    const deadline = Date.now() + 30_000;
+    while (!readFileSync(saved, 'utf8').includes(typed)) {
+      if (Date.now() > deadline) throw new Error(`${saved} was not saved with the typed line`);
+      await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
+    }
+    await screenshot(page, shots, 'typed-and-saved');
+    // The repository's own samples are untouched.
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'samples'], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(status, '', `git status of samples/ after typing:\n${status}`);
+    assert.ok(!readFileSync(join(repoRoot, 'samples', 'workspace', 'src', 'shapes.ts'), 'utf8').includes(typed));
+  } finally {
+    await session.close();
+  }
+}

@@ -7,13 +7,25 @@
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import { launchBrowser, outputRoot, screenshot, startCodeServer, type BrowserSession, type CodeServer } from './harness';
-import { openFileAtEnd, runCommand, webviewFrame } from './workbench';
+import {
+  launchBrowser,
+  outputRoot,
+  runCommand,
+  screenshot,
+  startCodeServer,
+  statusItem,
+  waitForProntoLog as waitForLog,
+  workbenchUrl,
+  type BrowserSession,
+  type CodeServer,
+  webviewFrame,
+} from './harness';
+
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -35,7 +47,8 @@ before(async () => {
   }
   server = await startCodeServer({ name: NAME, settings: baseSettings(real), files: sampleFiles, installExtension: 'vsix' });
   session = await launchBrowser(shots);
-  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  // Debug level: the log then records accepts (the "accepted (full)" line the tests wait for).
+  await session.page.goto(workbenchUrl(server, { extensionLogLevel: 'debug' }));
   await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
 });
 
@@ -77,34 +90,6 @@ async function waitForLineGrowth(page: Page, prefix: string, timeoutMs: number):
   return (await handle.jsonValue()) as string;
 }
 
-/**
- * Waits until the extension's "Pronto" log file (written by VS Code under the user-data dir) has a
- * line matching `re`: the extension's own record of what it did.
- */
-async function waitForProntoLog(re: RegExp, timeoutMs: number): Promise<string> {
-  const logsDir = join(server!.root, 'user-data', 'logs');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const files = existsSync(logsDir)
-      ? readdirSync(logsDir, { recursive: true })
-          .map(String)
-          .filter((f) => f.endsWith(join('pronto-dev.pronto', 'Pronto.log')))
-      : [];
-    for (const f of files) {
-      const line = readFileSync(join(logsDir, f), 'utf8')
-        .split('\n')
-        .find((l) => re.test(l));
-      if (line) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`no line matching ${re} in the Pronto log within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100)); // re-read the file; the signal is its content
-  }
-}
-
-function statusItem(page: Page) {
-  return page.locator('.statusbar-item-label[aria-label^="Pronto"]').first();
-}
-
 test('the status bar shows Pronto with the engine state', { timeout: 120_000 }, async () => {
   const page = session!.page;
   const item = statusItem(page);
@@ -126,9 +111,12 @@ test('clicking the status bar item opens the Pronto menu', { timeout: 30_000 }, 
   const page = session!.page;
   await statusItem(page).click();
   const menu = page.locator('.quick-input-widget');
-  for (const entry of ['Disable completions', 'Restart engine', 'Select model file', 'Download a model', 'Show logs', 'Show statistics']) {
+  for (const entry of ['Choose a model', 'Disable completions', 'Restart engine', 'Show logs', 'Show statistics']) {
     await menu.locator('.monaco-list-row', { hasText: entry }).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
+  // The first entry, pre-selected (a stray Enter opens a picker, it does not switch anything off).
+  assert.match(((await menu.locator('.monaco-list-row').first().textContent()) ?? '').trim(), /^Choose a model…/);
+  assert.match(((await menu.locator('.monaco-list-row.focused').first().textContent()) ?? '').trim(), /^Choose a model…/);
   await screenshot(page, shots, 'menu');
   await page.keyboard.press('Escape');
   await menu.waitFor({ state: 'hidden', timeout: 5_000 });
@@ -163,8 +151,14 @@ test('"Pronto: Show Logs" opens the Pronto output channel, which logs activation
 test('typing shows ghost text from the real engine and Tab accepts it', { timeout: 120_000 }, async () => {
   if (realProblem) throw realProblem;
   const page = session!.page;
-  await openFileAtEnd(page, 'math.js', 'multiply');
+  await runCommand(page, 'Go to File');
+  await page.keyboard.type('math.js');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'math.js' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  await page.keyboard.press('Enter');
   const editor = page.locator('.editor-group-container .monaco-editor').first();
+  await editor.locator('.view-line', { hasText: 'multiply' }).waitFor({ state: 'visible', timeout: 30_000 });
+  await editor.locator('.view-lines').click();
+  await page.keyboard.press('Control+End');
   const typed = 'function subtract(a, b) {';
   await page.keyboard.type(typed, { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();

@@ -1,16 +1,15 @@
 /**
- * The demo model (server/src/models/demoModel.ts) is a real model: the prebuilt llama.cpp libraries
+ * The demo model (recipe `demo` in test/support/models.ts; the build ships it as
+ * dist/models/pronto-demo.gguf) is a real model: the prebuilt llama.cpp libraries
  * the engine links load it, find its FIM tokens, and greedy decoding produces varied tokens that
  * depend on the prompt. Uses test/support/llama-check.cpp, built here into its own folder.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
-import { ensureDemoModel } from '../../server/src/models/demoModel';
+import { before, test } from 'node:test';
+import { ensureModel } from '../support/models';
 
 const repo = resolve(__dirname, '../..');
 const libDir = join(repo, 'native/.deps/linux-x64-cuda/package/bins/linux-x64-cuda');
@@ -18,7 +17,6 @@ const llamaDir = join(repo, 'native/.deps/llama.cpp');
 const src = join(repo, 'test/support/llama-check.cpp');
 const bin = join(repo, '.cache/llama-check-demo/llama-check');
 
-let storage: string;
 let model: string;
 
 before(async () => {
@@ -43,12 +41,7 @@ before(async () => {
       { stdio: 'inherit' },
     );
   }
-  storage = await mkdtemp(join(tmpdir(), 'pronto-demo-llama-'));
-  model = await ensureDemoModel(storage);
-});
-
-after(async () => {
-  await rm(storage, { recursive: true, force: true });
+  model = await ensureModel('demo');
 });
 
 interface CheckResult {

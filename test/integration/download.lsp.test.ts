@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
-import type { CatalogModel, DownloadProgressParams } from '../../protocol/lsp';
+import type { CatalogModel, DownloadFailure, ListModelsResult, DownloadProgressParams } from '../../protocol/lsp';
 import { type LspHarness, startLspServer } from '../support/lsp';
 
 const body = randomBytes(2 * 1024 * 1024 + 7);
@@ -90,11 +90,30 @@ after(async () => {
 
 describe('models over LSP', () => {
   test('pronto/listModels lists the catalog with the local state and the hardware', async () => {
-    const r = await h.connection.sendRequest<{ models: CatalogModel[]; hardware: string }>('pronto/listModels');
+    const r = await h.connection.sendRequest<ListModelsResult>('pronto/listModels');
     assert.deepEqual(
       r.models.map((m) => m.id),
-      ['qwen2.5-coder-0.5b', 'qwen2.5-coder-1.5b', 'qwen2.5-coder-3b', 'qwen2.5-coder-7b', 'deepseek-coder-1.3b', 'deepseek-coder-6.7b'],
+      [
+        'qwen2.5-coder-0.5b',
+        'qwen2.5-coder-1.5b',
+        'qwen2.5-coder-1.5b-iq3_xxs',
+        'qwen2.5-coder-3b',
+        'qwen2.5-coder-7b',
+        'deepseek-coder-1.3b',
+        'deepseek-coder-1.3b-q8_0',
+        'deepseek-coder-6.7b',
+        'deepseek-coder-6.7b-q8_0',
+      ],
     );
+    // Every version says what it costs and whether it fits here; one version per model is suggested.
+    for (const m of r.models) {
+      assert.ok(m.memoryBytes > m.sizeBytes && m.quantLabel.includes(m.quant) && m.quality.length > 0, JSON.stringify(m));
+      assert.match(m.fitNote, /^(suggested for|fits|too big for) /);
+    }
+    for (const model of new Set(r.models.map((m) => m.model))) {
+      assert.ok(r.models.filter((m) => m.model === model && m.suggestedVersion).length <= 1, model);
+    }
+    assert.match(r.suggestion, /\w/);
     assert.ok(r.models.every((m) => !m.installed));
     assert.equal(r.models.filter((m) => m.recommended).length, 1);
     assert.deepEqual(r.models[0]!.draftFor, ['qwen2.5-coder-1.5b', 'qwen2.5-coder-3b', 'qwen2.5-coder-7b']);
@@ -134,10 +153,23 @@ describe('models over LSP', () => {
     assert.equal(existsSync(join(storage, 'models', 'qwen2.5-coder-7b-q8_0.gguf')), false);
   });
 
-  test('a download the mirror does not have fails with the HTTP status in the error', async () => {
-    await assert.rejects(h.connection.sendRequest('pronto/downloadModel', { id: 'qwen2.5-coder-3b' }), (err: Error) =>
-      /HTTP 404 Not Found for qwen2\.5-coder-3b-q8_0\.gguf/.test(err.message),
+  test('a download the mirror does not have fails with one plain sentence and its kind; the log has the details', async () => {
+    await assert.rejects(
+      h.connection.sendRequest('pronto/downloadModel', { id: 'qwen2.5-coder-3b' }),
+      (err: Error & { data?: DownloadFailure }) =>
+        /^127\.0\.0\.1:\d+ has no such file \(HTTP 404\): the catalog or the mirror is out of date\.$/.test(err.message) &&
+        err.data?.kind === 'not-found' &&
+        /^127\.0\.0\.1:\d+$/.test(err.data.host ?? ''),
     );
+    assert.ok(h.logs.some((l) => /download of qwen2\.5-coder-3b failed: HTTP 404 Not Found for qwen2\.5-coder-3b-q8_0\.gguf/.test(l)));
     await assert.rejects(h.connection.sendRequest('pronto/downloadModel', { id: 'no-such-model' }), /unknown model id "no-such-model"/);
+  });
+
+  test('offline (the host does not resolve): "are you offline?", and a mirror given with the request is used for it', async () => {
+    await assert.rejects(
+      h.connection.sendRequest('pronto/downloadModel', { id: 'qwen2.5-coder-3b', mirror: 'http://pronto-test.invalid' }),
+      (err: Error & { data?: DownloadFailure }) =>
+        err.message === "Can't reach pronto-test.invalid — are you offline?" && err.data?.kind === 'offline',
+    );
   });
 });

@@ -455,6 +455,8 @@ describe('downloadVerified against a real HTTP server', () => {
 describe('ModelService against a real HTTP server', () => {
   const entry = (over: Partial<CatalogEntry> = {}): CatalogEntry => ({
     id: 'test-model',
+    model: 'test-model',
+    modelLabel: 'Test model',
     label: 'Test model',
     family: 'qwen2.5-coder',
     paramsB: 0.1,
@@ -482,7 +484,8 @@ describe('ModelService against a real HTTP server', () => {
     assert.equal(before.models.length, 1);
     assert.equal(before.models[0]!.installed, false);
     assert.equal(before.models[0]!.recommended, true);
-    assert.match(before.hardware, /^CPU only, 16\.0 GiB RAM\. Suggested: /);
+    assert.equal(before.hardware, 'CPU only, 16.0 GiB RAM');
+    assert.equal(before.suggestion, 'the fastest on the CPU (no NVIDIA GPU found)');
 
     const notes: DownloadProgressParams[] = [];
     const { path } = await service.download('test-model', (p) => notes.push(p));

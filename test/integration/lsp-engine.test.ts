@@ -6,15 +6,14 @@
  * /metrics), not the words.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { StatsResult } from '../../protocol/lsp';
 import { engineBinary } from '../support/engine';
 import { enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
-import { ensureTestModels } from '../support/models';
+import { ensureModel, ensureTestModels, repoRoot } from '../support/models';
 
 const built = existsSync(engineBinary);
 
@@ -123,17 +122,34 @@ describe('LSP server with the real engine', {
 });
 
 describe('LSP server with no model configured', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
-  test('starts the real engine on the generated demo model and says its output is meaningless', async () => {
-    const storageDir = mkdtempSync(path.join(os.tmpdir(), 'pronto-demo-'));
+  test('starts no engine, offers no completions, and says a model is needed', async () => {
     const h = startLspServer();
     try {
-      await h.initialize({ storageDir, pronto: { engine: { threads: 1 }, completion: { debounceMs: 0, prefetch: false } } });
+      await h.initialize({ pronto: { engine: { path: engineBinary }, completion: { debounceMs: 0, prefetch: false } } });
+      const s = await h.waitForStatus((s) => s.state === 'stopped' || s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'stopped', s.message);
+      assert.equal(s.needsModel, true);
+      assert.match(s.message, /No model chosen: completions are off/);
+      assert.deepEqual(enginePids(h.child.pid!), [], 'no engine process');
+      await h.open('file:///work/none.ts', 'function greet(name: string) {\n  return \n}\n');
+      assert.deepEqual((await h.inline('file:///work/none.ts', 1, 9)).items, []);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('with pronto.model.demo, runs the real engine on the demo model and says its output is meaningless', async () => {
+    const demo = await ensureModel('demo');
+    const h = startLspServer({ PRONTO_DEMO_MODEL: demo });
+    try {
+      await h.initialize({
+        pronto: { model: { demo: true }, engine: { path: engineBinary, threads: 1 }, completion: { debounceMs: 0, prefetch: false } },
+      });
       const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
       assert.equal(s.state, 'ready', s.message);
       assert.equal(s.demoModel, true);
       assert.match(s.message, /meaningless/);
-      assert.match(s.model ?? '', /^pronto-demo-.*\.gguf$/);
-      assert.ok(existsSync(path.join(storageDir, 'models', s.model!)));
+      assert.equal(s.model, path.basename(demo));
       await h.open('file:///work/demo.ts', 'function greet(name: string) {\n  return \n}\n');
       await h.inline('file:///work/demo.ts', 1, 9);
       const rec = (await stats(h)).recent.at(-1)!;
@@ -141,7 +157,27 @@ describe('LSP server with no model configured', { timeout: 120_000, skip: built 
       assert.ok(rec.generatedTokens > 0);
     } finally {
       await h.stop();
-      rmSync(storageDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file that is not a GGUF model is refused before any engine start, with what to pick instead', async () => {
+    const h = startLspServer();
+    const readme = path.join(repoRoot, 'README.md');
+    try {
+      await h.initialize({ pronto: { model: { path: readme }, engine: { path: engineBinary } } });
+      const s = await h.waitForStatus((s) => s.state === 'error' || s.state === 'ready');
+      assert.equal(s.state, 'error');
+      assert.deepEqual(s.modelProblem, {
+        setting: 'pronto.model.path',
+        path: readme,
+        problem: 'README.md is not a GGUF model: it is a text file.',
+        advice: s.modelProblem?.advice,
+      });
+      assert.match(s.modelProblem?.advice ?? '', /Pick a \.gguf base code model/);
+      assert.deepEqual(enginePids(h.child.pid!), [], 'the engine was never started');
+      assert.ok(!h.logs.some((l) => /starting .*pronto-engine/.test(l)), h.logs.join('\n'));
+    } finally {
+      await h.stop();
     }
   });
 });

@@ -7,7 +7,7 @@
  * engine binary and a generated GGUF.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,15 +28,17 @@ import {
   type EngineReports,
   type LspHarness,
 } from '../support/lsp';
+import { ensureModel } from '../support/models';
 
-const modelPath = path.join(os.tmpdir(), `pronto-lsp-it-${process.pid}.gguf`);
-writeFileSync(modelPath, 'not a real model');
+// A real GGUF: the server checks the model file before it starts the (here: fake) engine on it.
+let modelPath: string;
 const uri = 'file:///work/demo.ts';
 let bin: string;
 let reports: EngineReports;
 const harnesses: LspHarness[] = [];
 
 before(async () => {
+  modelPath = await ensureModel('draft');
   bin = writeFakeEngineBinary();
   reports = await startEngineReports();
 });
@@ -194,9 +196,29 @@ describe('LSP server settings and failures', { timeout: 60_000 }, () => {
     const h = server();
     await h.initialize(localOptions({ completion: { debounceMs: 'soon', prefetch: false } }));
     const s = await h.waitForStatus((s) => s.state === 'ready');
-    assert.match(s.message, /pronto\.completion\.debounceMs/);
+    assert.equal(s.settingsProblems?.length, 1);
+    assert.equal(s.settingsProblems?.[0]?.setting, 'pronto.completion.debounceMs');
+    assert.match(s.settingsProblems?.[0]?.message ?? '', /invalid value "soon".*Using the default 75/);
     await h.open(uri, '/*fake:ok*/\n');
     assert.equal((await h.inline(uri, 1, 0)).items.length, 1);
+    await h.stop();
+  });
+
+  test('a bad setting fixed in the editor settings clears its warning; each problem is logged once', async () => {
+    const h = server();
+    const good = localOptions().pronto;
+    h.workspaceSettings.pronto = { ...good, completion: { ...good.completion, maxTokens: 'lots' } };
+    await h.initialize(localOptions(), true);
+    const bad = await h.waitForStatus((s) => s.settingsProblems?.[0]?.setting === 'pronto.completion.maxTokens');
+    // Re-reads of unchanged settings (every configuration change) do not log the problem again.
+    await h.connection.sendNotification('workspace/didChangeConfiguration', { settings: null });
+    await h.connection.sendNotification('workspace/didChangeConfiguration', { settings: null });
+    h.workspaceSettings.pronto = good;
+    await h.connection.sendNotification('workspace/didChangeConfiguration', { settings: null });
+    const fixed = await h.waitForStatus((s) => s.settingsProblems === undefined, h.statuses.indexOf(bad));
+    assert.equal(fixed.settingsProblems, undefined);
+    assert.equal(h.logs.filter((l) => l.includes('pronto.completion.maxTokens')).length, 1, h.logs.join('\n'));
+    assert.ok(h.logs.some((l) => /every pronto\.\* value is valid again/.test(l)));
     await h.stop();
   });
 

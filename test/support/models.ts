@@ -13,7 +13,7 @@ import {
   STARCODER_FIM,
   writeRandomModel,
   type RandomModelOptions,
-} from '../../server/src/models/randomModel';
+} from './randomModel';
 
 export const repoRoot = path.resolve(__dirname, '../..');
 export const modelCacheDir = path.join(repoRoot, '.cache', 'models');
@@ -88,6 +88,22 @@ export const recipes = {
     seed: 5,
     fim: STARCODER_FIM,
     name: 'pronto-test-starcoder-draft',
+  },
+  /** The demo model shipped with the extension (dist/models/pronto-demo.gguf, made by
+   * scripts/build-demo-model.ts): deepseek-coder's tokenizer, small random weights. */
+  demo: {
+    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+    arch: 'llama',
+    nLayer: 2,
+    nEmbd: 128,
+    nHead: 4,
+    nHeadKv: 2,
+    nFf: 384,
+    ctx: 16384,
+    type: 'f16',
+    seed: 20240,
+    fim: DEEPSEEK_CODER_FIM,
+    name: 'pronto-demo (random weights: output is meaningless)',
   },
   /** Qwen2.5-Coder-0.5B's shape at Q8_0 (~530 MB), qwen2 vocab + Qwen2.5 special/FIM tokens. */
   bench: {

@@ -64,3 +64,39 @@ test('the extension entry point and activation are declared', () => {
   assert.equal(pkg.main, './dist/extension.js');
   assert.ok(pkg.activationEvents.includes('onStartupFinished'));
 });
+
+test('the command palette offers only what makes sense now (when clauses on context keys the extension sets)', () => {
+  const when = new Map<string, string>(
+    pkg.contributes.menus.commandPalette.map((m: { command: string; when: string }) => [m.command, m.when]),
+  );
+  // One of Enable/Disable, never both; Toggle stays for keybindings only.
+  assert.equal(when.get('pronto.enable'), '!pronto.enabled');
+  assert.equal(when.get('pronto.disable'), 'pronto.enabled');
+  assert.equal(when.get('pronto.toggle'), 'false');
+  // Start only when stopped; stop and restart only when running.
+  assert.equal(when.get('pronto.startServer'), '!pronto.serverRunning');
+  assert.equal(when.get('pronto.stopServer'), 'pronto.serverRunning');
+  assert.equal(when.get('pronto.restartServer'), 'pronto.serverRunning');
+  assert.match(when.get('pronto.restartEngine') ?? '', /pronto\.serverRunning && !pronto\.needsModel/);
+  // Every context key used is one extension/src/contextKeys.ts sets (or one of VS Code's own).
+  const source = readFileSync(join(root, 'extension', 'src', 'contextKeys.ts'), 'utf8');
+  const builtin = new Set(['inlineSuggestionVisible', 'editorIsOpen', 'editorTextFocus', 'editorReadonly', 'false']);
+  for (const w of when.values()) {
+    for (const key of w.match(/[\w.]+/g) ?? []) {
+      if (builtin.has(key)) continue;
+      assert.ok(source.includes(`'${key}'`), `context key ${key} is set by contextKeys.ts`);
+    }
+  }
+});
+
+test('the packaged extension has a README, an icon and an honest description', () => {
+  assert.ok(existsSync(join(root, 'extension', 'marketplace', 'README.md')));
+  const icon = readFileSync(join(root, pkg.icon));
+  assert.equal(icon.subarray(1, 4).toString('latin1'), 'PNG');
+  assert.ok(icon.readUInt32BE(16) >= 128 && icon.readUInt32BE(20) >= 128, 'at least 128x128, as the Marketplace asks');
+  // It runs on the CPU as well: no claim of being GPU-accelerated.
+  assert.doesNotMatch(pkg.description, /GPU-accelerated/i);
+  assert.match(pkg.description, /CPU/);
+  // The engine's port is not offered for forwarding.
+  assert.deepEqual(pkg.contributes.configurationDefaults['remote.portsAttributes']['pronto-engine'].onAutoForward, 'ignore');
+});

@@ -21,8 +21,8 @@ import {
   writeGgufFile,
   type GgufTensorSpec,
   type GgufValue,
-} from '../../server/src/models/gguf';
-import { DEEPSEEK_CODER_FIM, QWEN25_SPECIAL_TOKENS, writeRandomModel } from '../../server/src/models/randomModel';
+} from '../support/gguf';
+import { DEEPSEEK_CODER_FIM, QWEN25_SPECIAL_TOKENS, writeRandomModel } from '../support/randomModel';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const vocabDir = path.join(repoRoot, 'native/.deps/llama.cpp/models');

@@ -13,6 +13,8 @@ import {
 
 const entry = (over: Partial<CatalogEntry>): CatalogEntry => ({
   id: 'm',
+  model: 'm',
+  modelLabel: 'M',
   label: 'M',
   family: 'qwen2.5-coder',
   paramsB: 1,
@@ -32,16 +34,19 @@ describe('catalog', () => {
     assert.deepEqual(validateCatalog(CATALOG), []);
   });
 
-  test('lists the Qwen2.5-Coder 0.5/1.5/3/7B and DeepSeek-Coder 1.3/6.7B base models', () => {
+  test('lists the Qwen2.5-Coder 0.5/1.5/3/7B and DeepSeek-Coder 1.3/6.7B base models, in the quantizations their publishers offer', () => {
     assert.deepEqual(
-      CATALOG.map((m) => [m.family, m.paramsB]),
+      CATALOG.map((m) => [m.model, m.quant]),
       [
-        ['qwen2.5-coder', 0.5],
-        ['qwen2.5-coder', 1.5],
-        ['qwen2.5-coder', 3],
-        ['qwen2.5-coder', 7],
-        ['deepseek-coder', 1.3],
-        ['deepseek-coder', 6.7],
+        ['qwen2.5-coder-0.5b', 'Q8_0'],
+        ['qwen2.5-coder-1.5b', 'Q8_0'],
+        ['qwen2.5-coder-1.5b', 'IQ3_XXS'],
+        ['qwen2.5-coder-3b', 'Q8_0'],
+        ['qwen2.5-coder-7b', 'Q8_0'],
+        ['deepseek-coder-1.3b', 'Q4_K_M'],
+        ['deepseek-coder-1.3b', 'Q8_0'],
+        ['deepseek-coder-6.7b', 'Q4_K_M'],
+        ['deepseek-coder-6.7b', 'Q8_0'],
       ],
     );
   });
@@ -67,6 +72,13 @@ describe('catalog', () => {
       /another family/,
     ],
     ['draft not smaller', [entry({ draftFor: ['b'] }), entry({ id: 'b', file: 'b.gguf', paramsB: 0.5 })], /not bigger/],
+    ['unknown quantization', [entry({ quant: 'Q9_X' as CatalogEntry['quant'] })], /unknown quantization Q9_X/],
+    ['one model listing a quantization twice', [entry({}), entry({ id: 'm2', file: 'm2.gguf' })], /m lists Q8_0 twice/],
+    [
+      'versions of one model that disagree',
+      [entry({}), entry({ id: 'm4', file: 'm4.gguf', quant: 'Q4_K_M', paramsB: 2 })],
+      /model m has versions that disagree/,
+    ],
   ];
   for (const [name, catalog, expected] of problems) {
     test(`validateCatalog reports: ${name}`, () => {

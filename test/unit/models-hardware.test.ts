@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CATALOG, findModel } from '../../server/src/models/catalog';
 import {
+  adviseVersions,
   describeHardware,
   type HardwareInfo,
   memoryNeededBytes,
@@ -83,12 +84,25 @@ describe('suggestModel', () => {
   }
 
   test('family preference: DeepSeek', () => {
-    assert.equal(suggestModel(hw([24]), CATALOG, { family: 'deepseek-coder' }).modelId, 'deepseek-coder-6.7b');
-    assert.equal(suggestModel(hw(null), CATALOG, { family: 'deepseek-coder' }).modelId, 'deepseek-coder-1.3b');
+    // The biggest model at the best precision that fits the GPU; on the CPU the smallest model at 8 bits.
+    const gpu = suggestModel(hw([24]), CATALOG, { family: 'deepseek-coder' });
+    assert.deepEqual([gpu.modelId, gpu.draftId], ['deepseek-coder-6.7b-q8_0', 'deepseek-coder-1.3b-q8_0']);
+    assert.equal(
+      suggestModel(hw([8]), CATALOG, { family: 'deepseek-coder' }).modelId,
+      'deepseek-coder-6.7b',
+      '4-bit 6.7B beats 8-bit 1.3B',
+    );
+    assert.equal(suggestModel(hw(null), CATALOG, { family: 'deepseek-coder' }).modelId, 'deepseek-coder-1.3b-q8_0');
+    assert.equal(
+      suggestModel(hw(null, 4.5), CATALOG, { family: 'deepseek-coder' }).modelId,
+      'deepseek-coder-1.3b',
+      'only the 4-bit fits 4.5 GiB RAM',
+    );
   });
 
   test('the GPU reason explains a fall back to CPU', () => {
-    assert.match(suggestModel(hw([0.5]), CATALOG).reason, /GPU0 has only 0\.5 GiB free/);
+    assert.equal(suggestModel(hw([0.5]), CATALOG).reason, 'GPU0 has only 0.5 GiB free, so the fastest on the CPU');
+    assert.equal(suggestModel(hw([24]), CATALOG).reason, "needs 8.4 GiB of GPU0's 24.0 GiB free, with a draft model");
   });
 
   test('empty catalog', () => {
@@ -131,4 +145,64 @@ describe('probeHardware (real child processes)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('adviseVersions', () => {
+  const versions = (model: string) => CATALOG.filter((m) => m.model === model);
+  // [case, hardware, model, suggested id, fitting ids]
+  const cases: Array<[string, HardwareInfo, string, string | undefined, string[], RegExp]> = [
+    [
+      'big GPU: the 8-bit',
+      hw([24]),
+      'deepseek-coder-6.7b',
+      'deepseek-coder-6.7b-q8_0',
+      ['deepseek-coder-6.7b', 'deepseek-coder-6.7b-q8_0'],
+      /suggested for GPU0 \(24\.0 GiB free\)/,
+    ],
+    ['8 GiB GPU: only the 4-bit fits', hw([8]), 'deepseek-coder-6.7b', 'deepseek-coder-6.7b', ['deepseek-coder-6.7b'], /too big for GPU0/],
+    [
+      'CPU with 16 GiB: the 8-bit',
+      hw(null),
+      'deepseek-coder-1.3b',
+      'deepseek-coder-1.3b-q8_0',
+      ['deepseek-coder-1.3b', 'deepseek-coder-1.3b-q8_0'],
+      /16\.0 GiB RAM/,
+    ],
+    [
+      'CPU with 4.5 GiB: the 4-bit',
+      hw(null, 4.5),
+      'deepseek-coder-1.3b',
+      'deepseek-coder-1.3b',
+      ['deepseek-coder-1.3b'],
+      /too big for 4\.5 GiB RAM/,
+    ],
+    ['nothing fits', hw(null, 1), 'qwen2.5-coder-7b', undefined, [], /too big for 1\.0 GiB RAM/],
+    [
+      '3-bit or 8-bit 1.5B on a small GPU',
+      hw([1.5]),
+      'qwen2.5-coder-1.5b',
+      'qwen2.5-coder-1.5b-iq3_xxs',
+      ['qwen2.5-coder-1.5b-iq3_xxs'],
+      /too big for GPU0/,
+    ],
+  ];
+  for (const [name, info, model, suggested, fitting, note] of cases) {
+    test(name, () => {
+      const advice = adviseVersions(info, versions(model));
+      assert.equal(advice.find((a) => a.suggested)?.id, suggested);
+      assert.ok(advice.filter((a) => a.suggested).length <= 1);
+      assert.deepEqual(
+        advice
+          .filter((a) => a.fits)
+          .map((a) => a.id)
+          .sort(),
+        [...fitting].sort(),
+      );
+      assert.ok(
+        advice.some((a) => note.test(a.note)),
+        JSON.stringify(advice),
+      );
+      for (const a of advice) assert.ok(a.memoryBytes > CATALOG.find((m) => m.id === a.id)!.sizeBytes, 'memory covers more than the file');
+    });
+  }
 });

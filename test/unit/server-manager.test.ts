@@ -167,6 +167,7 @@ test('repeated start failures stop retrying with a clear message', async () => {
   await m.start(settingsWith({}));
   const err = await rec.waitFor((s) => s.state === 'error');
   assert.match(err.message, /failed 3 times/);
+  assert.equal(err.gaveUp, true, 'flagged, so the client can say it once with its actions');
   assert.equal(launched.length, 3);
   assert.equal(rec.states.filter((s) => s.state === 'degraded').length, 2);
   await m.stop();
@@ -195,6 +196,34 @@ test('configuration errors are reported without retrying', async () => {
   assert.equal(launched.length, 0);
 });
 
+test("the model resolver's verdict is reported as it is, before the engine binary is even looked for", async () => {
+  const { launcher, launched } = fakeLauncher(undefined);
+  const rec = recorder();
+  let binaryLookups = 0;
+  const m = new EngineManager({
+    launcher,
+    findBinary: async () => {
+      binaryLookups++;
+      return okBinary();
+    },
+    onState: rec.onState,
+    resolveModel: async () => ({
+      ok: false,
+      message: 'm.gguf is not a GGUF model: it is a text file.',
+      state: {
+        state: 'error',
+        message: 'm.gguf is not a GGUF model: it is a text file.',
+        modelProblem: { setting: 'pronto.model.path', path: '/m.gguf', problem: 'p', advice: 'a' },
+      },
+    }),
+  });
+  await m.start(parseSettings().settings);
+  assert.equal(m.state.state, 'error');
+  assert.equal(m.state.modelProblem?.path, '/m.gguf');
+  assert.equal(launched.length, 0, 'no engine process');
+  assert.equal(binaryLookups, 0);
+});
+
 test('no model configured: the demo model is used and flagged', async () => {
   const e = await startFakeEngine();
   engines.push(e);
@@ -204,7 +233,7 @@ test('no model configured: the demo model is used and flagged', async () => {
     launcher,
     findBinary: okBinary,
     onState: rec.onState,
-    resolveDefaultModel: async () => ({ ok: true, path: modelPath, demo: true }),
+    resolveModel: async () => ({ ok: true, path: modelPath, demo: true }),
   });
   await m.start(parseSettings().settings);
   assert.equal(m.state.state, 'ready');

@@ -21,7 +21,14 @@ for (const [key, entry] of Object.entries(settingsTable)) {
     assert.ok(prop, `pronto.${key} is missing from package.json contributes.configuration`);
     assert.deepEqual(prop.default, entry.default);
     if (entry.schema instanceof z.ZodEnum) assert.deepEqual(prop.enum, entry.schema.options);
-    const expectedType = typeof entry.default === 'boolean' ? 'boolean' : typeof entry.default === 'string' ? 'string' : undefined;
+    const expectedType =
+      typeof entry.default === 'boolean'
+        ? 'boolean'
+        : typeof entry.default === 'string'
+          ? 'string'
+          : typeof entry.default === 'object'
+            ? 'object'
+            : undefined;
     if (expectedType) assert.equal(prop.type, expectedType);
     else assert.ok(prop.type === 'integer' || prop.type === 'number', `pronto.${key} is numeric`);
   });

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ReadyLine } from '../../../protocol/engine';
+import type { ModelProblem } from '../../../protocol/lsp';
 import type { Settings } from '../settings';
 import { EngineClient } from './client';
 import { execaLauncher, findEngineBinary, type BinaryResult, type EngineLauncher, type EngineProcess } from './process';
@@ -21,15 +22,27 @@ export interface EngineState {
   model?: string;
   backend?: string;
   demoModel?: boolean;
+  /** No model configured: the engine is not started (state `stopped`). */
+  needsModel?: boolean;
+  /** The model file was refused before the engine started (state `error`). */
+  modelProblem?: ModelProblem;
+  /** Failed `maxFailures` times in a row; no more automatic restarts (state `error`). */
+  gaveUp?: boolean;
 }
 
-export type ModelResolution = { ok: true; path: string; demo: boolean } | { ok: false; message: string };
+/**
+ * The model (and draft) to start on, or why there is none: `state` is what to report then
+ * (server/src/models/selection.ts decides; without it, an existing pronto.model.path is used as is).
+ */
+export type ModelResolution =
+  | { ok: true; path: string; demo: boolean; draftPath?: string; notes?: string[] }
+  | { ok: false; message: string; state?: EngineState };
 
 export interface EngineManagerDeps {
   launcher?: EngineLauncher;
   findBinary?: (settingPath: string) => Promise<BinaryResult>;
-  /** Picks the model when pronto.model.path is empty (the demo model). */
-  resolveDefaultModel?: () => Promise<ModelResolution>;
+  /** Picks and checks the model files before each start (server/src/models/selection.ts). */
+  resolveModel?: (settings: Settings) => Promise<ModelResolution>;
   onState: (state: EngineState) => void;
   log?: (line: string) => void;
   backoff?: Partial<BackoffOptions>;
@@ -49,6 +62,16 @@ const defaultBackoff: BackoffOptions = { baseMs: 500, maxMs: 15000, maxFailures:
 
 export function backoffDelay(failures: number, o: Pick<BackoffOptions, 'baseMs' | 'maxMs'>): number {
   return Math.min(o.maxMs, o.baseMs * 2 ** Math.max(0, failures - 1));
+}
+
+/** Without a resolver: pronto.model.path as is, when the file exists (tests with fake engines). */
+async function existingModelFile(settings: Settings): Promise<ModelResolution> {
+  const file = settings['model.path'];
+  if (!file) return { ok: false, message: 'No model configured: set pronto.model.path or pick one from the model catalog.' };
+  if (!existsSync(file)) return { ok: false, message: `The model file in pronto.model.path does not exist: ${file}` };
+  const draft = settings['model.draftPath'];
+  if (draft && !existsSync(draft)) return { ok: false, message: `The draft model file in pronto.model.draftPath does not exist: ${draft}` };
+  return { ok: true, path: file, demo: false, ...(draft ? { draftPath: draft } : {}) };
 }
 
 export class EngineManager {
@@ -94,6 +117,16 @@ export class EngineManager {
     this.deps.log?.(line);
   }
 
+  /** Engine lines that repeat on every start and say nothing new after the first time. */
+  private readonly onceLines = new Set<string>();
+  private logEngineLine(line: string): void {
+    if (/Falling back to CPU|Running on CPU|running on the CPU/i.test(line)) {
+      if (this.onceLines.has(line)) return;
+      this.onceLines.add(line);
+    }
+    this.log(`[engine] ${line}`);
+  }
+
   async start(settings: Settings): Promise<void> {
     await this.stop({ quiet: true });
     this.settings = settings;
@@ -137,6 +170,7 @@ export class EngineManager {
       this.emit({
         state: 'error',
         message: `The engine failed ${this.failures} times in a row and will not be restarted automatically: ${why}. Fix the cause, then run "Pronto: Restart Engine".`,
+        gaveUp: true,
       });
       return;
     }
@@ -156,27 +190,16 @@ export class EngineManager {
     if (settings['engine.url']) return this.attemptRemote(gen, settings);
     this.emit({ state: 'starting', message: 'Starting the engine…' });
 
+    // The model first: a missing or wrong model is said at once, before any engine process.
+    const model = await (this.deps.resolveModel ?? existingModelFile)(settings);
+    if (gen !== this.generation) return;
+    if (!model.ok) return this.emit(model.state ?? { state: 'error', message: model.message });
+    const draft = model.draftPath;
+    for (const note of model.notes ?? []) this.log(note);
+
     const binary = await this.findBinary(settings['engine.path']);
     if (gen !== this.generation) return;
     if (!binary.ok) return this.emit({ state: 'error', message: binary.message });
-
-    let model: ModelResolution;
-    if (settings['model.path']) {
-      model = existsSync(settings['model.path'])
-        ? { ok: true, path: settings['model.path'], demo: false }
-        : { ok: false, message: `The model file in pronto.model.path does not exist: ${settings['model.path']}` };
-    } else if (this.deps.resolveDefaultModel) {
-      this.emit({ state: 'starting', message: 'No model configured: preparing the demo model…' });
-      model = await this.deps.resolveDefaultModel();
-    } else {
-      model = { ok: false, message: 'No model configured: set pronto.model.path or pick one from the model catalog.' };
-    }
-    if (gen !== this.generation) return;
-    if (!model.ok) return this.emit({ state: 'error', message: model.message });
-    const draft = settings['model.draftPath'];
-    if (draft && !existsSync(draft)) {
-      return this.emit({ state: 'error', message: `The draft model file in pronto.model.draftPath does not exist: ${draft}` });
-    }
 
     const args = [
       '--model',
@@ -200,7 +223,7 @@ export class EngineManager {
     this.log(`starting ${binary.path} (${binary.version}, from ${binary.source}) ${args.join(' ')}`);
     const proc = await this.launcher.launch(binary.path, args, {
       readyTimeoutMs: this.deps.readyTimeoutMs ?? 180000,
-      onLog: (line) => this.log(`[engine] ${line}`),
+      onLog: (line) => this.logEngineLine(line),
     });
     if (gen !== this.generation) {
       proc.kill('SIGKILL');
@@ -239,7 +262,7 @@ export class EngineManager {
     this.emit({
       state: 'ready',
       message: demo
-        ? 'Running the generated demo model: its suggestions are meaningless until you choose a real model (pronto.model.path or the model catalog).'
+        ? 'Demo model: its suggestions are meaningless until you choose a real model (Pronto menu → Choose a model…).'
         : `Ready: ${modelName} on ${ready.line.build.backend}.`,
       model: modelName,
       backend: ready.line.build.backend,

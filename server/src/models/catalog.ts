@@ -22,11 +22,15 @@ export interface CatalogEntry {
   /** Stable id used by the protocol (`pronto/downloadModel { id }`) and settings. */
   id: string;
   label: string;
+  /** The model this file is a version of (one row in the picker; its files are its quantizations). */
+  model: string;
+  /** The model's name without the quantization, e.g. "Qwen2.5-Coder 1.5B". */
+  modelLabel: string;
   family: ModelFamily;
   /** Parameters in billions. */
   paramsB: number;
-  /** Quantization of the GGUF file, e.g. Q8_0. */
-  quant: string;
+  /** Quantization of the GGUF file, a key of QUANTS. */
+  quant: QuantName;
   /** Hugging Face repository, `owner/name`. */
   repo: string;
   /** File name inside the repository; also the local file name. */
@@ -50,6 +54,23 @@ export interface CatalogEntry {
 
 export const DEFAULT_MODEL_BASE_URL = 'https://huggingface.co';
 
+/**
+ * What each quantization offered costs. Bits per weight and the perplexity figures are llama.cpp's
+ * own (tools/quantize/quantize.cpp of the pinned release: "+0.0026 ppl @ Llama-3-8B" for Q8_0,
+ * "+0.1754 ppl" for Q4_K_M; for IQ3_XXS it gives only "3.06 bpw"); the sentences are ours.
+ */
+export const QUANTS = {
+  F16: { bits: 16, label: '16-bit (F16)', quality: 'Full quality: the reference the others are measured against.' },
+  Q8_0: { bits: 8, label: '8-bit (Q8_0)', quality: 'Practically full quality (+0.003 perplexity on Llama-3-8B, per llama.cpp).' },
+  Q4_K_M: {
+    bits: 4,
+    label: '4-bit (Q4_K_M)',
+    quality: 'Small quality cost (+0.18 perplexity on Llama-3-8B, per llama.cpp); half the memory of 8-bit.',
+  },
+  IQ3_XXS: { bits: 3, label: '3-bit (IQ3_XXS)', quality: 'Clear quality cost: for machines that fit nothing bigger.' },
+} as const;
+export type QuantName = keyof typeof QUANTS;
+
 const MB = 1_000_000;
 const GB = 1_000_000_000;
 
@@ -58,6 +79,8 @@ const HF_PAGE = 'copied from a stored copy of the Hugging Face file page (not ch
 export const CATALOG: readonly CatalogEntry[] = [
   {
     id: 'qwen2.5-coder-0.5b',
+    model: 'qwen2.5-coder-0.5b',
+    modelLabel: 'Qwen2.5-Coder 0.5B',
     label: 'Qwen2.5-Coder 0.5B (base, Q8_0)',
     family: 'qwen2.5-coder',
     paramsB: 0.5,
@@ -73,6 +96,8 @@ export const CATALOG: readonly CatalogEntry[] = [
   },
   {
     id: 'qwen2.5-coder-1.5b',
+    model: 'qwen2.5-coder-1.5b',
+    modelLabel: 'Qwen2.5-Coder 1.5B',
     label: 'Qwen2.5-Coder 1.5B (base, Q8_0)',
     family: 'qwen2.5-coder',
     paramsB: 1.5,
@@ -86,7 +111,27 @@ export const CATALOG: readonly CatalogEntry[] = [
     kvBytesPerToken: 28 * 2 * 2 * 128 * 2,
   },
   {
+    id: 'qwen2.5-coder-1.5b-iq3_xxs',
+    model: 'qwen2.5-coder-1.5b',
+    modelLabel: 'Qwen2.5-Coder 1.5B',
+    label: 'Qwen2.5-Coder 1.5B (base, IQ3_XXS)',
+    family: 'qwen2.5-coder',
+    paramsB: 1.5,
+    quant: 'IQ3_XXS',
+    // The repository and file llama.cpp's own FIM test downloads (tools/server/tests/unit/test_infill.py).
+    repo: 'ggml-org/Qwen2.5-Coder-1.5B-IQ3_XXS-GGUF',
+    file: 'qwen2.5-coder-1.5b-iq3_xxs-imat.gguf',
+    revision: 'main',
+    // Estimate: 1.54 B weights at ~3.06 bits plus the 151,936 x 1,536 embedding kept at higher precision.
+    sizeBytes: 0.71 * GB,
+    sha256: null,
+    sha256Source: 'unknown: verified against the X-Linked-ETag header at download time',
+    kvBytesPerToken: 28 * 2 * 2 * 128 * 2,
+  },
+  {
     id: 'qwen2.5-coder-3b',
+    model: 'qwen2.5-coder-3b',
+    modelLabel: 'Qwen2.5-Coder 3B',
     label: 'Qwen2.5-Coder 3B (base, Q8_0)',
     family: 'qwen2.5-coder',
     paramsB: 3,
@@ -101,6 +146,8 @@ export const CATALOG: readonly CatalogEntry[] = [
   },
   {
     id: 'qwen2.5-coder-7b',
+    model: 'qwen2.5-coder-7b',
+    modelLabel: 'Qwen2.5-Coder 7B',
     label: 'Qwen2.5-Coder 7B (base, Q8_0)',
     family: 'qwen2.5-coder',
     paramsB: 7,
@@ -115,6 +162,8 @@ export const CATALOG: readonly CatalogEntry[] = [
   },
   {
     id: 'deepseek-coder-1.3b',
+    model: 'deepseek-coder-1.3b',
+    modelLabel: 'DeepSeek-Coder 1.3B',
     label: 'DeepSeek-Coder 1.3B (base, Q4_K_M)',
     family: 'deepseek-coder',
     paramsB: 1.3,
@@ -126,10 +175,30 @@ export const CATALOG: readonly CatalogEntry[] = [
     sha256: '2ad96fe419b897dab9da8c8d0503047dd3ad9b30b7c11f65e0d69bba821e3a9c',
     sha256Source: HF_PAGE,
     kvBytesPerToken: 24 * 2 * 16 * 128 * 2,
-    draftFor: ['deepseek-coder-6.7b'],
+    draftFor: ['deepseek-coder-6.7b', 'deepseek-coder-6.7b-q8_0'],
+  },
+  {
+    id: 'deepseek-coder-1.3b-q8_0',
+    model: 'deepseek-coder-1.3b',
+    modelLabel: 'DeepSeek-Coder 1.3B',
+    label: 'DeepSeek-Coder 1.3B (base, Q8_0)',
+    family: 'deepseek-coder',
+    paramsB: 1.3,
+    quant: 'Q8_0',
+    repo: 'TheBloke/deepseek-coder-1.3b-base-GGUF',
+    file: 'deepseek-coder-1.3b-base.Q8_0.gguf',
+    revision: 'c90e28c4a822d27c2a2f011fcc47a3dd6bf0cdfb',
+    // Estimate from 1.35 B weights at 8.5 bits (Q8_0); the exact size comes from the server.
+    sizeBytes: 1.43 * GB,
+    sha256: null,
+    sha256Source: 'unknown: verified against the X-Linked-ETag header at download time',
+    kvBytesPerToken: 24 * 2 * 16 * 128 * 2,
+    draftFor: ['deepseek-coder-6.7b', 'deepseek-coder-6.7b-q8_0'],
   },
   {
     id: 'deepseek-coder-6.7b',
+    model: 'deepseek-coder-6.7b',
+    modelLabel: 'DeepSeek-Coder 6.7B',
     label: 'DeepSeek-Coder 6.7B (base, Q4_K_M)',
     family: 'deepseek-coder',
     paramsB: 6.7,
@@ -142,8 +211,24 @@ export const CATALOG: readonly CatalogEntry[] = [
     sha256Source: HF_PAGE,
     kvBytesPerToken: 32 * 2 * 32 * 128 * 2,
   },
+  {
+    id: 'deepseek-coder-6.7b-q8_0',
+    model: 'deepseek-coder-6.7b',
+    modelLabel: 'DeepSeek-Coder 6.7B',
+    label: 'DeepSeek-Coder 6.7B (base, Q8_0)',
+    family: 'deepseek-coder',
+    paramsB: 6.7,
+    quant: 'Q8_0',
+    repo: 'TheBloke/deepseek-coder-6.7B-base-GGUF',
+    file: 'deepseek-coder-6.7b-base.Q8_0.gguf',
+    revision: '460342b8afb89c7ff7c7d479e46b20481f051b76',
+    // Estimate from 6.74 B weights at 8.5 bits (Q8_0); the exact size comes from the server.
+    sizeBytes: 7.16 * GB,
+    sha256: null,
+    sha256Source: 'unknown: verified against the X-Linked-ETag header at download time',
+    kvBytesPerToken: 32 * 2 * 32 * 128 * 2,
+  },
 ];
-
 export function findModel(id: string, catalog: readonly CatalogEntry[] = CATALOG): CatalogEntry | undefined {
   return catalog.find((m) => m.id === id);
 }
@@ -208,6 +293,12 @@ export function validateCatalog(catalog: readonly CatalogEntry[]): string[] {
     if (!(m.sizeBytes > 0)) problems.push(`${m.id}: sizeBytes must be positive`);
     if (!(m.paramsB > 0)) problems.push(`${m.id}: paramsB must be positive`);
     if (!(m.kvBytesPerToken > 0)) problems.push(`${m.id}: kvBytesPerToken must be positive`);
+    if (!(m.quant in QUANTS)) problems.push(`${m.id}: unknown quantization ${m.quant}`);
+    const sibling = catalog.find((o) => o.model === m.model && o !== m);
+    if (sibling && (sibling.family !== m.family || sibling.paramsB !== m.paramsB || sibling.modelLabel !== m.modelLabel))
+      problems.push(`${m.id}: model ${m.model} has versions that disagree on family, size or name`);
+    if (catalog.some((o) => o !== m && o.model === m.model && o.quant === m.quant))
+      problems.push(`${m.id}: ${m.model} lists ${m.quant} twice`);
     if (/instruct|chat/i.test(m.repo + m.file)) problems.push(`${m.id}: not a base model (FIM needs base models)`);
   }
   for (const m of catalog) {

@@ -1,92 +1,40 @@
 /**
- * The demo model: what Pronto runs when no model is configured and none can be downloaded.
- * It is DeepSeek-Coder's real tokenizer (the vocab-only `ggml-vocab-deepseek-coder.gguf` that
- * ships with the extension, FIM tokens included) plus small random weights, so the whole path
- * (FIM prompt, engine, streaming, post-processing) works offline, while its text is meaningless;
- * the server says so in its status.
+ * The demo model: a tiny model with DeepSeek-Coder's real tokenizer and random weights, so the
+ * whole path (FIM prompt, engine, streaming, post-processing) can be tried offline while its text is
+ * meaningless. It is used only when asked for (`pronto.model.demo`: `npm start`, the tests, or a user
+ * who picks "Try the demo model"); with no model configured Pronto offers no completions at all.
  *
- * Made once per storage folder (a few MB, about a second) and cached under a name that carries a
- * hash of the recipe, so a changed recipe makes a new file instead of reusing a stale one.
+ * The server does not make it: the build does (`npm run build:demo-model`, the generator lives with
+ * the tests in test/support/), and it ships in the extension as `dist/models/pronto-demo.gguf`. This
+ * module only finds that file.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DEEPSEEK_CODER_FIM, type RandomModelOptions, writeRandomModel } from './randomModel';
+import { dirname, join } from 'node:path';
 
-export const DEMO_VOCAB_FILE = 'ggml-vocab-deepseek-coder.gguf';
-
-/** Bump when the demo model's recipe or generator output changes. */
-const DEMO_VERSION = 1;
-
-const DEMO_RECIPE: Omit<RandomModelOptions, 'vocabPath' | 'outPath'> = {
-  arch: 'llama',
-  nLayer: 2,
-  nEmbd: 128,
-  nHead: 4,
-  nHeadKv: 2,
-  nFf: 384,
-  ctx: 16384,
-  type: 'f16',
-  seed: 20240,
-  fim: DEEPSEEK_CODER_FIM,
-  name: 'pronto-demo (random weights: output is meaningless)',
-};
+export const DEMO_MODEL_FILE = 'pronto-demo.gguf';
 
 /**
- * Where the vocab file may be: next to the bundle (`dist/vocab/`, put there by packaging), or in
- * the llama.cpp checkout of a development tree (`native/.deps/llama.cpp/models/`), seen from both
- * the bundled `dist/server.js` and the source `server/src/models/`.
+ * Where the demo model may be, in order: `$PRONTO_DEMO_MODEL`, the extension folder the client
+ * passes (`$PRONTO_EXTENSION_DIR/dist/models/`), then next to the running bundle (`dist/models/`)
+ * and `dist/models/` in the ancestors of this file (the source tree during development and tests).
  */
-export function demoVocabCandidates(baseDir: string = __dirname): string[] {
-  return [
-    join(baseDir, 'vocab', DEMO_VOCAB_FILE),
-    join(baseDir, '..', 'vocab', DEMO_VOCAB_FILE),
-    join(baseDir, '..', 'dist', 'vocab', DEMO_VOCAB_FILE),
-    join(baseDir, '..', 'native', '.deps', 'llama.cpp', 'models', DEMO_VOCAB_FILE),
-    join(baseDir, '..', '..', '..', 'dist', 'vocab', DEMO_VOCAB_FILE),
-    join(baseDir, '..', '..', '..', 'native', '.deps', 'llama.cpp', 'models', DEMO_VOCAB_FILE),
-  ];
-}
-
-export function findDemoVocab(candidates: string[] = demoVocabCandidates()): string {
-  const env = process.env['PRONTO_DEMO_VOCAB']?.trim();
-  const all = env ? [env, ...candidates] : candidates;
-  const found = all.find((p) => existsSync(p));
-  if (!found) {
-    throw new Error(`the demo model's tokenizer ${DEMO_VOCAB_FILE} was not found; looked in: ${all.join(', ')}`);
+export function demoModelCandidates(from: string = __dirname, env: NodeJS.ProcessEnv = process.env): string[] {
+  const candidates: string[] = [];
+  const override = env.PRONTO_DEMO_MODEL?.trim();
+  if (override) candidates.push(override);
+  if (env.PRONTO_EXTENSION_DIR) candidates.push(join(env.PRONTO_EXTENSION_DIR, 'dist', 'models', DEMO_MODEL_FILE));
+  candidates.push(join(from, 'models', DEMO_MODEL_FILE));
+  let dir = from;
+  for (let i = 0; i < 5; i++) {
+    candidates.push(join(dir, 'dist', 'models', DEMO_MODEL_FILE));
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
   }
-  return found;
+  return candidates;
 }
 
-export function demoModelPath(storageDir: string): string {
-  const hash = createHash('sha256')
-    .update(JSON.stringify({ v: DEMO_VERSION, ...DEMO_RECIPE }))
-    .digest('hex')
-    .slice(0, 10);
-  return join(storageDir, 'models', `pronto-demo-${hash}.gguf`);
-}
-
-const pending = new Map<string, Promise<string>>();
-
-/** Path of the demo model in `storageDir`, generating it first when it is missing. */
-export function ensureDemoModel(storageDir: string, options: { vocabPath?: string } = {}): Promise<string> {
-  const out = demoModelPath(storageDir);
-  let p = pending.get(out);
-  if (!p) {
-    p = (async () => {
-      if (existsSync(out)) return out;
-      const vocabPath = options.vocabPath ?? findDemoVocab();
-      await mkdir(join(storageDir, 'models'), { recursive: true });
-      // writeRandomModel writes to a temporary name and renames: a crash never leaves half a model.
-      await writeRandomModel({ ...DEMO_RECIPE, vocabPath, outPath: out });
-      return out;
-    })();
-    pending.set(out, p);
-    p.then(
-      () => pending.delete(out),
-      () => pending.delete(out),
-    );
-  }
-  return p;
+/** The demo model's path, or undefined when this build has none. */
+export function findDemoModel(candidates: string[] = demoModelCandidates()): string | undefined {
+  return candidates.find((p) => existsSync(p));
 }

@@ -1,4 +1,6 @@
-// GGUF reader and writer, pure TypeScript, no dependencies.
+// GGUF reader, pure TypeScript, no dependencies. The product server only ever READS GGUF files:
+// to check a model before the engine starts (modelCheck.ts). Writing GGUF files (the random-weight
+// test, benchmark and demo models) lives with the tests: test/support/gguf.ts.
 //
 // Format (GGUF v3, little endian), as ggml/llama.cpp read it:
 //   magic "GGUF" | u32 version | u64 tensor_count | u64 kv_count
@@ -10,11 +12,14 @@
 // `ne[0]` is the fastest-moving dimension (a row); a matrix used as `y = W x` with x of size n_in and
 // y of size n_out has shape [n_in, n_out].
 //
-// The reader parses metadata from a Buffer (or the head of a file, growing the read as needed) and can
-// read one tensor's bytes. The writer streams tensors to disk one at a time, so a 500 MB model never
-// has to sit in memory at once: tensor data is produced by a callback when it is written.
+// Two ways to read: `parseGgufHead` materialises every metadata value (tests, tools), and
+// `summarizeGgufHead` walks the same bytes without building the big tokenizer arrays (a real
+// model's vocabulary and merges are 300,000 strings: half a second of blocking work when
+// materialised, a few milliseconds when skipped), which is what the server runs on its event loop.
+// Both take the head of a file and throw `GgufNeedMoreBytes` when it is too short; `readGgufHead`
+// and `readGgufSummary` read a file's head asynchronously, growing the read until it parses.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 export const GGUF_VERSION = 3;
@@ -57,22 +62,10 @@ export type GgufValue =
   | { type: GgufValueType.STRING; value: string }
   | { type: GgufValueType.ARRAY; itemType: ScalarType; value: Array<number | bigint | boolean | string> };
 
-/** Constructors for metadata values. */
-export const gv = {
-  u32: (value: number): GgufValue => ({ type: GgufValueType.UINT32, value }),
-  i32: (value: number): GgufValue => ({ type: GgufValueType.INT32, value }),
-  f32: (value: number): GgufValue => ({ type: GgufValueType.FLOAT32, value }),
-  u64: (value: bigint): GgufValue => ({ type: GgufValueType.UINT64, value }),
-  bool: (value: boolean): GgufValue => ({ type: GgufValueType.BOOL, value }),
-  str: (value: string): GgufValue => ({ type: GgufValueType.STRING, value }),
-  arr: (itemType: ScalarType, value: Array<number | bigint | boolean | string>): GgufValue => ({
-    type: GgufValueType.ARRAY,
-    itemType,
-    value,
-  }),
-};
-
-/** ggml tensor types this module knows the size of. Numbers are ggml's `enum ggml_type`. */
+/**
+ * ggml tensor types (`enum ggml_type` of the pinned llama.cpp). Every type a GGUF file may hold is
+ * listed, so a model quantised with any of them (IQ4_XS, MXFP4, ...) is read, not refused.
+ */
 export enum GgmlType {
   F32 = 0,
   F16 = 1,
@@ -88,16 +81,34 @@ export enum GgmlType {
   Q5_K = 13,
   Q6_K = 14,
   Q8_K = 15,
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
   I8 = 24,
   I16 = 25,
   I32 = 26,
   I64 = 27,
   F64 = 28,
+  IQ1_M = 29,
   BF16 = 30,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
+  NVFP4 = 40,
+  Q1_0 = 41,
+  Q2_0 = 42,
 }
 
-/** [elements per block, bytes per block] for each known type. */
-const TYPE_LAYOUT: Record<number, readonly [number, number]> = {
+/**
+ * [elements per block, bytes per block] for each type, as ggml_blck_size / ggml_type_size of the
+ * pinned ggml report them (test/unit/gguf.test.ts compares against the library).
+ */
+export const TYPE_LAYOUT: Readonly<Record<number, readonly [number, number]>> = {
   [GgmlType.F32]: [1, 4],
   [GgmlType.F16]: [1, 2],
   [GgmlType.Q4_0]: [32, 18],
@@ -112,12 +123,27 @@ const TYPE_LAYOUT: Record<number, readonly [number, number]> = {
   [GgmlType.Q5_K]: [256, 176],
   [GgmlType.Q6_K]: [256, 210],
   [GgmlType.Q8_K]: [256, 292],
+  [GgmlType.IQ2_XXS]: [256, 66],
+  [GgmlType.IQ2_XS]: [256, 74],
+  [GgmlType.IQ3_XXS]: [256, 98],
+  [GgmlType.IQ1_S]: [256, 50],
+  [GgmlType.IQ4_NL]: [32, 18],
+  [GgmlType.IQ3_S]: [256, 110],
+  [GgmlType.IQ2_S]: [256, 82],
+  [GgmlType.IQ4_XS]: [256, 136],
   [GgmlType.I8]: [1, 1],
   [GgmlType.I16]: [1, 2],
   [GgmlType.I32]: [1, 4],
   [GgmlType.I64]: [1, 8],
   [GgmlType.F64]: [1, 8],
+  [GgmlType.IQ1_M]: [256, 56],
   [GgmlType.BF16]: [1, 2],
+  [GgmlType.TQ1_0]: [256, 54],
+  [GgmlType.TQ2_0]: [256, 66],
+  [GgmlType.MXFP4]: [32, 17],
+  [GgmlType.NVFP4]: [64, 36],
+  [GgmlType.Q1_0]: [128, 18],
+  [GgmlType.Q2_0]: [64, 18],
 };
 
 export class GgufError extends Error {
@@ -127,7 +153,7 @@ export class GgufError extends Error {
 /** Bytes a tensor of `shape` and `type` occupies. Throws if a row is not a whole number of blocks. */
 export function tensorByteSize(type: GgmlType, shape: readonly number[]): number {
   const layout = TYPE_LAYOUT[type];
-  if (!layout) throw new GgufError(`unsupported ggml type ${type}`);
+  if (!layout) throw new GgufError(`unknown ggml tensor type ${type} (made by a newer llama.cpp than this build's)`);
   const [blockElems, blockBytes] = layout;
   const ne0 = shape[0] ?? 1;
   if (ne0 % blockElems !== 0) {
@@ -167,7 +193,23 @@ export interface GgufFile {
   dataOffset: number;
 }
 
-class NeedMoreBytes extends Error {}
+/** The buffer ended before the metadata did: read more of the file and try again. */
+export class GgufNeedMoreBytes extends Error {}
+
+/** Byte width of the fixed-size value types. */
+const SCALAR_WIDTH: Partial<Record<number, number>> = {
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.BOOL]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.UINT64]: 8,
+  [GgufValueType.INT64]: 8,
+  [GgufValueType.FLOAT64]: 8,
+};
 
 class Reader {
   private readonly view: DataView;
@@ -181,7 +223,7 @@ class Reader {
   private need(n: number): void {
     if (this.pos + n > this.buf.byteLength) {
       if (this.complete) throw new GgufError(`truncated GGUF: need ${n} bytes at offset ${this.pos}, file has ${this.buf.byteLength}`);
-      throw new NeedMoreBytes();
+      throw new GgufNeedMoreBytes();
     }
   }
   u8(): number {
@@ -240,11 +282,14 @@ class Reader {
     this.pos += 8;
     return v;
   }
-  /** u64 that must fit a JS number (counts, sizes, offsets). */
+  /** u64 that must fit a JS number (counts, sizes, offsets). Two u32 reads: no BigInt on the hot path. */
   size(what: string): number {
-    const v = this.u64();
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new GgufError(`${what} ${v} is too large`);
-    return Number(v);
+    this.need(8);
+    const lo = this.view.getUint32(this.pos, true);
+    const hi = this.view.getUint32(this.pos + 4, true);
+    this.pos += 8;
+    if (hi > 0x1fffff) throw new GgufError(`${what} ${(BigInt(hi) << 32n) | BigInt(lo)} is too large`);
+    return hi * 0x100000000 + lo;
   }
   str(): string {
     const len = this.size('string length');
@@ -252,6 +297,39 @@ class Reader {
     const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, len).toString('utf8');
     this.pos += len;
     return s;
+  }
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+  /**
+   * Skips `count` strings; calls `visit(length, start)` for those whose byte length is in
+   * `lengths` (one tight loop: a vocabulary has 150,000 of them).
+   */
+  skipStrings(count: number, lengths?: ReadonlySet<number>, visit?: (index: number, start: number, length: number) => void): void {
+    const view = this.view;
+    const end = this.buf.byteLength;
+    let pos = this.pos;
+    for (let i = 0; i < count; i++) {
+      if (pos + 8 > end) {
+        this.pos = pos;
+        this.need(8);
+      }
+      const lo = view.getUint32(pos, true);
+      const hi = view.getUint32(pos + 4, true);
+      if (hi !== 0) {
+        this.pos = pos;
+        this.size('string length');
+      }
+      pos += 8;
+      if (pos + lo > end) {
+        this.pos = pos;
+        this.need(lo);
+      }
+      if (lengths?.has(lo)) visit?.(i, pos, lo);
+      pos += lo;
+    }
+    this.pos = pos;
   }
   scalar(type: number): number | bigint | boolean | string {
     switch (type) {
@@ -293,6 +371,9 @@ class Reader {
       if (itemType === GgufValueType.ARRAY) throw new GgufError(`key ${key}: nested arrays are not supported`);
       if (!(itemType in GgufValueType)) throw new GgufError(`key ${key}: unknown array item type ${itemType}`);
       const count = this.size(`key ${key}: array length`);
+      // Every item takes at least its width (a string at least its 8-byte length), so a count the
+      // bytes cannot hold is found before anything is allocated.
+      this.need(count * (SCALAR_WIDTH[itemType] ?? 8));
       const value: Array<number | bigint | boolean | string> = new Array(count);
       for (let i = 0; i < count; i++) value[i] = this.scalar(itemType);
       return { type: GgufValueType.ARRAY, itemType: itemType as ScalarType, value };
@@ -301,14 +382,18 @@ class Reader {
   }
 }
 
-function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
-  const r = new Reader(buf, complete);
+/** Magic, version and the two counts every GGUF starts with. */
+function readPreamble(r: Reader): { version: number; tensorCount: number; kvCount: number } {
   const magic = r.u32();
   if (magic !== GGUF_MAGIC) throw new GgufError(`not a GGUF file (magic 0x${magic.toString(16).padStart(8, '0')})`);
   const version = r.u32();
   if (version !== 2 && version !== 3) throw new GgufError(`unsupported GGUF version ${version} (expected 3)`);
-  const tensorCount = r.size('tensor count');
-  const kvCount = r.size('kv count');
+  return { version, tensorCount: r.size('tensor count'), kvCount: r.size('kv count') };
+}
+
+function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
+  const r = new Reader(buf, complete);
+  const { version, tensorCount, kvCount } = readPreamble(r);
   const kv = new Map<string, GgufValue>();
   for (let i = 0; i < kvCount; i++) {
     const key = r.str();
@@ -349,42 +434,125 @@ function parse(buf: Uint8Array, complete: boolean, fileSize: number): GgufFile {
 export function parseGguf(buf: Uint8Array): GgufFile {
   return parse(buf, true, buf.byteLength);
 }
+/**
+ * Parses the head of a file that is `fileSize` bytes long. Throws `GgufNeedMoreBytes` when `head`
+ * ends before the tensor table does (read more and call again), `GgufError` when the bytes are not
+ * a GGUF file this reader understands.
+ */
+export function parseGgufHead(head: Uint8Array, fileSize: number): GgufFile {
+  return parse(head, head.byteLength >= fileSize, fileSize);
+}
 
-/** Reads a GGUF file's metadata and tensor table (not the tensor data). */
-export function readGgufFile(path: string): GgufFile {
-  const fd = openSync(path, 'r');
+/** What a model check needs from a GGUF header, without the vocabulary materialised. */
+export interface GgufSummary {
+  version: number;
+  tensorCount: number;
+  /** Scalar metadata values (numbers, 64-bit integers, booleans, strings). */
+  scalars: Map<string, number | bigint | boolean | string>;
+  /** Item count of each array value (`tokenizer.ggml.tokens` = the vocabulary size). */
+  arrayLengths: Map<string, number>;
+  /** Those of the `lookForTokens` strings that occur in `tokenizer.ggml.tokens`, with their ids. */
+  tokensFound: Map<string, number>;
+  /** Tensors per ggml type (the file's quantization mix). */
+  tensorTypes: Map<GgmlType, number>;
+  /** Byte offset where the last tensor's data ends: beyond the file size means a truncated file. */
+  dataEnd: number;
+}
+
+/**
+ * Walks a GGUF head like `parseGgufHead` but keeps only scalars, array lengths and the listed
+ * token strings; arrays are skipped without decoding. Same errors as `parseGgufHead`.
+ */
+export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTokens: readonly string[] = []): GgufSummary {
+  const r = new Reader(head, head.byteLength >= fileSize);
+  const { version, tensorCount, kvCount } = readPreamble(r);
+  const wanted = new Map<number, Array<{ text: string; bytes: Buffer }>>();
+  for (const text of lookForTokens) {
+    const bytes = Buffer.from(text, 'utf8');
+    wanted.set(bytes.length, [...(wanted.get(bytes.length) ?? []), { text, bytes }]);
+  }
+  const scalars = new Map<string, number | bigint | boolean | string>();
+  const arrayLengths = new Map<string, number>();
+  const tokensFound = new Map<string, number>();
+  for (let i = 0; i < kvCount; i++) {
+    const key = r.str();
+    if (scalars.has(key) || arrayLengths.has(key)) throw new GgufError(`duplicate key ${key}`);
+    const type = r.u32();
+    if (type !== GgufValueType.ARRAY) {
+      scalars.set(key, r.scalar(type));
+      continue;
+    }
+    const itemType = r.u32();
+    if (!(itemType in GgufValueType) || itemType === GgufValueType.ARRAY)
+      throw new GgufError(`key ${key}: unsupported array item type ${itemType}`);
+    const count = r.size(`key ${key}: array length`);
+    arrayLengths.set(key, count);
+    const width = SCALAR_WIDTH[itemType];
+    if (width !== undefined) {
+      r.skip(count * width);
+    } else if (key === 'tokenizer.ggml.tokens' && wanted.size > 0) {
+      const lengths = new Set(wanted.keys());
+      const firstBytes = new Set([...wanted.values()].flat().map((c) => c.bytes[0]));
+      r.skipStrings(count, lengths, (id, start, length) => {
+        if (!firstBytes.has(head[start])) return;
+        const bytes = head.subarray(start, start + length);
+        const hit = wanted.get(length)?.find((c) => c.bytes.equals(bytes));
+        if (hit && !tokensFound.has(hit.text)) tokensFound.set(hit.text, id);
+      });
+    } else {
+      r.skipStrings(count);
+    }
+  }
+  const alignValue = scalars.get('general.alignment');
+  const alignment =
+    typeof alignValue === 'number' && alignValue > 0 && (alignValue & (alignValue - 1)) === 0 ? alignValue : GGUF_DEFAULT_ALIGNMENT;
+  if (alignValue !== undefined && alignment !== alignValue) throw new GgufError('general.alignment must be a power-of-two u32');
+  const tensorTypes = new Map<GgmlType, number>();
+  let lastEnd = 0;
+  for (let i = 0; i < tensorCount; i++) {
+    r.skip(r.size('tensor name length'));
+    const nDims = r.u32();
+    if (nDims < 1 || nDims > 4) throw new GgufError(`tensor ${i}: ${nDims} dimensions (1-4 allowed)`);
+    const shape: number[] = [];
+    for (let d = 0; d < nDims; d++) shape.push(r.size(`tensor ${i}: dimension`));
+    const type = r.u32() as GgmlType;
+    const offset = r.size(`tensor ${i}: offset`);
+    tensorTypes.set(type, (tensorTypes.get(type) ?? 0) + 1);
+    lastEnd = Math.max(lastEnd, offset + tensorByteSize(type, shape));
+  }
+  const dataOffset = alignUp(r.pos, alignment);
+  return { version, tensorCount, scalars, arrayLengths, tokensFound, tensorTypes, dataEnd: dataOffset + lastEnd };
+}
+
+/**
+ * Reads the head of `path` (1 MiB first, four times more whenever the metadata goes on) and hands
+ * it to `parseHead`, asynchronously: the caller's event loop keeps running between reads.
+ * A header longer than `maxHeadBytes` is refused (a real model's metadata is a few MB).
+ */
+export async function readGgufHead<T>(
+  path: string,
+  parseHead: (head: Uint8Array, fileSize: number) => T,
+  maxHeadBytes = 256 * 1024 * 1024,
+): Promise<T> {
+  const file = await open(path, 'r');
   try {
-    const fileSize = fstatSync(fd).size;
-    let chunk = Math.min(fileSize, 1 << 20);
+    const fileSize = (await file.stat()).size;
+    let want = Math.min(fileSize, 1 << 20);
     for (;;) {
-      const buf = Buffer.allocUnsafe(chunk);
-      const n = readSync(fd, buf, 0, chunk, 0);
-      const complete = n >= fileSize;
+      const buf = Buffer.allocUnsafe(want);
+      const { bytesRead } = await file.read(buf, 0, want, 0);
       try {
-        return parse(buf.subarray(0, n), complete, fileSize);
-      } catch (e) {
-        if (!(e instanceof NeedMoreBytes)) {
-          if (e instanceof GgufError) e.message = `${path}: ${e.message}`;
-          throw e;
-        }
-        chunk = Math.min(fileSize, chunk * 4);
+        return parseHead(buf.subarray(0, bytesRead), fileSize);
+      } catch (err) {
+        if (!(err instanceof GgufNeedMoreBytes)) throw err;
+        if (want >= fileSize || bytesRead < want)
+          throw new GgufError(`truncated GGUF: the metadata goes past the end of the file (${fileSize} bytes)`);
+        if (want >= maxHeadBytes) throw new GgufError(`the GGUF metadata is larger than ${maxHeadBytes} bytes`);
+        want = Math.min(fileSize, maxHeadBytes, want * 4);
       }
     }
   } finally {
-    closeSync(fd);
-  }
-}
-
-/** Reads one tensor's raw bytes from a file. */
-export function readTensorData(path: string, tensor: GgufTensorInfo): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafeSlow(tensor.byteSize); // not pooled: buf.buffer is exactly this tensor
-    const n = readSync(fd, buf, 0, tensor.byteSize, tensor.fileOffset);
-    if (n !== tensor.byteSize) throw new GgufError(`${path}: tensor ${tensor.name} truncated`);
-    return buf;
-  } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
 
@@ -401,368 +569,4 @@ export function kvString(file: GgufFile, key: string): string {
   if (!v) throw new GgufError(`missing key ${key}`);
   if (v.type !== GgufValueType.STRING) throw new GgufError(`key ${key} is not a string`);
   return v.value;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-export interface GgufTensorSpec {
-  name: string;
-  /** ne[0] first. */
-  shape: number[];
-  type: GgmlType;
-  /** Produces the tensor's bytes (exactly tensorByteSize(type, shape)) when it is written. */
-  data: () => Uint8Array;
-}
-
-class ByteSink {
-  private chunks: Buffer[] = [];
-  private cur = Buffer.allocUnsafe(1 << 16);
-  private pos = 0;
-  length = 0;
-  private ensure(n: number): void {
-    if (this.pos + n <= this.cur.length) return;
-    this.chunks.push(this.cur.subarray(0, this.pos));
-    this.cur = Buffer.allocUnsafe(Math.max(1 << 16, n));
-    this.pos = 0;
-  }
-  u8(v: number): void {
-    this.ensure(1);
-    this.cur.writeUInt8(v, this.pos);
-    this.pos += 1;
-    this.length += 1;
-  }
-  i8(v: number): void {
-    this.ensure(1);
-    this.cur.writeInt8(v, this.pos);
-    this.pos += 1;
-    this.length += 1;
-  }
-  u16(v: number): void {
-    this.ensure(2);
-    this.cur.writeUInt16LE(v, this.pos);
-    this.pos += 2;
-    this.length += 2;
-  }
-  i16(v: number): void {
-    this.ensure(2);
-    this.cur.writeInt16LE(v, this.pos);
-    this.pos += 2;
-    this.length += 2;
-  }
-  u32(v: number): void {
-    this.ensure(4);
-    this.cur.writeUInt32LE(v, this.pos);
-    this.pos += 4;
-    this.length += 4;
-  }
-  i32(v: number): void {
-    this.ensure(4);
-    this.cur.writeInt32LE(v, this.pos);
-    this.pos += 4;
-    this.length += 4;
-  }
-  f32(v: number): void {
-    this.ensure(4);
-    this.cur.writeFloatLE(v, this.pos);
-    this.pos += 4;
-    this.length += 4;
-  }
-  f64(v: number): void {
-    this.ensure(8);
-    this.cur.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-    this.length += 8;
-  }
-  u64(v: bigint | number): void {
-    this.ensure(8);
-    this.cur.writeBigUInt64LE(BigInt(v), this.pos);
-    this.pos += 8;
-    this.length += 8;
-  }
-  i64(v: bigint): void {
-    this.ensure(8);
-    this.cur.writeBigInt64LE(v, this.pos);
-    this.pos += 8;
-    this.length += 8;
-  }
-  bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.cur.set(b, this.pos);
-    this.pos += b.length;
-    this.length += b.length;
-  }
-  str(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
-    this.bytes(b);
-  }
-  zeros(n: number): void {
-    this.bytes(new Uint8Array(n));
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat([...this.chunks, this.cur.subarray(0, this.pos)]);
-  }
-}
-
-function writeScalar(s: ByteSink, key: string, type: number, v: unknown): void {
-  const bad = (): never => {
-    throw new GgufError(`key ${key}: value ${String(v)} does not fit type ${GgufValueType[type] ?? type}`);
-  };
-  switch (type) {
-    case GgufValueType.UINT8:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xff) bad();
-      s.u8(v as number);
-      return;
-    case GgufValueType.INT8:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80 || v > 0x7f) bad();
-      s.i8(v as number);
-      return;
-    case GgufValueType.UINT16:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff) bad();
-      s.u16(v as number);
-      return;
-    case GgufValueType.INT16:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x8000 || v > 0x7fff) bad();
-      s.i16(v as number);
-      return;
-    case GgufValueType.UINT32:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) bad();
-      s.u32(v as number);
-      return;
-    case GgufValueType.INT32:
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) bad();
-      s.i32(v as number);
-      return;
-    case GgufValueType.FLOAT32:
-      if (typeof v !== 'number') bad();
-      s.f32(v as number);
-      return;
-    case GgufValueType.FLOAT64:
-      if (typeof v !== 'number') bad();
-      s.f64(v as number);
-      return;
-    case GgufValueType.UINT64:
-      if (typeof v !== 'bigint' || v < 0n) bad();
-      s.u64(v as bigint);
-      return;
-    case GgufValueType.INT64:
-      if (typeof v !== 'bigint') bad();
-      s.i64(v as bigint);
-      return;
-    case GgufValueType.BOOL:
-      if (typeof v !== 'boolean') bad();
-      s.u8(v ? 1 : 0);
-      return;
-    case GgufValueType.STRING:
-      if (typeof v !== 'string') bad();
-      s.str(v as string);
-      return;
-    default:
-      throw new GgufError(`key ${key}: unknown value type ${type}`);
-  }
-}
-
-/** Serializes the header, kv table and tensor table, padded to the alignment (data section start). */
-export function encodeGgufHeader(
-  kv: Iterable<[string, GgufValue]>,
-  tensors: ReadonlyArray<Omit<GgufTensorSpec, 'data'>>,
-): {
-  header: Buffer;
-  offsets: number[];
-  alignment: number;
-} {
-  const entries = [...kv];
-  const seen = new Set<string>();
-  let alignment = GGUF_DEFAULT_ALIGNMENT;
-  for (const [key, v] of entries) {
-    if (seen.has(key)) throw new GgufError(`duplicate key ${key}`);
-    seen.add(key);
-    if (key === 'general.alignment') {
-      if (v.type !== GgufValueType.UINT32 || v.value === 0 || (v.value & (v.value - 1)) !== 0) {
-        throw new GgufError('general.alignment must be a power-of-two u32');
-      }
-      alignment = v.value;
-    }
-  }
-  const s = new ByteSink();
-  s.u32(GGUF_MAGIC);
-  s.u32(GGUF_VERSION);
-  s.u64(tensors.length);
-  s.u64(entries.length);
-  for (const [key, v] of entries) {
-    s.str(key);
-    s.u32(v.type);
-    if (v.type === GgufValueType.ARRAY) {
-      s.u32(v.itemType);
-      s.u64(v.value.length);
-      for (const item of v.value) writeScalar(s, key, v.itemType, item);
-    } else {
-      writeScalar(s, key, v.type, v.value);
-    }
-  }
-  const offsets: number[] = [];
-  const names = new Set<string>();
-  let offset = 0;
-  for (const t of tensors) {
-    if (names.has(t.name)) throw new GgufError(`duplicate tensor ${t.name}`);
-    names.add(t.name);
-    if (t.shape.length < 1 || t.shape.length > 4) throw new GgufError(`tensor ${t.name}: ${t.shape.length} dimensions (1-4 allowed)`);
-    for (const d of t.shape) {
-      if (!Number.isInteger(d) || d < 1) throw new GgufError(`tensor ${t.name}: bad dimension ${d}`);
-    }
-    s.str(t.name);
-    s.u32(t.shape.length);
-    for (const d of t.shape) s.u64(d);
-    s.u32(t.type);
-    s.u64(offset);
-    offsets.push(offset);
-    offset = alignUp(offset + tensorByteSize(t.type, t.shape), alignment);
-  }
-  s.zeros(alignUp(s.length, alignment) - s.length);
-  return { header: s.toBuffer(), offsets, alignment };
-}
-
-/**
- * Writes a GGUF file. Tensors are produced and written one at a time. Writes straight to `path`;
- * callers that need atomicity write to a temporary name and rename.
- */
-export function writeGgufFile(path: string, kv: Iterable<[string, GgufValue]>, tensors: readonly GgufTensorSpec[]): void {
-  const { header, offsets, alignment } = encodeGgufHeader(kv, tensors);
-  const fd = openSync(path, 'w');
-  try {
-    writeAll(fd, header);
-    let pos = 0; // relative to the data section
-    tensors.forEach((t, i) => {
-      const target = offsets[i]!;
-      if (target > pos) writeAll(fd, new Uint8Array(target - pos));
-      const bytes = t.data();
-      const expected = tensorByteSize(t.type, t.shape);
-      if (bytes.byteLength !== expected) {
-        throw new GgufError(`tensor ${t.name}: data is ${bytes.byteLength} bytes, expected ${expected}`);
-      }
-      writeAll(fd, bytes);
-      pos = target + expected;
-    });
-    const end = alignUp(pos, alignment);
-    if (end > pos) writeAll(fd, new Uint8Array(end - pos));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let off = 0;
-  while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Element encodings
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE half from float, round to nearest even (as ggml's GGML_FP32_TO_FP16 on x86 F16C). */
-export function f32ToF16(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow -> 0
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++; // a carry into the exponent is correct rounding
-  return sign | half;
-}
-
-/** Float from IEEE half bits. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-export function encodeF32(values: Float32Array): Uint8Array {
-  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-}
-
-export function encodeF16(values: Float32Array): Uint8Array {
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = f32ToF16(values[i]!);
-  return new Uint8Array(out.buffer);
-}
-
-export const Q8_0_BLOCK = 32;
-export const Q8_0_BLOCK_BYTES = 34;
-
-/**
- * Q8_0 as ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 stored as f16,
- * q[j] = roundf(x[j] / d) as int8 (half away from zero).
- */
-export function quantizeQ8_0(values: Float32Array): Uint8Array {
-  if (values.length % Q8_0_BLOCK !== 0) throw new GgufError(`Q8_0 needs a multiple of 32 values, got ${values.length}`);
-  const nBlocks = values.length / Q8_0_BLOCK;
-  const out = new Uint8Array(nBlocks * Q8_0_BLOCK_BYTES);
-  const view = new DataView(out.buffer);
-  for (let b = 0; b < nBlocks; b++) {
-    const base = b * Q8_0_BLOCK;
-    let amax = 0;
-    for (let j = 0; j < Q8_0_BLOCK; j++) {
-      const a = Math.abs(values[base + j]!);
-      if (a > amax) amax = a;
-    }
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    const o = b * Q8_0_BLOCK_BYTES;
-    view.setUint16(o, f32ToF16(d), true);
-    for (let j = 0; j < Q8_0_BLOCK; j++) {
-      const x = values[base + j]! * id;
-      const q = x < 0 ? -Math.round(-x) : Math.round(x);
-      view.setInt8(o + 2 + j, q);
-    }
-  }
-  return out;
-}
-
-export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
-  if (bytes.byteLength % Q8_0_BLOCK_BYTES !== 0) throw new GgufError(`Q8_0 data length ${bytes.byteLength} is not a multiple of 34`);
-  const nBlocks = bytes.byteLength / Q8_0_BLOCK_BYTES;
-  const out = new Float32Array(nBlocks * Q8_0_BLOCK);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let b = 0; b < nBlocks; b++) {
-    const o = b * Q8_0_BLOCK_BYTES;
-    const d = f16ToF32(view.getUint16(o, true));
-    for (let j = 0; j < Q8_0_BLOCK; j++) out[b * Q8_0_BLOCK + j] = d * view.getInt8(o + 2 + j);
-  }
-  return out;
-}
-
-/** Encodes float values as `type` (F32, F16 or Q8_0). */
-export function encodeTensor(type: GgmlType, values: Float32Array): Uint8Array {
-  switch (type) {
-    case GgmlType.F32:
-      return encodeF32(values);
-    case GgmlType.F16:
-      return encodeF16(values);
-    case GgmlType.Q8_0:
-      return quantizeQ8_0(values);
-    default:
-      throw new GgufError(`encoding to ${GgmlType[type] ?? type} is not supported (F32, F16, Q8_0 are)`);
-  }
 }

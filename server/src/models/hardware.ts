@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import os from 'node:os';
-import { CATALOG, type CatalogEntry, type ModelFamily } from './catalog';
+import { CATALOG, type CatalogEntry, type ModelFamily, QUANTS } from './catalog';
 
 export interface GpuInfo {
   name: string;
@@ -89,6 +89,12 @@ export function describeHardware(hw: HardwareInfo): string {
   return `${gpus}; ${ram}`;
 }
 
+/** Larger models first, then higher precision: a bigger model at 4 bits beats a smaller one at 8. */
+const byCapability = (a: CatalogEntry, b: CatalogEntry) => b.paramsB - a.paramsB || QUANTS[b.quant].bits - QUANTS[a.quant].bits;
+/** On the CPU: up to 8 bits first (16-bit doubles the memory traffic for no visible gain), then the most bits. */
+const forTheCpu = (a: CatalogEntry, b: CatalogEntry) =>
+  Number(QUANTS[a.quant].bits > 8) - Number(QUANTS[b.quant].bits > 8) || QUANTS[b.quant].bits - QUANTS[a.quant].bits;
+
 export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] = CATALOG, options: SuggestOptions = {}): Suggestion {
   const ctx = options.contextTokens ?? 4096;
   const family = options.family ?? 'qwen2.5-coder';
@@ -98,28 +104,34 @@ export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] 
   const bySizeAsc = [...pool].sort((a, b) => memoryNeededBytes(a, ctx) - memoryNeededBytes(b, ctx));
   const smallest = bySizeAsc[0]!;
 
-  const bestGpu = hw.gpus.reduce<GpuInfo | undefined>((best, g) => (!best || g.freeBytes > best.freeBytes ? g : best), undefined);
+  const bestGpu = freestGpu(hw);
   let gpuNote = '';
   if (bestGpu) {
     const budget = bestGpu.freeBytes * GPU_USABLE_SHARE;
-    const fits = [...bySizeAsc].reverse().find((m) => memoryNeededBytes(m, ctx) <= budget);
+    const fits = pool.filter((m) => memoryNeededBytes(m, ctx) <= budget).sort(byCapability)[0];
     if (fits) {
-      const draft = catalog.find((d) => d.draftFor?.includes(fits.id));
-      const withDraft = draft && memoryNeededBytes(fits, ctx) + memoryNeededBytes(draft, ctx) <= budget;
+      const draft = catalog
+        .filter((d) => d.draftFor?.includes(fits.id))
+        .sort(byCapability)
+        .find((d) => memoryNeededBytes(fits, ctx) + memoryNeededBytes(d, ctx) <= budget);
       return {
         modelId: fits.id,
-        ...(withDraft ? { draftId: draft.id } : {}),
+        ...(draft ? { draftId: draft.id } : {}),
         backend: 'gpu',
-        reason:
-          `${fits.label} needs about ${gib(memoryNeededBytes(fits, ctx))} and ${bestGpu.name} has ${gib(bestGpu.freeBytes)} free` +
-          (withDraft ? `; ${draft.label} fits next to it as a draft model` : ''),
+        reason: `needs ${gib(memoryNeededBytes(fits, ctx))} of ${bestGpu.name}'s ${gib(bestGpu.freeBytes)} free${draft ? ', with a draft model' : ''}`,
       };
     }
-    gpuNote = `${bestGpu.name} has only ${gib(bestGpu.freeBytes)} free (the smallest model needs ${gib(memoryNeededBytes(smallest, ctx))}), so the CPU is used; `;
+    gpuNote = `${bestGpu.name} has only ${gib(bestGpu.freeBytes)} free, so `;
   }
 
-  const need = memoryNeededBytes(smallest, ctx);
-  if (need > hw.totalRamBytes * RAM_USABLE_SHARE) {
+  // The CPU: the fewest parameters (decoding speed falls with size), in the best precision up to
+  // 8 bits that fits in RAM.
+  const fewest = Math.min(...pool.map((m) => m.paramsB));
+  const cpuPick = pool
+    .filter((m) => m.paramsB === fewest && memoryNeededBytes(m, ctx) <= hw.totalRamBytes * RAM_USABLE_SHARE)
+    .sort(forTheCpu)[0];
+  if (!cpuPick) {
+    const need = memoryNeededBytes(smallest, ctx);
     return {
       modelId: null,
       backend: 'cpu',
@@ -127,10 +139,44 @@ export function suggestModel(hw: HardwareInfo, catalog: readonly CatalogEntry[] 
     };
   }
   return {
-    modelId: smallest.id,
+    modelId: cpuPick.id,
     backend: 'cpu',
-    reason: `${gpuNote}${hw.gpus.length === 0 ? 'no NVIDIA GPU found; ' : ''}on the CPU the smallest model (${smallest.label}) keeps completions fast`,
+    reason: `${gpuNote}the fastest on the CPU${hw.gpus.length === 0 ? ' (no NVIDIA GPU found)' : ''}`,
   };
+}
+
+function freestGpu(hw: HardwareInfo): GpuInfo | undefined {
+  return hw.gpus.reduce<GpuInfo | undefined>((best, g) => (!best || g.freeBytes > best.freeBytes ? g : best), undefined);
+}
+
+export interface VersionAdvice {
+  id: string;
+  /** Memory the version needs with the configured context (weights, KV cache, buffers). */
+  memoryBytes: number;
+  /** Whether it fits the freest GPU (90% of its free memory) or, without one, half of the RAM. */
+  fits: boolean;
+  /** The version to pick for this machine (at most one per model). */
+  suggested: boolean;
+  /** One short phrase: where it fits, or why not. */
+  note: string;
+}
+
+/**
+ * For the versions (quantizations) of one model: the memory each needs, whether it fits, and which
+ * one to take: the highest precision that fits the GPU; on the CPU the highest up to 8 bits.
+ */
+export function adviseVersions(hw: HardwareInfo, versions: readonly CatalogEntry[], contextTokens = 4096): VersionAdvice[] {
+  const gpu = freestGpu(hw);
+  const budget = gpu ? gpu.freeBytes * GPU_USABLE_SHARE : hw.totalRamBytes * RAM_USABLE_SHARE;
+  const where = gpu ? `${gpu.name} (${gib(gpu.freeBytes)} free)` : `${gib(hw.totalRamBytes)} RAM`;
+  const eligible = versions.filter((v) => memoryNeededBytes(v, contextTokens) <= budget).sort(gpu ? byCapability : forTheCpu);
+  const pick = eligible[0]?.id;
+  return versions.map((v) => {
+    const memoryBytes = memoryNeededBytes(v, contextTokens);
+    const fits = memoryBytes <= budget;
+    const note = !fits ? `too big for ${where}` : v.id === pick ? `suggested for ${where}` : `fits ${where}`;
+    return { id: v.id, memoryBytes, fits, suggested: v.id === pick, note };
+  });
 }
 
 export interface ProbeOptions {

@@ -14,10 +14,11 @@
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CatalogModel, DownloadProgressParams } from '../../../protocol/lsp';
-import { CATALOG, type CatalogEntry, downloadUrl, findModel, resolveBaseUrl } from './catalog';
+import type { CatalogModel, DownloadProgressParams, ListModelsResult } from '../../../protocol/lsp';
+import { CATALOG, type CatalogEntry, downloadUrl, findModel, QUANTS, resolveBaseUrl } from './catalog';
 import { DownloadError, type DownloadOptions, downloadVerified } from './download';
-import { describeHardware, type HardwareInfo, probeHardware, type Suggestion, suggestModel } from './hardware';
+import { describeAs, describeDownloadFailure } from './downloadFailure';
+import { adviseVersions, describeHardware, type HardwareInfo, probeHardware, type Suggestion, suggestModel } from './hardware';
 
 export interface ModelServiceOptions {
   /** Extension/server storage folder; models go to `<storageDir>/models`. */
@@ -97,23 +98,44 @@ export class ModelService {
   }
 
   /** `pronto/listModels`. */
-  async listModels(): Promise<{ models: CatalogModel[]; hardware: string }> {
+  async listModels(): Promise<ListModelsResult> {
     const hw = await this.hardwareInfo();
-    const suggestion = suggestModel(hw, this.catalog, { contextTokens: this.options.contextTokens });
+    const contextTokens = this.options.contextTokens;
+    const suggestion = suggestModel(hw, this.catalog, { contextTokens });
+    const advice = new Map(
+      [...new Set(this.catalog.map((m) => m.model))].flatMap((model) =>
+        adviseVersions(
+          hw,
+          this.catalog.filter((m) => m.model === model),
+          contextTokens,
+        ).map((a) => [a.id, a] as const),
+      ),
+    );
     const models = await Promise.all(
-      this.catalog.map(
-        async (m): Promise<CatalogModel> => ({
+      this.catalog.map(async (m): Promise<CatalogModel> => {
+        const fit = advice.get(m.id)!;
+        return {
           id: m.id,
           label: m.label,
+          model: m.model,
+          modelLabel: m.modelLabel,
+          quant: m.quant,
+          bits: QUANTS[m.quant].bits,
+          quantLabel: QUANTS[m.quant].label,
+          quality: QUANTS[m.quant].quality,
           paramsB: m.paramsB,
           sizeBytes: m.sizeBytes,
+          memoryBytes: fit.memoryBytes,
+          fits: fit.fits,
+          suggestedVersion: fit.suggested,
+          fitNote: fit.note,
           installed: (await this.installedPath(m.id)) !== undefined,
           recommended: m.id === suggestion.modelId,
           ...(m.draftFor ? { draftFor: [...m.draftFor] } : {}),
-        }),
-      ),
+        };
+      }),
     );
-    return { models, hardware: `${describeHardware(hw)}. Suggested: ${suggestion.reason}` };
+    return { models, hardware: describeHardware(hw), suggestion: suggestion.reason };
   }
 
   /**
@@ -172,8 +194,9 @@ export class ModelService {
     const id = entry.id;
     let received = 0;
     let total = entry.sizeBytes;
+    let url: string | undefined;
     try {
-      const url = downloadUrl(entry, resolveBaseUrl(this.options.mirror, this.env));
+      url = downloadUrl(entry, resolveBaseUrl(this.options.mirror, this.env));
       const token = this.env['HF_TOKEN']?.trim();
       const result = await downloadVerified({
         url,
@@ -207,10 +230,7 @@ export class ModelService {
       const cancelled = err instanceof DownloadError && err.code === 'cancelled';
       const message = err instanceof Error ? err.message : String(err);
       emit({ id, receivedBytes: received, totalBytes: total, state: cancelled ? 'cancelled' : 'failed', message });
-      throw err;
+      throw describeAs(err, describeDownloadFailure(err, url));
     }
   }
 }
-
-// The server's entry point (main.ts) takes the demo model maker from this module.
-export { ensureDemoModel } from './demoModel';

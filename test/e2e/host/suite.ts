@@ -61,6 +61,13 @@ export async function run(): Promise<void> {
     assert.deepEqual(missing, []);
   });
 
+  await step("the engine's port is marked for VS Code not to offer it for forwarding", async () => {
+    // package.json contributes a remote.portsAttributes default keyed by the engine's command line;
+    // VS Code merges it into the setting (registerPortAttributesProvider is still a proposed API).
+    const attributes = vscode.workspace.getConfiguration('remote').get<Record<string, { onAutoForward?: string }>>('portsAttributes') ?? {};
+    assert.equal(attributes['pronto-engine']?.onAutoForward, 'ignore', JSON.stringify(attributes));
+  });
+
   const a = api!;
   await step('the server pushes a ready status with the real engine', async () => {
     await waitFor(a, 'status "ready"', () => a.status()?.state === 'ready' || a.status()?.state === 'error', 120_000);

@@ -6,8 +6,8 @@
 // initialisation (std 1/sqrt(fan_in)) so activations stay around unit size and greedy outputs vary
 // with the context instead of repeating one token. Same options + seed => byte-identical file.
 //
-// Used for tests, the engine benchmark (a model of Qwen2.5-Coder-0.5B's shape) and the product's
-// demo model when no real model is configured.
+// Used for tests, the engine benchmark (a model of Qwen2.5-Coder-0.5B's shape) and the demo model
+// the build ships with the extension (scripts/build-demo-model.ts). Never by the product server.
 
 import { renameSync, rmSync, statSync } from 'node:fs';
 import {
@@ -21,7 +21,7 @@ import {
   tensorByteSize,
   writeGgufFile,
   type GgufTensorSpec,
-} from './gguf.js';
+} from './gguf';
 
 export type RandomModelArch = 'llama' | 'qwen2' | 'starcoder2';
 export type RandomModelType = 'f32' | 'f16' | 'q8_0';
