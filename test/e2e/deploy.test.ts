@@ -23,7 +23,9 @@ import {
   runCommand,
   screenshot,
   startCodeServer,
+  waitForProntoLog,
   webviewFrame,
+  workbenchUrl,
 } from './harness';
 
 const NAME = 'deploy';
@@ -63,10 +65,17 @@ scaleDownDelay: 1s
   const configFile = join(server.workspace, '.pronto', 'deploy.yaml');
   ws = { dir: server.workspace, configFile, stateDir: join(server.workspace, '.pronto', 'local') } as Workspace;
   session = await launchBrowser(shots);
-  await session.page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+  await session.page.goto(workbenchUrl(server));
   await session.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 60_000 });
-  // The extension is active (and its commands registered) once its status bar item shows.
+  // The extension is active (and its commands registered) once its status bar item shows; on this
+  // first run it also opens its walkthrough, which takes the focus: wait for it before typing.
   await session.page.locator('.statusbar-item-label[aria-label^="Pronto"]').first().waitFor({ state: 'visible', timeout: 90_000 });
+  await waitForProntoLog(server.root, /first run: opening the walkthrough/, 60_000);
+  const welcome = session.page.locator('.tab', { hasText: 'Welcome' }).first();
+  await welcome.waitFor({ state: 'visible', timeout: 30_000 });
+  // Its page keeps taking the focus while it loads (a quick pick open then closes): close it.
+  await runCommand(session.page, 'View: Close All Editors');
+  await welcome.waitFor({ state: 'hidden', timeout: 30_000 });
 });
 
 after(async () => {
