@@ -108,6 +108,12 @@ export interface SubmitMessage {
   /** A fully templated prompt (special tokens such as <fim_prefix> are parsed). */
   prompt?: string;
   messages?: ChatMessage[];
+  /**
+   * With `messages` only: the chat template to apply, a llama.cpp built-in name ("chatml", "llama3",
+   * "deepseek", ...) or a template text llama.cpp recognises. Absent: the model's own template; a
+   * model without one llama.cpp supports gets the error `no_chat_template` (HTTP 400), never a guess.
+   */
+  chat_template?: string;
   sampling?: SamplingParams;
   limits?: Limits;
   speculative?: SpeculativeParams;
@@ -159,6 +165,8 @@ export const engineErrorCodeSchema = z.enum([
   'not_found',
   'payload_too_large',
   'prompt_too_long',
+  /** Chat messages, but neither the request nor the model has a template llama.cpp supports. */
+  'no_chat_template',
   'overloaded',
   'cancelled',
   'internal',
@@ -265,6 +273,14 @@ export const healthSchema = z.object({
   protocol: z.number().optional(),
 });
 export type Health = z.infer<typeof healthSchema>;
+
+/** POST /tokenize answer. */
+export const tokenizeResultSchema = z.object({ tokens: z.array(z.number()) });
+
+/** GET /v1/models answer (the parts the sidecar reads). */
+export const modelsResultSchema = z.object({
+  data: z.array(z.object({ id: z.string(), role: z.string().optional(), meta: modelInfoSchema.partial().optional() })),
+});
 
 /** Parses one engine WebSocket frame; a malformed frame becomes an error message, never a throw. */
 export function parseServerMessage(raw: string): ServerMessage {

@@ -51,7 +51,7 @@ const serverDown =
   };
 
 /** Commands that work the same with or without a server. */
-const always = (f: (ctx: Ctx) => Cmd): CommandSpec => ({ enabled: (ctx) => f(ctx), disabled: f });
+export const always = (f: (ctx: Ctx) => Cmd): CommandSpec => ({ enabled: (ctx) => f(ctx), disabled: f });
 
 async function setEnabled(ctx: Ctx, client: LanguageClient | undefined, enabled: boolean): Promise<void> {
   // The setting persists the choice; the notification applies it at once.
@@ -407,9 +407,12 @@ export const commandTable: Record<string, CommandSpec> = {
   ...deployCommands,
 };
 
-/** Registers every command of the table; the right factory is chosen each time one runs. */
-export function registerCommands(ctx: Ctx): vscode.Disposable[] {
-  return Object.entries(commandTable).map(([id, spec]) =>
+/**
+ * Registers every command of the table (and of feature tables, e.g. chat's); the right factory is
+ * chosen each time one runs.
+ */
+export function registerCommands(ctx: Ctx, extra: Record<string, CommandSpec> = {}): vscode.Disposable[] {
+  return Object.entries({ ...commandTable, ...extra }).map(([id, spec]) =>
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       const client = ctx.runningClient;
       const cmd = client && spec.enabled ? spec.enabled(ctx, client) : (spec.disabled ?? serverDown)(ctx);

@@ -8,12 +8,18 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { ResolveDefinitionsParams, ResolveDefinitionsResult, StatusParams } from '../../protocol/lsp';
+import { chatCommands } from './chat/commands';
+import { PROPOSAL_SCHEME, ProposalDocuments } from './chat/codeActions';
+import { ChatHistoryStore } from './chat/history';
+import { ChatSession } from './chat/session';
+import { registerChatViews } from './chat/view';
 import { registerCommands } from './commands';
 import { ContextKeys } from './contextKeys';
 import { Ctx } from './ctx';
 import { registerDeployFeatures } from './deploy/commands';
 import { Notifier } from './notifier';
 import { StatsPanel } from './statsPanel';
+import { registerTemplatesPanel, TemplatesPanel } from './templates/panel';
 import { StatusBar } from './statusBar';
 
 /** What `vscode.extensions.getExtension('pronto-dev.pronto').exports` gives (used by tests). */
@@ -35,15 +41,27 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
   ctx = c;
   const statusBar = new StatusBar(c);
   const notifier = new Notifier(c);
+  // Chat: one session (history stored per workspace) shown by the sidebar view and editor panels.
+  const proposals = new ProposalDocuments();
+  const history = new ChatHistoryStore((extension.storageUri ?? extension.globalStorageUri).fsPath, (line, level) =>
+    level === 'warn' ? log.warn(line) : log.info(line),
+  );
+  const chat = new ChatSession(c, history, proposals);
   extension.subscriptions.push(
     c,
     statusBar,
     notifier,
     new ContextKeys(c),
-    ...registerCommands(c),
-    {
-      dispose: () => StatsPanel.disposeCurrent(),
-    },
+    ...registerCommands(
+      c,
+      chatCommands(chat, extension.extensionUri, () => TemplatesPanel.show(c)),
+    ),
+    { dispose: () => StatsPanel.disposeCurrent() },
+    chat,
+    proposals,
+    vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
+    ...registerChatViews(chat, extension.extensionUri),
+    ...registerTemplatesPanel(c),
     ...registerDeployFeatures(c),
   );
   // Before the server starts, so it is in place (and focused) before any status arrives.

@@ -1,7 +1,7 @@
 /**
  * The HTML shell of every Pronto webview, as vscode-extension-samples' webview-sample does it:
  * CSP `default-src 'none'`, the one script allowed by a nonce from crypto.randomBytes, styles only
- * from the webview's own origin (media/panel.css first, then the page's own).
+ * from the webview's own origin (media/page.css first, then the page's own).
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -16,7 +16,7 @@ export function webviewHtml(opts: {
 }): string {
   const { webview, extensionUri } = opts;
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'media', opts.script));
-  const links = ['panel.css', ...opts.styles]
+  const links = ['page.css', ...opts.styles]
     .map((css) => `<link href="${webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', css)).toString()}" rel="stylesheet">`)
     .join('\n  ');
   const nonce = randomBytes(16).toString('base64');

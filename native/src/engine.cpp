@@ -266,16 +266,29 @@ std::string Engine::token_piece(llama_token t) const {
   return std::string(buf, n);
 }
 
-std::string Engine::apply_chat_template(const std::vector<ChatMessage>& messages) const {
-  const char* tmpl = llama_model_chat_template(model_.get(), nullptr);
+// The chat template: the request's (a llama.cpp built-in name such as "chatml", or a template text
+// llama.cpp recognises), else the model's own. Never a silent fallback: a model without a template
+// llama.cpp supports gets a 4xx naming what to send instead (code no_chat_template).
+std::string Engine::apply_chat_template(const std::vector<ChatMessage>& messages,
+                                        const std::string& chat_template) const {
+  const char* model_tmpl = llama_model_chat_template(model_.get(), nullptr);
+  const bool from_request = !chat_template.empty();
+  const char* use = from_request ? chat_template.c_str() : model_tmpl;
+  static const char* kHint =
+      "send chat_template with a llama.cpp built-in name (chatml, llama3, deepseek, mistral-v7, phi3, gemma, ...) or "
+      "use a model that has a chat template";
+  if (!use || !*use) throw BadRequest{"no_chat_template", std::string("the model has no chat template: ") + kHint};
   std::vector<llama_chat_message> msgs;
   for (auto& m : messages) msgs.push_back({m.role.c_str(), m.content.c_str()});
   size_t total = 0;
   for (auto& m : messages) total += m.content.size() + m.role.size() + 64;
   std::string buf(total + 1024, '\0');
-  const char* use = tmpl ? tmpl : "chatml";
   int n = llama_chat_apply_template(use, msgs.data(), msgs.size(), true, buf.data(), static_cast<int32_t>(buf.size()));
-  if (n < 0) throw BadRequest{"bad_request", "the model's chat template is not supported by llama_chat_apply_template"};
+  if (n < 0)
+    throw BadRequest{"no_chat_template",
+                     from_request ? "chat_template \"" + chat_template.substr(0, 64) +
+                                        "\" is not a template llama.cpp supports: " + kHint
+                                  : std::string("the model's chat template is not one llama.cpp supports: ") + kHint};
   if (static_cast<size_t>(n) > buf.size()) {
     buf.resize(n);
     n = llama_chat_apply_template(use, msgs.data(), msgs.size(), true, buf.data(), static_cast<int32_t>(buf.size()));

@@ -87,8 +87,10 @@ class Engine {
   std::vector<llama_token> tokenize(const std::string& text, bool add_special, bool parse_special) const;
   std::string token_piece(llama_token t) const;
   BuiltPrompt build_fim(const FimInput& fim, int max_tokens) const;
-  // Applies the model's chat template (or chatml when it has none). Throws BadRequest.
-  std::string apply_chat_template(const std::vector<ChatMessage>& messages) const;
+  // Applies `chat_template` (a llama.cpp built-in name or template text) when given, else the model's
+  // own. Throws BadRequest no_chat_template when neither is one llama.cpp supports.
+  std::string apply_chat_template(const std::vector<ChatMessage>& messages,
+                                  const std::string& chat_template = "") const;
 
   // Thread-safe: queue a request (already validated); results arrive on its sink.
   void submit(RequestPtr req);

@@ -127,7 +127,8 @@ void check_prompt_fits(const Engine& engine, Request& req) {
   req.limits.max_tokens = std::min(req.limits.max_tokens, n_ctx - 1 - static_cast<int>(req.prompt.size()));
 }
 
-static constexpr size_t kMaxText = 4u << 20;  // 4 MiB per text field
+static constexpr size_t kMaxText = 4u << 20;           // 4 MiB per text field
+static constexpr size_t kMaxChatTemplate = 64u << 10;  // a built-in name or a template text
 
 // fim.budget: {prefix_tokens?, suffix_tokens?, extra_tokens?}, each a non-negative integer; unknown
 // fields are rejected so a misspelt budget does not silently do nothing.
@@ -192,8 +193,10 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
         throw bad("messages[].role must be system, user or assistant, got \"" + cm.role + "\"");
       ms.push_back(std::move(cm));
     }
-    req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true);
+    std::string tmpl = get_string(msg, "chat_template", "submit", false, kMaxChatTemplate);
+    req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true);
   }
+  if (!messages && field(msg, "chat_template")) throw bad("submit.chat_template is only for messages");
   check_prompt_fits(engine, *req);
   return req;
 }
@@ -227,7 +230,8 @@ OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
         throw BadRequest{"bad_request", "chat.completions.messages items must be {role: string, content: string}"};
       ms.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
     }
-    req->prompt = engine.tokenize(engine.apply_chat_template(ms), true, true);
+    std::string tmpl = get_string(body, "chat_template", where, false, kMaxChatTemplate);
+    req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true);
   } else {
     auto it = body.find("prompt");
     if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "completions.prompt must be a string"};

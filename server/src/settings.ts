@@ -124,6 +124,24 @@ export const settingsTable = {
     description: 'Chunks of recently edited, opened and saved files sent as extra context (0: off).',
   },
   'context.ringChunkLines': { schema: int(4, 512), default: 48, description: 'Lines per extra-context chunk.' },
+  'chat.maxTokens': { schema: int(1, 4096), default: 512, description: 'Tokens a chat answer has at most.' },
+  'chat.contextTokens': {
+    schema: tokens(262144),
+    default: 2048,
+    description:
+      'Tokens of attached context (selection, files) a chat message carries at most; the rest is cut, and the chat panel says what.',
+  },
+  'chat.temperature': {
+    schema: z.number('must be a number').min(0, 'must not be negative').max(2, 'must be at most 2'),
+    default: 0.2,
+    description: 'Sampling temperature of chat answers (0: always the most likely token).',
+  },
+  'chat.template': {
+    schema: z.string().max(65536),
+    default: '',
+    description:
+      "Chat template for models whose own is missing or not supported: a llama.cpp built-in name (chatml, llama3, deepseek, mistral-v7, phi3, gemma, ...). Empty: the model's own.",
+  },
 } as const;
 
 export type SettingKey = keyof typeof settingsTable;

@@ -10,7 +10,8 @@ export class StatusReporter {
   private enabled = true;
   private inFlight = 0;
   private figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
-  private extraMessage: string | undefined;
+  /** Notes appended to the message, by source (settings, templates). */
+  private readonly notes = new Map<string, string>();
   private settingsProblems: SettingProblem[] = [];
   private lastSent = '';
 
@@ -21,7 +22,7 @@ export class StatusReporter {
     const state = e.state === 'ready' && this.inFlight > 0 ? 'busy' : e.state;
     let message = e.message;
     if (!this.enabled) message = `Completions are switched off. ${message}`;
-    if (this.extraMessage) message = `${message} ${this.extraMessage}`;
+    for (const note of this.notes.values()) message = `${message} ${note}`;
     return {
       state,
       message,
@@ -54,9 +55,10 @@ export class StatusReporter {
     this.enabled = enabled;
     this.push();
   }
-  /** Settings problems and the like, appended to the message. */
-  setNote(note: string | undefined): void {
-    this.extraMessage = note;
+  /** Settings problems and the like, appended to the message; one note per source. */
+  setNote(note: string | undefined, source = 'settings'): void {
+    if (note) this.notes.set(source, note);
+    else this.notes.delete(source);
     this.push();
   }
   /** Settings with invalid values (each replaced by its default); empty clears the warning. */

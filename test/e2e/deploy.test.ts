@@ -14,19 +14,8 @@ import { after, before, test } from 'node:test';
 import { runtimeCommand, parseShowStat } from '../../server/src/deploy/platform/local/haproxy';
 import { freePort, runCli, type Workspace } from '../support/deploy';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import {
-  type BrowserSession,
-  type CodeServer,
-  launchBrowser,
-  openFile,
-  outputRoot,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  waitForProntoLog,
-  webviewFrame,
-  workbenchUrl,
-} from './harness';
+import { type BrowserSession, type CodeServer, launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl } from './harness';
+import { openFile, runCommand, waitForProntoLog, webviewFrame } from './workbench';
 
 const NAME = 'deploy';
 const shots = join(outputRoot, NAME, 'screenshots');

@@ -27,18 +27,12 @@ import {
   type CodeServer,
   enginePath,
   launchBrowser,
-  openFile,
   outputRoot,
-  prontoLogLines,
-  runCommand,
   screenshot,
   startCodeServer,
-  statusItem,
-  waitForNotification,
-  waitForProntoLog,
-  waitForStatus,
   workbenchUrl,
 } from './harness';
+import { openFile, prontoLogLines, runCommand, statusItem, waitForNotification, waitForProntoLog, waitForStatus } from './workbench';
 
 const NAME = 'firstrun';
 const shots = join(outputRoot, NAME, 'screenshots');

@@ -10,7 +10,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { extensionId, launchBrowser, openFile, outputRoot, repoRoot, requireE2EInstalled, screenshot, waitForStatus } from './harness';
+import { extensionId, launchBrowser, outputRoot, repoRoot, requireE2EInstalled, screenshot } from './harness';
+import { openFile, waitForStatus } from './workbench';
 
 test('start.mjs --help prints its options and exits 0', () => {
   const out = execFileSync(process.execPath, [join(repoRoot, 'scripts', 'start.mjs'), '--help'], { encoding: 'utf8' });

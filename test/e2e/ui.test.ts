@@ -11,21 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
-import {
-  launchBrowser,
-  outputRoot,
-  runCommand,
-  screenshot,
-  startCodeServer,
-  statusItem,
-  waitForProntoLog as waitForLog,
-  workbenchUrl,
-  type BrowserSession,
-  type CodeServer,
-  webviewFrame,
-} from './harness';
-
-const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
+import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
+import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
 const NAME = 'ui';
 const shots = join(outputRoot, NAME, 'screenshots');
@@ -33,6 +20,7 @@ let server: CodeServer | undefined;
 let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
+const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');

@@ -12,25 +12,15 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { StatsResult } from '../../protocol/lsp';
 import { engineBinary } from '../support/engine';
-import { enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { engineUrlFromLogs, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel, ensureTestModels, repoRoot } from '../support/models';
+import { metric as readMetric, metricsText } from '../support/net';
 
 const built = existsSync(engineBinary);
 
-/** URL of the engine the server started, from its log line "engine ready at URL". */
-function engineUrl(h: LspHarness): string {
-  const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'));
-  const m = line && /engine ready at (http:\/\/\S+)/.exec(line);
-  assert.ok(m, 'the server logged the engine URL');
-  return m[1]!;
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
-  assert.ok(m, `${name} in /metrics`);
-  return Number(m[1]);
-}
+const engineUrl = engineUrlFromLogs;
+/** A series of the engine's /metrics (test/support/net.ts reads it). */
+const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url), series);
 
 async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;

@@ -306,6 +306,14 @@ export async function startEngineReports(): Promise<EngineReports> {
   };
 }
 
+/** URL of the engine a server started, from its log line "engine ready at URL". */
+export function engineUrlFromLogs(h: Pick<LspHarness, 'logs'>): string {
+  const line = [...h.logs].reverse().find((l) => l.includes('engine ready at'));
+  const m = line && /engine ready at (http:\/\/\S+)/.exec(line);
+  if (!m) throw new Error('the server logged no engine URL ("engine ready at ...")');
+  return m[1]!;
+}
+
 /** Command line of a process (Linux /proc), '' when it is gone. */
 export function cmdline(pid: number): string {
   try {
@@ -361,7 +369,8 @@ export interface LspHarness {
   workspaceSettings: { pronto?: unknown };
   /** Resolves with the first status (already received or future) matching `pred`. */
   waitForStatus(pred: (s: StatusParams) => boolean, afterIndex?: number): Promise<StatusParams>;
-  initialize(initializationOptions?: unknown, withConfiguration?: boolean): Promise<unknown>;
+  /** `rootUri`: the workspace folder (file: URI) the server is told about; none by default. */
+  initialize(initializationOptions?: unknown, withConfiguration?: boolean, rootUri?: string | null): Promise<unknown>;
   open(uri: string, text: string, languageId?: string): Promise<void>;
   change(uri: string, version: number, text: string): Promise<void>;
   inline(
@@ -421,10 +430,10 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
       if (found) return Promise.resolve(found);
       return new Promise((resolve) => waiters.push({ pred, resolve }));
     },
-    async initialize(initializationOptions, withConfiguration = false) {
+    async initialize(initializationOptions, withConfiguration = false, rootUri = null) {
       const result = await connection.sendRequest('initialize', {
         processId: process.pid,
-        rootUri: null,
+        rootUri,
         capabilities: { workspace: { configuration: withConfiguration }, textDocument: { inlineCompletion: {} } },
         initializationOptions,
       });

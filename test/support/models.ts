@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   DEEPSEEK_CODER_FIM,
+  DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
   QWEN25_FIM,
   QWEN25_SPECIAL_TOKENS,
   STARCODER_FIM,
@@ -24,24 +25,29 @@ const GENERATOR_VERSION = 1;
 
 type Recipe = Omit<RandomModelOptions, 'outPath'>;
 
+/** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
+ * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
+ * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
+const targetRecipe = {
+  vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
+  arch: 'llama',
+  nLayer: 2,
+  nEmbd: 64,
+  nHead: 4,
+  nHeadKv: 2,
+  nFf: 256,
+  ctx: 4096,
+  type: 'f16',
+  seed: 1,
+  fim: DEEPSEEK_CODER_FIM,
+  name: 'pronto-test-target',
+} satisfies Recipe;
+
 export const recipes = {
-  /** llama arch, deepseek-coder vocab (<｜fim▁begin｜> 32016, <｜fim▁hole｜> 32015, <｜fim▁end｜> 32017).
-   * Head size 16. (With heads of 64, llama.cpp's CPU attention rounds one-token decodes differently
-   * from draft-verification batches, and greedy speculation is no longer bit-exact: native/README.) */
-  target: {
-    vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
-    arch: 'llama',
-    nLayer: 2,
-    nEmbd: 64,
-    nHead: 4,
-    nHeadKv: 2,
-    nFf: 256,
-    ctx: 4096,
-    type: 'f16',
-    seed: 1,
-    fim: DEEPSEEK_CODER_FIM,
-    name: 'pronto-test-target',
-  },
+  target: targetRecipe,
+  /** The target with DeepSeek-Coder-Instruct's chat template (llama.cpp recognises it as its built-in
+   * "deepseek" template): the model chat tests run on. The target itself has no chat template. */
+  chat: { ...targetRecipe, seed: 6, name: 'pronto-test-chat', chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE },
   /** Same vocab as target, 1 layer, narrower: a draft model for speculative decoding tests. */
   draft: {
     vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
@@ -90,7 +96,8 @@ export const recipes = {
     name: 'pronto-test-starcoder-draft',
   },
   /** The demo model shipped with the extension (dist/models/pronto-demo.gguf, made by
-   * scripts/build-demo-model.ts): deepseek-coder's tokenizer, small random weights. */
+   * scripts/build-demo-model.ts): deepseek-coder's tokenizer, small random weights, and
+   * DeepSeek-Coder-Instruct's chat template so the chat panel works on it offline. */
   demo: {
     vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),
     arch: 'llama',
@@ -104,6 +111,8 @@ export const recipes = {
     seed: 20240,
     fim: DEEPSEEK_CODER_FIM,
     name: 'pronto-demo (random weights: output is meaningless)',
+    // So the chat can be tried offline too (its answers are as meaningless as the completions).
+    chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE,
   },
   /** Qwen2.5-Coder-0.5B's shape at Q8_0 (~530 MB), qwen2 vocab + Qwen2.5 special/FIM tokens. */
   bench: {

@@ -70,6 +70,8 @@ export interface RandomModelOptions {
   tieEmbeddings?: boolean;
   /** Standard deviation of the logits for a unit-RMS hidden state. Default 3. */
   logitScale?: number;
+  /** Written as tokenizer.chat_template (replacing the vocab file's, if any); absent: the vocab's own. */
+  chatTemplate?: string;
 }
 
 export interface RandomModelInfo {
@@ -112,6 +114,7 @@ export async function writeRandomModel(opts: RandomModelOptions): Promise<Random
 
   for (const [k, v] of tokenizerKv) kv.set(k, v);
   if (opts.extraTokens?.length) applyExtraTokens(kv, opts.extraTokens, nVocab);
+  if (opts.chatTemplate !== undefined) kv.set('tokenizer.chat_template', gv.str(opts.chatTemplate));
   if (opts.fim) {
     const names: Array<keyof FimTokenIds> = ['pre', 'suf', 'mid', 'pad', 'rep', 'sep'];
     for (const n of names) {
@@ -307,4 +310,16 @@ export const QWEN25_SPECIAL_TOKENS: ExtraToken[] = [
 
 export const QWEN25_FIM: FimTokenIds = { pre: 151659, mid: 151660, suf: 151661, pad: 151662, rep: 151663, sep: 151664 };
 export const DEEPSEEK_CODER_FIM: FimTokenIds = { pre: 32016, suf: 32015, mid: 32017 };
+
+/**
+ * deepseek-ai/deepseek-coder-*-instruct's tokenizer.chat_template (its default system prompt left
+ * out); llama.cpp recognises it as its built-in "deepseek" template. Given to the demo model and the
+ * chat test model so chat works on them.
+ */
+export const DEEPSEEK_CODER_INSTRUCT_TEMPLATE =
+  '{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{{ bos_token }}' +
+  "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }}" +
+  "{% elif message['role'] == 'user' %}{{ '### Instruction:\\n' + message['content'] + '\\n' }}" +
+  "{% else %}{{ '### Response:\\n' + message['content'] + '\\n<|EOT|>\\n' }}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '### Response:' }}{% endif %}";
 export const STARCODER_FIM: FimTokenIds = { pre: 1, mid: 2, suf: 3, pad: 4, rep: 5, sep: 6 };

@@ -80,7 +80,7 @@ test('the command palette offers only what makes sense now (when clauses on cont
   assert.match(when.get('pronto.restartEngine') ?? '', /pronto\.serverRunning && !pronto\.needsModel/);
   // Every context key used is one extension/src/contextKeys.ts sets (or one of VS Code's own).
   const source = readFileSync(join(root, 'extension', 'src', 'contextKeys.ts'), 'utf8');
-  const builtin = new Set(['inlineSuggestionVisible', 'editorIsOpen', 'editorTextFocus', 'editorReadonly', 'false']);
+  const builtin = new Set(['inlineSuggestionVisible', 'editorIsOpen', 'editorHasSelection', 'editorTextFocus', 'editorReadonly', 'false']);
   for (const w of when.values()) {
     for (const key of w.match(/[\w.]+/g) ?? []) {
       if (builtin.has(key)) continue;

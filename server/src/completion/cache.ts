@@ -44,6 +44,11 @@ export class CompletionCache {
     return `${uri}\u0000${prefixKey(prefix)}\u0000${suffixKey(suffix)}`;
   }
 
+  /** Forgets every entry (the prompt changed, e.g. a new FIM template). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   set(entry: CacheEntry): void {
     const items = entry.items.filter((t) => t.length > 0);
     if (items.length === 0) return;

@@ -13,6 +13,7 @@
  */
 import * as path from 'node:path';
 import type { ContextChunk } from '../../../protocol/engine';
+import type { FimParts } from '../templates/fim';
 import type { SubmitInput } from '../engine/client';
 import type { EngineClient } from '../engine/client';
 import { findDefinitions, identifiersNearCursor, type OpenDocument } from '../context/definitions';
@@ -31,6 +32,8 @@ export interface CompletionInput {
   offset: number;
   /** The user asked for a suggestion explicitly (LSP triggerKind Invoked): no debounce. */
   explicit?: boolean;
+  /** Language id of the document ({language} in FIM templates). */
+  languageId?: string;
 }
 
 export interface ProviderDeps {
@@ -45,6 +48,11 @@ export interface ProviderDeps {
    */
   getDefinitions?: (uri: string, prefixWindow: string) => ContextChunk[];
   stats: CompletionStats;
+  /**
+   * A custom FIM template's rendered prompt (server/src/templates/fim.ts), sent instead of the
+   * engine's own FIM layout; undefined keeps the engine's `fim` path.
+   */
+  fimPrompt?: (parts: FimParts) => string | undefined;
   onRequestStart?: () => void;
   onRequestEnd?: (figures: { tokensPerSecond?: number; lastLatencyMs?: number }) => void;
   log?: (line: string) => void;
@@ -208,14 +216,16 @@ export class CompletionProvider {
     // Definitions the ring already holds are not sent twice; the rest go last (nearest the cursor).
     const newDefinitions = definitions.filter((d) => !ringChunks.some((c) => c.filename === d.filename && c.text.includes(d.text)));
     const extra = [...ringChunks, ...newDefinitions];
+    const fim = {
+      prefix: win.prefix,
+      suffix: win.suffix,
+      filename: filenameOf(input.uri),
+      ...(extra.length ? { extra } : {}),
+      budget: fimBudget(settings),
+    };
+    const prompt = this.deps.fimPrompt?.({ ...fim, extra, languageId: input.languageId ?? 'plaintext' });
     const base: SubmitInput = {
-      fim: {
-        prefix: win.prefix,
-        suffix: win.suffix,
-        filename: filenameOf(input.uri),
-        ...(extra.length ? { extra } : {}),
-        budget: fimBudget(settings),
-      },
+      ...(prompt !== undefined ? { prompt } : { fim }),
       limits: {
         // Single-line answers end at the first line break (stop_at_eol), so one limit serves both.
         max_tokens: settings['completion.maxTokens'],
@@ -275,7 +285,15 @@ export class CompletionProvider {
     const controller = new AbortController();
     this.prefetchController = controller;
     this.prefetching = (async () => {
-      const result = await this.generate(client, { uri: input.uri, text, offset }, before, after, settings, controller.signal, 1);
+      const result = await this.generate(
+        client,
+        { ...input, text, offset, explicit: false },
+        before,
+        after,
+        settings,
+        controller.signal,
+        1,
+      );
       if (result.kind === 'items' && result.items.length > 0)
         this.cache.set({ uri: input.uri, prefix: before, suffix: after, items: result.items });
     })()

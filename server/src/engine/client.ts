@@ -10,6 +10,8 @@
 import WebSocket from 'ws';
 import {
   healthSchema,
+  modelsResultSchema,
+  tokenizeResultSchema,
   parseServerMessage,
   type CancelMessage,
   type FinishReason,
@@ -199,6 +201,46 @@ export class EngineClient {
         }
       });
     });
+  }
+
+  /**
+   * POST /tokenize with the engine's own tokenizer (token ids), validated. Used for token budgets and
+   * counts shown to the user; resolves with an error message instead of throwing.
+   */
+  async tokenize(
+    content: string,
+    options: { addSpecial?: boolean; parseSpecial?: boolean; signal?: AbortSignal } = {},
+  ): Promise<{ ok: true; tokens: number[] } | { ok: false; message: string }> {
+    try {
+      const res = await fetch(new URL('/tokenize', this.options.baseUrl), {
+        method: 'POST',
+        headers: { ...this.authHeaders(), 'content-type': 'application/json' },
+        body: JSON.stringify({ content, add_special: options.addSpecial ?? false, parse_special: options.parseSpecial ?? false }),
+        signal: options.signal ?? AbortSignal.timeout(10000),
+      });
+      const body: unknown = await res.json().catch(() => undefined);
+      const parsed = tokenizeResultSchema.safeParse(body);
+      if (!res.ok || !parsed.success)
+        return { ok: false, message: `engine /tokenize answered HTTP ${res.status}${res.ok ? ' with an unexpected body' : ''}` };
+      return { ok: true, tokens: parsed.data.tokens };
+    } catch (err) {
+      return { ok: false, message: `engine /tokenize failed: ${(err as Error).message}` };
+    }
+  }
+
+  /** GET /v1/models: the target model's name and architecture (for a remote engine, which prints no ready line). */
+  async model(): Promise<{ name: string; arch: string } | undefined> {
+    try {
+      const res = await fetch(new URL('/v1/models', this.options.baseUrl), {
+        headers: this.authHeaders(),
+        signal: AbortSignal.timeout(5000),
+      });
+      const parsed = modelsResultSchema.safeParse(await res.json());
+      const target = parsed.success ? parsed.data.data.find((m) => m.role !== 'draft') : undefined;
+      return target ? { name: target.meta?.name ?? target.id, arch: target.meta?.arch ?? '' } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** GET /health, validated. */

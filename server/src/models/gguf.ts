@@ -303,8 +303,9 @@ class Reader {
     this.pos += n;
   }
   /**
-   * Skips `count` strings; calls `visit(length, start)` for those whose byte length is in
-   * `lengths` (one tight loop: a vocabulary has 150,000 of them).
+   * Skips `count` strings; calls `visit(index, start, length)` for those whose byte length is in
+   * `lengths`, or for every one when `lengths` is undefined (one tight loop: a vocabulary has
+   * 150,000 of them).
    */
   skipStrings(count: number, lengths?: ReadonlySet<number>, visit?: (index: number, start: number, length: number) => void): void {
     const view = this.view;
@@ -326,7 +327,7 @@ class Reader {
         this.pos = pos;
         this.need(lo);
       }
-      if (lengths?.has(lo)) visit?.(i, pos, lo);
+      if (visit && (!lengths || lengths.has(lo))) visit(i, pos, lo);
       pos += lo;
     }
     this.pos = pos;
@@ -453,6 +454,8 @@ export interface GgufSummary {
   arrayLengths: Map<string, number>;
   /** Those of the `lookForTokens` strings that occur in `tokenizer.ggml.tokens`, with their ids. */
   tokensFound: Map<string, number>;
+  /** The texts of the `tokenTextsAt` token ids that exist in `tokenizer.ggml.tokens`. */
+  tokenTexts: Map<number, string>;
   /** Tensors per ggml type (the file's quantization mix). */
   tensorTypes: Map<GgmlType, number>;
   /** Byte offset where the last tensor's data ends: beyond the file size means a truncated file. */
@@ -460,10 +463,16 @@ export interface GgufSummary {
 }
 
 /**
- * Walks a GGUF head like `parseGgufHead` but keeps only scalars, array lengths and the listed
- * token strings; arrays are skipped without decoding. Same errors as `parseGgufHead`.
+ * Walks a GGUF head like `parseGgufHead` but keeps only scalars, array lengths, the listed token
+ * strings and the texts of the listed token ids; arrays are skipped without decoding. Same errors
+ * as `parseGgufHead`.
  */
-export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTokens: readonly string[] = []): GgufSummary {
+export function summarizeGgufHead(
+  head: Uint8Array,
+  fileSize: number,
+  lookForTokens: readonly string[] = [],
+  tokenTextsAt: readonly number[] = [],
+): GgufSummary {
   const r = new Reader(head, head.byteLength >= fileSize);
   const { version, tensorCount, kvCount } = readPreamble(r);
   const wanted = new Map<number, Array<{ text: string; bytes: Buffer }>>();
@@ -474,6 +483,8 @@ export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTok
   const scalars = new Map<string, number | bigint | boolean | string>();
   const arrayLengths = new Map<string, number>();
   const tokensFound = new Map<string, number>();
+  const idsWanted = new Set(tokenTextsAt);
+  const tokenTexts = new Map<number, string>();
   for (let i = 0; i < kvCount; i++) {
     const key = r.str();
     if (scalars.has(key) || arrayLengths.has(key)) throw new GgufError(`duplicate key ${key}`);
@@ -490,10 +501,12 @@ export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTok
     const width = SCALAR_WIDTH[itemType];
     if (width !== undefined) {
       r.skip(count * width);
-    } else if (key === 'tokenizer.ggml.tokens' && wanted.size > 0) {
-      const lengths = new Set(wanted.keys());
+    } else if (key === 'tokenizer.ggml.tokens' && (wanted.size > 0 || idsWanted.size > 0)) {
+      // Ids wanted: every string is visited; otherwise only those of a wanted length.
+      const lengths = idsWanted.size > 0 ? undefined : new Set(wanted.keys());
       const firstBytes = new Set([...wanted.values()].flat().map((c) => c.bytes[0]));
       r.skipStrings(count, lengths, (id, start, length) => {
+        if (idsWanted.has(id)) tokenTexts.set(id, Buffer.from(head.subarray(start, start + length)).toString('utf8'));
         if (!firstBytes.has(head[start])) return;
         const bytes = head.subarray(start, start + length);
         const hit = wanted.get(length)?.find((c) => c.bytes.equals(bytes));
@@ -521,7 +534,7 @@ export function summarizeGgufHead(head: Uint8Array, fileSize: number, lookForTok
     lastEnd = Math.max(lastEnd, offset + tensorByteSize(type, shape));
   }
   const dataOffset = alignUp(r.pos, alignment);
-  return { version, tensorCount, scalars, arrayLengths, tokensFound, tensorTypes, dataEnd: dataOffset + lastEnd };
+  return { version, tensorCount, scalars, arrayLengths, tokensFound, tokenTexts, tensorTypes, dataEnd: dataOffset + lastEnd };
 }
 
 /**
