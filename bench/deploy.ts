@@ -38,8 +38,8 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const models = { blue: await ensureModel('target'), green: await ensureModel('starcoder') };
-  const names = { blue: 'pronto-test-target', green: 'pronto-test-starcoder' } as const;
+  const models = { blue: await ensureModel('chat'), green: await ensureModel('chatGreen') };
+  const names = { blue: 'pronto-test-chat', green: 'pronto-test-chat-green' } as const;
   const env = { PRONTO_ENGINE_PATH: engineBinary };
   const ws = await makeWorkspace('pronto-bench-deploy-');
   const rows: Row[] = [];

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runtimeCommand, parseShowStat } from '../../server/src/deploy/platform/local/haproxy';
 import { freePort, runCli, type Workspace } from '../support/deploy';
+import { ensureModel } from '../support/models';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
 import { type BrowserSession, type CodeServer, launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl } from './harness';
 import { openFile, runCommand, waitForProntoLog, webviewFrame } from './workbench';
@@ -27,6 +28,8 @@ let ws: Workspace | undefined;
 
 before(async () => {
   real = await realEngineAndModel();
+  // The deployment runs a model with a chat template: the smoke test sends a real chat request.
+  const deployModel = await ensureModel('chat');
   activePort = await freePort();
   let previewPort = await freePort();
   while (previewPort === activePort) previewPort = await freePort();
@@ -37,7 +40,7 @@ target:
   previewPort: ${previewPort}
   engineBinary: ${JSON.stringify(real.engine)}
   engineArgs: ["--threads", "1"]
-model: { path: ${JSON.stringify(real.model)} }
+model: { path: ${JSON.stringify(deployModel)} }
 engine: { parallel: 2, contextSize: 2048 }
 gpus: 0
 gates: { window: 4s, minRequests: 6, analysisRate: 3, maxP95Latency: 10s }

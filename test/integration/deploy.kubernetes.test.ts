@@ -45,8 +45,8 @@ before(async () => {
   process.env.PRONTO_K8S_TEST_KEY = KEY;
   const env = { ...process.env, PRONTO_API_KEY: KEY };
   const [blue, green] = await Promise.all([
-    startEngine({ model: await ensureModel('target'), env }),
-    startEngine({ model: await ensureModel('starcoder'), env }),
+    startEngine({ model: await ensureModel('chat'), env }),
+    startEngine({ model: await ensureModel('chatGreen'), env }),
   ]);
   engines.push(blue, green);
   api = new FakeKubeApi();

@@ -33,17 +33,18 @@ import {
 } from '../support/deploy';
 import { ensureModel } from '../support/models';
 
-const BLUE_MODEL = 'pronto-test-target';
-const GREEN_MODEL = 'pronto-test-starcoder';
+const BLUE_MODEL = 'pronto-test-chat';
+const GREEN_MODEL = 'pronto-test-chat-green';
 
 let ws: Workspace;
-let target: string;
-let starcoder: string;
+// Chat-capable models (test/support/models.ts: chat, chatGreen): the smoke test sends a real chat request.
+let blueModel: string;
+let greenModel: string;
 const env = { PRONTO_ENGINE_PATH: engineBinary, FAULT_REAL_ENGINE: engineBinary };
 
 before(async () => {
-  target = await ensureModel('target');
-  starcoder = await ensureModel('starcoder');
+  blueModel = await ensureModel('chat');
+  greenModel = await ensureModel('chatGreen');
   ws = await makeWorkspace();
 });
 
@@ -67,7 +68,7 @@ function summarise(outcomes: { ok: boolean; error?: string; kind: string }[]): s
 }
 
 test('first deploy: blue comes up behind HAProxy and serves', { timeout: 120_000 }, async () => {
-  ws.write(localConfig(ws, { model: target }));
+  ws.write(localConfig(ws, { model: blueModel }));
   const r = await runCli(ws, ['rollout'], env);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /rollout succeeded/);
@@ -121,7 +122,7 @@ async function openStream(url: string, key: string) {
 test('(a) healthy green promoted under load: zero failures, streams in flight at the switch finish on blue, new requests go to green; (d) a second rollout is refused naming the holder; promote from another process', {
   timeout: 180_000,
 }, async () => {
-  ws.write(localConfig(ws, { model: starcoder, extra: 'autoPromote: false\n' }));
+  ws.write(localConfig(ws, { model: greenModel, extra: 'autoPromote: false\n' }));
   const active = `http://127.0.0.1:${ws.activePort}`;
   const load = new SteadyLoad(active, ws.apiKey());
   const first = startCli(ws, ['rollout'], env);
@@ -185,7 +186,7 @@ test('(b) a green that fails requests is rolled back automatically, naming the g
   timeout: 180_000,
 }, async () => {
   // The candidate is now blue (green is active): the faulty version goes to blue.
-  ws.write(localConfig(ws, { model: target, binary: faultEngine }));
+  ws.write(localConfig(ws, { model: blueModel, binary: faultEngine }));
   const load = new SteadyLoad(`http://127.0.0.1:${ws.activePort}`, ws.apiKey());
   const r = await runCli(ws, ['rollout'], { ...env, FAULT_PASS_FIRST: '2', FAULT_FAIL_EVERY: '2' });
   const outcomes = await load.stop();
@@ -210,7 +211,7 @@ test('(b) a green that fails requests is rolled back automatically, naming the g
 });
 
 test('(c) the controller SIGKILLed mid-rollout resumes when started again and finishes; zero failures', { timeout: 180_000 }, async () => {
-  ws.write(localConfig(ws, { model: target, parallel: 3 }));
+  ws.write(localConfig(ws, { model: blueModel, parallel: 3 }));
   const load = new SteadyLoad(`http://127.0.0.1:${ws.activePort}`, ws.apiKey());
   const first = startCli(ws, ['rollout'], env);
   await waitForState(ws, (s) => s.rollout?.phase === 'analysing');
@@ -281,7 +282,7 @@ test('a new colour whose engine cannot load its model never becomes ready: rolle
 
 test('abort from another process rolls back to the stable colour; then nothing is left to promote', { timeout: 180_000 }, async () => {
   // A long window: the abort lands in it however slow the machine is, and ends it at once.
-  ws.write(localConfig(ws, { model: starcoder, parallel: 2, window: '120s' }));
+  ws.write(localConfig(ws, { model: greenModel, parallel: 2, window: '120s' }));
   const first = startCli(ws, ['rollout'], env);
   await waitForState(ws, (s) => s.rollout?.phase === 'analysing');
   const abort = await runCli(ws, ['abort'], env);
