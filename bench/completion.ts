@@ -4,12 +4,13 @@
 // llama-server, as its users run it and in llama-server's best configuration.
 //   npm run bench:completion -- [--json out.json] [--keystrokes 100] [--n-predict 16] [--threads 2]
 //        [--only ours,vscode,best] [--file node_modules/ws/lib/websocket.js] [--from-line 330]
-//        [--seed 7] [--wait-cap-ms 20000] [--bundle dist/server.js] [--model file.gguf]
+//        [--seed 7] [--wait-cap-ms 20000] [--accepts 10] [--bundle dist/server.js] [--model file.gguf]
 // See bench/README.md ("npm run bench:completion") for the definitions of the figures.
 
 import { existsSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { ensureBenchModel } from '../test/support/models';
 import { ensureLlamaServer, llamaServerBinary, startLlamaServer } from './lib/llamaServer';
 import { prontoEngineBinary } from './lib/prontoEngine';
@@ -19,6 +20,7 @@ import { ProntoLspClient, type EngineCounters } from './completion/lspClient';
 import { defaultReplayOptions, replay, type KeystrokeRecord } from './completion/replay';
 import { intArg, strArg } from './lib/args';
 import { defaultSessionOptions, loadSession, type Session } from './completion/session';
+import { defaultAcceptOptions, runAccepts, type AcceptRecord } from './completion/accepts';
 
 const repoRoot = path.resolve(__dirname, '..');
 
@@ -39,73 +41,66 @@ interface Options {
   fromLine: number;
   seed: number;
   waitCapMs: number;
+  accepts: number;
   bundle?: string;
   model?: string;
 }
 
-function parseArgs(argv: string[]): Options {
+const USAGE =
+  'usage: npm run bench:completion -- [--json file] [--keystrokes N] [--n-predict N] [--threads N] [--only ours,vscode,best] [--file path] [--from-line N] [--seed N] [--wait-cap-ms N] [--accepts N] [--bundle dist/server.js] [--model file.gguf]';
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      json: { type: 'string' },
+      keystrokes: { type: 'string' },
+      'n-predict': { type: 'string' },
+      threads: { type: 'string' },
+      only: { type: 'string' },
+      file: { type: 'string' },
+      'from-line': { type: 'string' },
+      seed: { type: 'string' },
+      'wait-cap-ms': { type: 'string' },
+      accepts: { type: 'string' },
+      bundle: { type: 'string' },
+      model: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return process.exit(0);
+  }
+  const int = (flag: string, v: string | undefined, min: number, max: number, fallback: number): number =>
+    v === undefined ? fallback : intArg(`--${flag}`, v, min, max);
   const o: Options = {
-    keystrokes: defaultSessionOptions.keystrokes,
-    nPredict: 16,
-    threads: 2,
+    ...(values.json !== undefined ? { json: strArg('--json', values.json) } : {}),
+    keystrokes: int('keystrokes', values.keystrokes, 1, 400, defaultSessionOptions.keystrokes),
+    nPredict: int('n-predict', values['n-predict'], 1, 512, 16),
+    threads: int('threads', values.threads, 1, 256, 2),
     only: ['ours', 'vscode', 'best'],
-    file: 'node_modules/ws/lib/websocket.js',
-    fromLine: defaultSessionOptions.fromLine,
-    seed: defaultSessionOptions.seed,
-    waitCapMs: defaultReplayOptions.waitCapMs,
+    file: values.file !== undefined ? strArg('--file', values.file) : 'node_modules/ws/lib/websocket.js',
+    fromLine:
+      values['from-line'] !== undefined ? intArg('--from-line', values['from-line'], 1, 1_000_000) - 1 : defaultSessionOptions.fromLine,
+    seed: int('seed', values.seed, 0, 2 ** 31, defaultSessionOptions.seed),
+    waitCapMs: int('wait-cap-ms', values['wait-cap-ms'], 100, 600_000, defaultReplayOptions.waitCapMs),
+    accepts: int('accepts', values.accepts, 0, 200, defaultAcceptOptions.accepts),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string | undefined => argv[++i];
-    switch (a) {
-      case '--json':
-        o.json = strArg(a, v());
-        break;
-      case '--keystrokes':
-        o.keystrokes = intArg(a, v(), 1, 400);
-        break;
-      case '--n-predict':
-        o.nPredict = intArg(a, v(), 1, 512);
-        break;
-      case '--threads':
-        o.threads = intArg(a, v(), 1, 256);
-        break;
-      case '--file':
-        o.file = strArg(a, v());
-        break;
-      case '--from-line':
-        o.fromLine = intArg(a, v(), 1, 1_000_000) - 1;
-        break;
-      case '--seed':
-        o.seed = intArg(a, v(), 0, 2 ** 31);
-        break;
-      case '--wait-cap-ms':
-        o.waitCapMs = intArg(a, v(), 100, 600_000);
-        break;
-      case '--bundle':
-        o.bundle = path.resolve(strArg(a, v()));
-        if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`);
-        break;
-      case '--model':
-        o.model = path.resolve(strArg(a, v()));
-        if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`);
-        break;
-      case '--only': {
-        const names = (v() ?? '').split(',').filter(Boolean);
-        for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (ours, vscode, best)`);
-        if (!names.length) throw new Error('--only needs a list: ours,vscode,best');
-        o.only = names as ConfigName[];
-        break;
-      }
-      case '--help':
-      case '-h':
-        console.log(
-          'usage: npm run bench:completion -- [--json file] [--keystrokes N] [--n-predict N] [--threads N] [--only ours,vscode,best] [--file path] [--from-line N] [--seed N] [--wait-cap-ms N] [--bundle dist/server.js] [--model file.gguf]',
-        );
-        return process.exit(0);
-      default:
-        throw new Error(`unknown argument ${a} (try --help)`);
-    }
+  if (values.bundle !== undefined) {
+    o.bundle = path.resolve(strArg('--bundle', values.bundle));
+    if (!existsSync(o.bundle)) throw new Error(`--bundle: no file ${o.bundle} (run npm run build)`);
+  }
+  if (values.model !== undefined) {
+    o.model = path.resolve(strArg('--model', values.model));
+    if (!existsSync(o.model)) throw new Error(`--model: no file ${o.model}`);
+  }
+  if (values.only !== undefined) {
+    const names = values.only.split(',').filter(Boolean);
+    for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (ours, vscode, best)`);
+    if (!names.length) throw new Error('--only needs a list: ours,vscode,best');
+    o.only = names as ConfigName[];
   }
   return o;
 }
@@ -140,6 +135,8 @@ interface RunResult {
   peerRequests?: PeerRequest[];
   /** Ours: the server's own records of the session's requests (pronto/stats recent, last 50). */
   serverRecords?: unknown[];
+  /** Ours: the accept phase (Tab on each suggestion as it shows), after the typing session. */
+  accepts?: { records: AcceptRecord[]; engineRequests: number; cancelledEngineRequests: number };
 }
 
 function summarizeRecords(
@@ -196,7 +193,24 @@ async function runOurs(o: Options, session: Session, model: string, engineBin: s
     const wallMs = performance.now() - t0;
     const c1 = await client.counters();
     const s1 = await client.stats();
+    let accepts: RunResult['accepts'];
+    if (o.accepts > 0) {
+      process.stderr.write(`  [ours] accept phase: Tab on ${o.accepts} suggestions as they show...\n`);
+      const acceptRecords = await runAccepts(client, { ...defaultAcceptOptions, accepts: o.accepts, seed: o.seed });
+      await client.waitIdle();
+      const c2 = await client.counters();
+      accepts = {
+        records: acceptRecords,
+        engineRequests: c2.requests - c1.requests,
+        cancelledEngineRequests: c2.cancellations - c1.cancellations,
+      };
+      for (const a of acceptRecords)
+        process.stderr.write(
+          `  [ours] accept ${a.index + 1}: next request ${a.fromPrefetch ? 'from the prefetch' : 'asked the engine'}, ${Math.round(a.latencyMs)} ms\n`,
+        );
+    }
     return {
+      accepts,
       config: 'ours',
       label: CONFIG_LABEL.ours,
       keystrokes: records.length,
@@ -212,6 +226,8 @@ async function runOurs(o: Options, session: Session, model: string, engineBin: s
       records,
       serverRecords: s1.recent.filter((x) => x.at >= Date.now() - wallMs - 1000),
     };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n  the server's last log lines:\n    ${client.lsp.logs.slice(-20).join('\n    ')}`);
   } finally {
     await client.stop();
   }
@@ -270,6 +286,8 @@ function figures(r: RunResult): Record<string, number> {
     cache: r.cacheServed / r.keystrokes,
     tokens: r.engineTokensEvaluated / r.keystrokes,
     requests: r.engineRequests / r.keystrokes,
+    acceptHits: r.accepts?.records.length ? r.accepts.records.filter((a) => a.fromPrefetch).length / r.accepts.records.length : Number.NaN,
+    acceptRequests: r.accepts?.records.length ? r.accepts.engineRequests / r.accepts.records.length : Number.NaN,
   };
 }
 
@@ -300,6 +318,19 @@ function render(results: RunResult[], capMs: number): string {
   add('served from cache / key', 'cache', (x) => `${fmt(100 * x, 1)}%`);
   add('engine tokens evaluated / key', 'tokens', (x) => fmt(x, 1));
   add('engine requests / key', 'requests', (x) => fmt(x, 2));
+  if (results.some((r) => r.accepts?.records.length)) {
+    const na = (f: (x: number) => string) => (x: number) => (Number.isNaN(x) ? 'n/a' : f(x));
+    add(
+      'after Tab: answered from prefetch',
+      'acceptHits',
+      na((x) => `${fmt(100 * x)}%`),
+    );
+    add(
+      'engine requests / accept',
+      'acceptRequests',
+      na((x) => fmt(x, 2)),
+    );
+  }
   const counts = [
     'pauses: shown/empty/timed out',
     ...results.map((r) => `${r.pausesShown}/${r.pausesEmpty}/${r.pausesTimedOut} of ${r.pauses}`),
@@ -308,7 +339,7 @@ function render(results: RunResult[], capMs: number): string {
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseOptions(process.argv.slice(2));
   const session = loadSession(repoRoot, o.file, { ...defaultSessionOptions, keystrokes: o.keystrokes, fromLine: o.fromLine, seed: o.seed });
   const pauses = session.keystrokes.filter((k) => k.pause).length;
   const typingMs = session.keystrokes.reduce((s, k) => s + k.gapMs, 0);
@@ -322,12 +353,12 @@ async function main(): Promise<void> {
   let llamaBin: string | undefined;
   const skipped: string[] = [];
   if (o.only.includes('ours')) {
-    const e = prontoEngineBinary(repoRoot);
+    const e = await prontoEngineBinary();
     if (e.bin) engineBin = e.bin;
     else skipped.push(`ours: no engine binary (npm run -s engine:path: ${e.why})`);
   }
   if (o.only.some((c) => c !== 'ours')) {
-    llamaBin = existsSync(llamaServerBinary(repoRoot)) ? llamaServerBinary(repoRoot) : ensureLlamaServer(repoRoot);
+    llamaBin = existsSync(llamaServerBinary(repoRoot)) ? llamaServerBinary(repoRoot) : await ensureLlamaServer(repoRoot);
   }
 
   const results: RunResult[] = [];
@@ -349,11 +380,20 @@ async function main(): Promise<void> {
   );
   console.log(render(results, o.waitCapMs));
   for (const r of results) {
-    if (r.config === 'ours')
+    if (r.config === 'ours') {
       console.log(
         `ours: ${r.clientCalls} LSP inlineCompletion requests, ${r.engineRequests} engine requests (${r.cancelledEngineRequests} cancelled), ${r.generatedTokens} tokens generated`,
       );
-    else {
+      if (r.accepts)
+        console.log(
+          `ours, accept phase: ${r.accepts.records.length} accepts${r.accepts.records.length < o.accepts ? ` (of ${o.accepts} asked: the model gave no suggestion often enough)` : ''}, ${r.accepts.records.filter((a) => a.fromPrefetch).length} answered from the prefetch, ${r.accepts.engineRequests} engine requests (${r.accepts.cancelledEngineRequests} cancelled), next suggestion p50 ${fmt(
+            percentile(
+              r.accepts.records.map((a) => a.latencyMs),
+              50,
+            ),
+          )} ms`,
+        );
+    } else {
       const kinds = (k: PeerRequest['kind']): number => r.peerRequests!.filter((q) => q.kind === k).length;
       console.log(
         `peer:${r.config}: ${r.clientCalls} provider calls, ${r.engineRequests} /infill requests (${kinds('completion')} completion, ${kinds('future')} future-suggestion, ${kinds('ring')} ring update), mean request ${fmt(mean(r.peerRequests!.map((q) => q.ms)))} ms (server: prompt ${fmt(mean(r.peerRequests!.map((q) => q.promptMs)))} ms, generation ${fmt(mean(r.peerRequests!.map((q) => q.predictedMs)))} ms), ${r.generatedTokens} tokens generated`,

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   const model = o.model ?? (await ensureBenchModel());
   const needPeer = o.only.has('vscode') || o.only.has('best');
   if (needPeer) log('llama-server: building if needed...');
-  const llamaBin = needPeer ? ensureLlamaServer(repoRoot) : undefined;
+  const llamaBin = needPeer ? await ensureLlamaServer(repoRoot) : undefined;
   let engineBin: string | undefined;
   const skipped: Record<string, string> = {};
   if (o.only.has('ours')) {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       ? existsSync(o.engine)
         ? { bin: path.resolve(o.engine) }
         : { why: `--engine ${o.engine} does not exist` }
-      : prontoEngineBinary(repoRoot);
+      : await prontoEngineBinary();
     if (r.bin) engineBin = r.bin;
     else {
       skipped.ours = `pronto-engine not available: ${r.why}`;

@@ -66,6 +66,8 @@ export interface CompletionRecord {
   uri: string;
   latencyMs: number;
   fromCache: boolean;
+  /** The answer was computed ahead of time by a prefetch (found in the cache, or joined while running). */
+  fromPrefetch?: boolean;
   promptTokens: number;
   reusedTokens: number;
   evaluatedTokens: number;
@@ -73,6 +75,18 @@ export interface CompletionRecord {
   draftedTokens: number;
   acceptedTokens: number;
   outcome: 'shown' | 'empty' | 'cancelled' | 'error';
+}
+
+/** How prefetch (computing the next suggestion while one is shown) paid off. */
+export interface PrefetchStats {
+  /** Prefetches started: one per anticipated position, never restarted for the same one. */
+  started: number;
+  /** Prefetches aborted before they finished (the user went elsewhere). */
+  aborted: number;
+  /** Requests that waited for a running prefetch instead of asking the engine. */
+  joined: number;
+  /** Requests answered with a prefetched answer (from the cache, or by joining). */
+  answered: number;
 }
 
 export interface StatsResult {
@@ -84,6 +98,9 @@ export interface StatsResult {
   errors: number;
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
+  prefetch: PrefetchStats;
+  /** Requests sent to the engine (each alternative and each prefetch counts). */
+  engineRequests: number;
   recent: CompletionRecord[];
 }
 
@@ -111,6 +128,30 @@ export namespace DidAcceptCompletionNotification {
 export namespace RestartEngineRequest {
   export const method = 'pronto/restartEngine' as const;
   export const type = new RequestType0<null, void>(method);
+}
+
+/**
+ * What a client may pass in `initializationOptions` of `initialize`. Settings go under `pronto`
+ * (the same nested shape as workspace/configuration section "pronto").
+ */
+export interface ProntoInitializationOptions {
+  pronto?: unknown;
+  /** What the client can answer (see ProntoClientCapabilities). */
+  capabilities?: ProntoClientCapabilities;
+  /** Folder for downloaded and generated models. */
+  storageDir?: string;
+  /**
+   * The API key of a remote engine (`pronto.engine.url`). VS Code keeps it in its secret storage
+   * (never in settings.json) and passes it here and with `pronto/setEngineApiKey`; other editors can
+   * pass it here or set $PRONTO_ENGINE_API_KEY for the server.
+   */
+  engineApiKey?: string;
+}
+
+/** client → server, notification: the remote engine's API key changed ('' = none); the connection is remade. */
+export namespace SetEngineApiKeyNotification {
+  export const method = 'pronto/setEngineApiKey' as const;
+  export const type = new NotificationType<{ apiKey: string }>(method);
 }
 
 /** client → server, notification: switch completions on or off without stopping the engine. */

@@ -4,6 +4,7 @@
 // Incremental: re-running only rebuilds what changed. Prints the binary path on success.
 //   node scripts/build-llama-server.mjs [--print-path]
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,8 @@ const src = join(root, 'native/.deps/llama.cpp');
 const build = join(root, 'native/.deps/llama-server-build');
 const bin = join(build, 'bin/llama-server');
 
-if (process.argv.includes('--print-path')) {
+const { values: options } = parseArgs({ args: process.argv.slice(2), strict: true, options: { 'print-path': { type: 'boolean' } } });
+if (options['print-path']) {
   if (!existsSync(bin)) {
     console.error(`llama-server not built yet: run node scripts/build-llama-server.mjs (expected ${bin})`);
     process.exit(1);

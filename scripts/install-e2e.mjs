@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const NODE24_VERSION = '24.21.0';
 export const CODE_SERVER_VERSION = '4.139.1';
@@ -192,7 +193,7 @@ export function ensureE2E() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    if (process.argv.includes('--check')) {
+    if (parseArgs({ args: process.argv.slice(2), strict: true, options: { check: { type: 'boolean' } } }).values.check) {
       const missing = missingE2E();
       for (const m of missing) log(`missing: ${m}`);
       if (!missing.length) log('everything is in place');

@@ -3,12 +3,13 @@
 //   node scripts/lint.mjs          check only (what `npm test` runs); exits non-zero on any finding
 //   node scripts/lint.mjs --fix    rewrite files: Biome's safe fixes + formatting, clang-format -i
 import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const fix = process.argv.includes('--fix');
+const fix = parseArgs({ args: process.argv.slice(2), strict: true, options: { fix: { type: 'boolean' } } }).values.fix === true;
 const biome = join(root, 'node_modules/@biomejs/biome/bin/biome');
 
 function nativeSources() {

@@ -32,20 +32,23 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const argv = process.argv.slice(2);
-const args = new Set();
-let outArg;
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i];
-  if (a === '--out' && argv[i + 1]) outArg = resolve(argv[++i]);
-  else if (a === '--no-build' || a === '--no-engine') args.add(a);
-  else {
-    console.error(`unknown argument ${a}\nusage: node scripts/package.mjs [--no-build] [--no-engine] [--out FILE.vsix]`);
-    process.exit(2);
-  }
+const USAGE = 'usage: node scripts/package.mjs [--no-build] [--no-engine] [--out FILE.vsix]';
+let options;
+try {
+  options = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    options: { out: { type: 'string' }, 'no-build': { type: 'boolean' }, 'no-engine': { type: 'boolean' } },
+  }).values;
+} catch (err) {
+  console.error(`${err.message}\n${USAGE}`);
+  process.exit(2);
 }
+const outArg = options.out !== undefined ? resolve(options.out) : undefined;
+const args = new Set([...(options['no-build'] ? ['--no-build'] : []), ...(options['no-engine'] ? ['--no-engine'] : [])]);
 const log = (m) => process.stderr.write(`[package] ${m}\n`);
 
 function run(cmd, argv, opts = {}) {

@@ -10,16 +10,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pin = JSON.parse(readFileSync(join(root, 'native/llama-pin.json'), 'utf8'));
 const deps = join(root, 'native/.deps');
 const log = (msg) => console.error(`[prepare-llama] ${msg}`);
 
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+const { values: options } = parseArgs({ args: process.argv.slice(2), strict: true, options: { prebuilt: { type: 'string' } } });
 
 /** npm pack + integrity check + unpack into deps/<key>; returns the unpacked package dir. */
 function fetchPackage(key) {
@@ -57,7 +55,7 @@ function prepareSource() {
   return src;
 }
 
-const prebuiltKey = arg('--prebuilt', 'linux-x64-cuda');
+const prebuiltKey = options.prebuilt ?? 'linux-x64-cuda';
 const sourceDir = prepareSource();
 const prebuiltDir = prebuiltKey === 'none' ? null : join(fetchPackage(prebuiltKey), 'bins', prebuiltKey);
 console.log(JSON.stringify({ sourceDir, prebuiltDir, prebuiltKey }));

@@ -9,12 +9,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
-const args = process.argv.slice(2);
 const allPhases = ['lint', 'typecheck', 'unit', 'integration', 'e2e'];
-const phases = args.filter((a) => !a.startsWith('--'));
+let parsed;
+try {
+  parsed = parseArgs({ args: process.argv.slice(2), strict: true, allowPositionals: true, options: { 'no-setup': { type: 'boolean' } } });
+} catch (err) {
+  console.error(`${err.message}\nusage: npm test -- [--no-setup] [${allPhases.join('|')} ...]`);
+  process.exit(2);
+}
+const phases = parsed.positionals;
+const noSetup = parsed.values['no-setup'] === true;
 for (const p of phases) {
   if (!allPhases.includes(p)) {
     console.error(`unknown test phase "${p}"; phases are: ${allPhases.join(', ')}`);
@@ -41,7 +49,7 @@ function setupStep(name, cmd, cmdArgs) {
   return code === 0;
 }
 
-if (!args.includes('--no-setup')) {
+if (!noSetup) {
   // Each step is idempotent and cached; a failure here fails the run (nothing would be meaningful).
   const steps = [
     ['build', 'node', ['esbuild.mjs']],

@@ -6,8 +6,9 @@
 
 import { pathToFileURL } from 'node:url';
 import type { CancellationToken } from 'vscode-jsonrpc';
-import type { StatsResult } from '../../protocol/lsp';
-import { startLspServer, type LspHarness } from '../../test/support/lsp';
+import type { CompletionRecord, StatsResult } from '../../protocol/lsp';
+import { readEngineInfo, startLspServer, type LspHarness } from '../../test/support/lsp';
+import type { AcceptClient } from './accepts';
 import type { CompletionClient, ProviderAnswer } from './replay';
 import type { Keystroke, Session } from './session';
 
@@ -46,16 +47,24 @@ export function parseProntoMetrics(text: string): EngineCounters {
   };
 }
 
-export class ProntoLspClient implements CompletionClient {
+export class ProntoLspClient implements CompletionClient, AcceptClient {
   private version = 1;
   private lspRequests = 0;
+  /** The document as the server has it, and the cursor. */
+  private doc: string;
+  private offset: number;
 
   private constructor(
     readonly lsp: LspHarness,
     readonly engineUrl: string,
+    /** The engine's API key (the server gave it one in its environment; '' for servers that do not). */
+    private readonly engineKey: string,
     private readonly session: Session,
     readonly uri: string,
-  ) {}
+  ) {
+    this.doc = session.initialDoc;
+    this.offset = session.initialOffset;
+  }
 
   /** Starts the server, waits for the engine to be ready, opens the session's document. */
   static async start(session: Session, o: ProntoLspOptions): Promise<ProntoLspClient> {
@@ -87,12 +96,19 @@ export class ProntoLspClient implements CompletionClient {
       } finally {
         clearTimeout(timer);
       }
-      // The manager logs "engine ready at http://host:port" before it reports ready.
+      // The manager logs "engine ready at http://host:port" before it reports ready; servers that give
+      // their engine a key describe it in $PRONTO_ENGINE_INFO_FILE (older ones run it without a key).
       const url = lsp.logs.map((l) => /engine ready at (http:\/\/[^\s]+)/.exec(l)?.[1]).find((u) => u !== undefined);
       if (!url) throw new Error(`no "engine ready at" line in the server's log:\n${lsp.logs.slice(-15).join('\n')}`);
+      let key = '';
+      try {
+        key = readEngineInfo(lsp.engineInfoFile).apiKey;
+      } catch {
+        // an older server: no key
+      }
       const uri = pathToFileURL(session.absPath).href;
       await lsp.open(uri, session.initialDoc, session.languageId);
-      return new ProntoLspClient(lsp, url, session, uri);
+      return new ProntoLspClient(lsp, url, key, session, uri);
     } catch (e) {
       await lsp.stop();
       throw e;
@@ -100,15 +116,43 @@ export class ProntoLspClient implements CompletionClient {
   }
 
   change(k: Keystroke): void {
-    // Incremental change: the key's text inserted at the cursor before the keystroke.
-    const end = k.offset - k.text.length;
-    const before = k.doc.slice(0, end);
+    this.insertAt(k.offset - k.text.length, k.text);
+  }
+
+  /** Incremental change: `text` inserted at `at` (the cursor ends after it). */
+  private insertAt(at: number, text: string): void {
+    const before = this.doc.slice(0, at);
     const line = before.split('\n').length - 1;
-    const character = end - (before.lastIndexOf('\n') + 1);
+    const character = at - (before.lastIndexOf('\n') + 1);
+    this.doc = before + text + this.doc.slice(at);
+    this.offset = at + text.length;
     void this.lsp.connection.sendNotification('textDocument/didChange', {
       textDocument: { uri: this.uri, version: ++this.version },
-      contentChanges: [{ range: { start: { line, character }, end: { line, character } }, text: k.text }],
+      contentChanges: [{ range: { start: { line, character }, end: { line, character } }, text }],
     });
+  }
+
+  private cursor(): { line: number; character: number } {
+    const before = this.doc.slice(0, this.offset);
+    return { line: before.split('\n').length - 1, character: this.offset - (before.lastIndexOf('\n') + 1) };
+  }
+
+  type(text: string): void {
+    this.insertAt(this.offset, text);
+  }
+
+  accept(text: string): void {
+    this.insertAt(this.offset, text);
+    void this.lsp.connection.sendNotification('pronto/didAcceptCompletion', { uri: this.uri, text, kind: 'full' });
+  }
+
+  async ask(token?: CancellationToken): Promise<{ items: string[] } | null> {
+    const { line, character } = this.cursor();
+    return this.request(line, character, token);
+  }
+
+  async lastRecord(): Promise<CompletionRecord | undefined> {
+    return (await this.stats()).recent.filter((r) => r.uri === this.uri).at(-1);
   }
 
   async provide(k: Keystroke, token: CancellationToken): Promise<ProviderAnswer | null> {
@@ -149,7 +193,7 @@ export class ProntoLspClient implements CompletionClient {
   }
 
   async counters(): Promise<EngineCounters> {
-    const res = await fetch(`${this.engineUrl}/metrics`);
+    const res = await fetch(`${this.engineUrl}/metrics`, { headers: this.engineKey ? { Authorization: `Bearer ${this.engineKey}` } : {} });
     if (!res.ok) throw new Error(`engine /metrics: HTTP ${res.status}`);
     return parseProntoMetrics(await res.text());
   }

@@ -1,7 +1,6 @@
 // llama-server (llama.cpp's own server) as the benchmark peer: finding the binary, starting it, and
 // the two requests the benchmarks make (`/infill` as llama.vscode sends it, `/completion` for decode).
 
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { FimRequest } from './traces';
@@ -13,12 +12,14 @@ export function llamaServerBinary(repoRoot: string): string {
 }
 
 /** Builds llama-server if needed (scripts/build-llama-server.mjs, incremental) and returns its path. */
-export function ensureLlamaServer(repoRoot: string): string {
+export async function ensureLlamaServer(repoRoot: string): Promise<string> {
   const bin = llamaServerBinary(repoRoot);
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build-llama-server.mjs')], {
+  const { execa } = await import('execa');
+  const r = await execa(process.execPath, [path.join(repoRoot, 'scripts/build-llama-server.mjs')], {
     stdio: ['ignore', 'ignore', 'inherit'],
+    reject: false,
   });
-  if (r.status !== 0 || !existsSync(bin)) throw new Error(`building llama-server failed (exit ${r.status}); see the output above`);
+  if (r.exitCode !== 0 || !existsSync(bin)) throw new Error(`building llama-server failed (exit ${r.exitCode}); see the output above`);
   return bin;
 }
 

@@ -1,7 +1,7 @@
-// Starting a server child process and waiting for the line that says it is ready (never a sleep).
-// The child is killed when stop() is called, and also if this process exits first.
+// Starting llama-server (the benchmarks' peer) and waiting for the line that says it is ready (never a
+// sleep); pronto-engine is started by the sidecar's own launcher (server/src/engine/process.ts).
+// execa kills the child when stop() is called, and also if this process exits first (`cleanup`).
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as readline from 'node:readline';
 
 /** How a benchmarked inference server (llama-server or pronto-engine) is started: same model, threads, context and sequences for both. */
@@ -17,7 +17,7 @@ export interface InferenceServerOptions {
 }
 
 export interface ServerProcess<T> {
-  child: ChildProcess;
+  pid: number | undefined;
   /** What the ready matcher returned. */
   ready: T;
   /** Last lines of output (stdout and stderr), for error messages. */
@@ -25,51 +25,31 @@ export interface ServerProcess<T> {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  const killAll = (): void => {
-    for (const c of live) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(sig, () => {
-      killAll();
-      process.exit(130);
-    });
-  }
-}
-
 /**
  * Spawns `bin args` and resolves once `matchReady` returns a value for a line of output.
  * Rejects (and kills the child) if it exits first or `timeoutMs` passes.
  */
-export function startServerProcess<T>(
+export async function startServerProcess<T>(
   bin: string,
   args: string[],
   matchReady: (line: string, stream: 'stdout' | 'stderr') => T | undefined,
   timeoutMs: number,
   onLine?: (line: string) => void,
 ): Promise<ServerProcess<T>> {
-  installExitHook();
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  const { execa } = await import('execa');
+  const child = execa(bin, args, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: false, cleanup: true });
+  void child.catch(() => undefined);
   const lines: string[] = [];
   const remember = (line: string): void => {
     lines.push(line);
     if (lines.length > 40) lines.shift();
     onLine?.(line);
   };
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      live.delete(child);
-      resolve();
-    }),
-  );
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
   const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (gone) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
@@ -97,7 +77,7 @@ export function startServerProcess<T>(
         if (r !== undefined) {
           settled = true;
           clearTimeout(timer);
-          resolve({ child, ready: r, tail: () => [...lines], stop });
+          resolve({ pid: child.pid, ready: r, tail: () => [...lines], stop });
         }
       });
     }

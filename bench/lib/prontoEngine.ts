@@ -1,19 +1,17 @@
 // pronto-engine as benchmarked: started with the same model and threads as the peer, driven over its
 // WebSocket /v1/stream (protocol/engine.ts). Timing is client side, as for llama-server.
 
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import WebSocket from 'ws';
-import { parseServerMessage, readyLineSchema, type DoneEvent, type ReadyLine, type SubmitMessage } from '../../protocol/engine';
-import { startServerProcess, type InferenceServerOptions, type ServerProcess } from './process';
+import { parseServerMessage, type DoneEvent, type ReadyLine, type SubmitMessage } from '../../protocol/engine';
+import { findEngineBinary, launchEngine, type EngineProcess } from '../../server/src/engine/process';
+import type { InferenceServerOptions } from './process';
 import type { RequestSample } from './stats';
 import type { FimRequest } from './traces';
 
-/** The engine binary from `npm run -s engine:path`, or undefined with the reason. */
-export function prontoEngineBinary(repoRoot: string): { bin?: string; why?: string } {
-  const r = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/engine-path.mjs')], { encoding: 'utf8' });
-  if (r.status === 0 && r.stdout.trim()) return { bin: r.stdout.trim() };
-  return { why: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
+/** The engine binary as the sidecar finds it (`$PRONTO_ENGINE_PATH`, else native/build), or the reason there is none. */
+export async function prontoEngineBinary(): Promise<{ bin?: string; why?: string }> {
+  const r = await findEngineBinary('');
+  return r.ok ? { bin: r.path } : { why: r.message };
 }
 
 export type ProntoEngineOptions = InferenceServerOptions;
@@ -22,7 +20,7 @@ export interface ProntoEngine {
   url: string;
   ready: ReadyLine;
   socket: WebSocket;
-  proc: ServerProcess<ReadyLine>;
+  proc: EngineProcess;
   stop(): Promise<void>;
 }
 
@@ -42,39 +40,32 @@ export async function startProntoEngine(o: ProntoEngineOptions): Promise<ProntoE
     String(o.parallel),
     ...(o.args ?? []),
   ];
-  const proc = await startServerProcess(
-    o.bin,
-    args,
-    (line, stream) => {
-      if (stream !== 'stdout' || !line.trimStart().startsWith('{')) return undefined;
-      try {
-        const parsed = readyLineSchema.safeParse(JSON.parse(line));
-        return parsed.success ? parsed.data : undefined;
-      } catch {
-        return undefined;
-      }
-    },
-    o.readyTimeoutMs ?? 180_000,
-  );
-  const url = `http://${proc.ready.host}:${proc.ready.port}`;
-  const socket = new WebSocket(`ws://${proc.ready.host}:${proc.ready.port}/v1/stream`);
+  const proc = await launchEngine(o.bin, args, { readyTimeoutMs: o.readyTimeoutMs ?? 180_000, stdin: 'ignore', tailLines: 12 });
+  const ready = await proc.ready;
+  if (!ready.ok) {
+    await proc.stop(5000);
+    throw new Error(`${o.bin}: ${ready.message}\n  last output:\n    ${proc.stderrTail().split('\n').join('\n    ')}`);
+  }
+  const { host, port } = ready.line;
+  const url = `http://${host}:${port}`;
+  const socket = new WebSocket(`ws://${host}:${port}/v1/stream`);
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
   } catch (e) {
-    await proc.stop();
+    await proc.stop(5000);
     throw new Error(`pronto-engine: cannot open /v1/stream: ${(e as Error).message}`);
   }
   return {
     url,
-    ready: proc.ready,
+    ready: ready.line,
     socket,
     proc,
     stop: async () => {
       socket.close();
-      await proc.stop();
+      await proc.stop(5000);
     },
   };
 }

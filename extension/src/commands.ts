@@ -20,7 +20,7 @@ import {
   type ListModelsResult,
 } from '../../protocol/lsp';
 import { type LanguageSwitches, languageEnabled, withLanguage } from '../../protocol/languages';
-import { ACCEPT_COMMAND, type Ctx } from './ctx';
+import { ACCEPT_COMMAND, ENGINE_API_KEY_SECRET, type Ctx } from './ctx';
 import { deployCommands } from './deploy/commands';
 import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
 import { openWalkthrough } from './notifier';
@@ -326,6 +326,25 @@ async function acceptPartial(ctx: Ctx, kind: 'word' | 'line'): Promise<void> {
   if (inserted) ctx.notifyAccepted({ uri: editor.document.uri.toString(), text: inserted, kind });
 }
 
+/** Asks for the remote engine's API key and keeps it in the secret storage ('' clears it). */
+async function setEngineApiKey(ctx: Ctx): Promise<void> {
+  const existing = await ctx.extension.secrets.get(ENGINE_API_KEY_SECRET);
+  const key = await vscode.window.showInputBox({
+    title: 'Pronto: API key of the remote engine (pronto.engine.url)',
+    prompt: existing
+      ? 'A key is stored. Enter a new one, or leave this empty and press Enter to remove it.'
+      : 'Kept in VS Code’s secret storage, never in settings.json.',
+    password: true,
+    ignoreFocusOut: true,
+    placeHolder: 'API key',
+    validateInput: (v) => (/\s/.test(v) ? 'An API key has no spaces or line breaks.' : undefined),
+  });
+  if (key === undefined) return;
+  if (key) await ctx.extension.secrets.store(ENGINE_API_KEY_SECRET, key);
+  else await ctx.extension.secrets.delete(ENGINE_API_KEY_SECRET);
+  void vscode.window.showInformationMessage(key ? 'Pronto: remote engine API key saved.' : 'Pronto: remote engine API key removed.');
+}
+
 /**
  * Quick pick opened by clicking the status bar item. The first (pre-selected) entry is Choose a
  * model…: a stray Enter opens a picker instead of switching completions off.
@@ -398,6 +417,8 @@ export const commandTable: Record<string, CommandSpec> = {
     },
   },
   'pronto.downloadModel': { enabled: (ctx, client) => () => downloadModel(ctx, client) },
+  // Works with the server down too: the key is stored, and the server gets it when it starts.
+  'pronto.setEngineApiKey': always((ctx) => () => setEngineApiKey(ctx)),
   // Opens with the server down too: the panel says so, and shows figures once it is back.
   'pronto.showStatistics': always((ctx) => () => StatsPanel.show(ctx)),
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),

@@ -7,12 +7,13 @@
 import * as vscode from 'vscode';
 import { LanguageClient, State, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import { resolveDefinitions } from './definitions';
-import { withSecretApiKey } from './deploy/endpoint';
 import {
   DidAcceptCompletionNotification,
   RequestStatusNotification,
   ResolveDefinitionsRequest,
+  SetEngineApiKeyNotification,
   StatusNotification,
+  type ProntoInitializationOptions,
   type ProntoClientCapabilities,
   type ResolveDefinitionsParams,
   type ResolveDefinitionsResult,
@@ -21,6 +22,11 @@ import {
 } from '../../protocol/lsp';
 
 export const ACCEPT_COMMAND = 'pronto.didAcceptCompletion';
+/**
+ * The remote engine's API key in VS Code's SecretStorage (never in settings.json). The deploy
+ * feature stores the key of an engine it deploys under the same name.
+ */
+export const ENGINE_API_KEY_SECRET = 'pronto.engine.apiKey';
 
 export class Ctx implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -32,10 +38,21 @@ export class Ctx implements vscode.Disposable {
   /** Serialises start/stop/restart so two clicks cannot race. */
   private lifecycle: Promise<unknown> = Promise.resolve();
 
+  private readonly secretWatch: vscode.Disposable;
+
   constructor(
     readonly extension: vscode.ExtensionContext,
     readonly log: vscode.LogOutputChannel,
-  ) {}
+  ) {
+    // The key changed (the command below, or the deploy feature): the server reconnects with it.
+    this.secretWatch = extension.secrets.onDidChange((e) => {
+      if (e.key !== ENGINE_API_KEY_SECRET) return;
+      void extension.secrets.get(ENGINE_API_KEY_SECRET).then((apiKey) => {
+        this.log.info(`the remote engine API key was ${apiKey ? 'set' : 'cleared'}`);
+        void this.runningClient?.sendNotification(SetEngineApiKeyNotification.type, { apiKey: apiKey ?? '' });
+      });
+    });
+  }
 
   /** The client when the server is up and initialised, else undefined. */
   get runningClient(): LanguageClient | undefined {
@@ -79,6 +96,7 @@ export class Ctx implements vscode.Disposable {
 
   dispose(): void {
     void this.stop();
+    this.secretWatch.dispose();
     this.changed.dispose();
   }
 
@@ -90,6 +108,8 @@ export class Ctx implements vscode.Disposable {
 
   private async doStart(): Promise<void> {
     if (this.client) return;
+    await migrateApiKeySetting(this);
+    const engineApiKey = await this.extension.secrets.get(ENGINE_API_KEY_SECRET);
     const serverModule = this.extension.asAbsolutePath('dist/server.js');
     const env = {
       ...process.env,
@@ -112,11 +132,13 @@ export class Ctx implements vscode.Disposable {
       // Editors without workspace/configuration get the settings here; VS Code's are re-read by
       // the server through workspace/configuration and win.
       // `capabilities`: what this client answers (protocol/lsp.ts ProntoClientCapabilities).
-      initializationOptions: { pronto: plainSettings(), capabilities: { resolveDefinitions: true } satisfies ProntoClientCapabilities },
+      initializationOptions: {
+        pronto: plainSettings(),
+        capabilities: { resolveDefinitions: true } satisfies ProntoClientCapabilities,
+        ...(engineApiKey ? { engineApiKey } : {}),
+      } satisfies ProntoInitializationOptions,
       synchronize: { configurationSection: 'pronto' },
       middleware: {
-        // The engine's API key from SecretStorage joins the settings the server reads (deploy/endpoint.ts).
-        workspace: { configuration: withSecretApiKey(this.extension.secrets) },
         // Attach a command to every suggestion so a full accept (Tab) reaches the server's stats
         // and prefetch. Partial accepts go through pronto.acceptWord / pronto.acceptLine.
         provideInlineCompletionItems: async (document, position, context, token, next) => {
@@ -191,8 +213,43 @@ export class Ctx implements vscode.Disposable {
   }
 }
 
-/** The `pronto.*` settings as a plain nested object (for initializationOptions). */
+/** The `pronto.*` settings as a plain nested object (for initializationOptions); the old API key setting left out. */
 export function plainSettings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration('pronto');
-  return JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  const plain = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+  const engine = plain.engine as Record<string, unknown> | undefined;
+  if (engine) delete engine.apiKey;
+  return plain;
+}
+
+/**
+ * A key left in the old `pronto.engine.apiKey` setting (settings.json, readable by any extension
+ * and often committed with a workspace) moves into the secret storage, the setting is cleared
+ * wherever it was set, and the user is told.
+ */
+export async function migrateApiKeySetting(ctx: Pick<Ctx, 'extension' | 'log'>): Promise<boolean> {
+  const config = vscode.workspace.getConfiguration('pronto');
+  const found = config.inspect<string>('engine.apiKey');
+  const places: [string | undefined, vscode.ConfigurationTarget, string][] = [
+    [found?.workspaceFolderValue, vscode.ConfigurationTarget.WorkspaceFolder, 'workspace folder'],
+    [found?.workspaceValue, vscode.ConfigurationTarget.Workspace, 'workspace'],
+    [found?.globalValue, vscode.ConfigurationTarget.Global, 'user'],
+  ];
+  const set = places.filter(([v]) => typeof v === 'string' && v.length > 0);
+  if (set.length === 0) return false;
+  // The most specific value is the one that was in effect.
+  await ctx.extension.secrets.store(ENGINE_API_KEY_SECRET, set[0]![0]!);
+  const cleared: string[] = [];
+  for (const [, target, name] of set) {
+    try {
+      await config.update('engine.apiKey', undefined, target);
+      cleared.push(name);
+    } catch (err) {
+      ctx.log.warn(`could not clear pronto.engine.apiKey in the ${name} settings: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const msg = `Pronto moved the remote engine API key from settings.json (${cleared.join(', ') || 'not cleared'}) into VS Code's secret storage, where other extensions and shared settings files cannot read it. Change it with "Pronto: Set Remote Engine API Key…".`;
+  ctx.log.info(msg);
+  void vscode.window.showInformationMessage(msg);
+  return true;
 }

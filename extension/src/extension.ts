@@ -15,7 +15,7 @@ import { ChatSession } from './chat/session';
 import { registerChatViews } from './chat/view';
 import { registerCommands } from './commands';
 import { ContextKeys } from './contextKeys';
-import { Ctx } from './ctx';
+import { Ctx, ENGINE_API_KEY_SECRET } from './ctx';
 import { registerDeployFeatures } from './deploy/commands';
 import { Notifier } from './notifier';
 import { StatsPanel } from './statsPanel';
@@ -28,6 +28,8 @@ export interface ProntoApi {
   status(): StatusParams | undefined;
   /** The last pronto/resolveDefinitions request from the server and this side's answer. */
   lastDefinitions(): { params: ResolveDefinitionsParams; result: ResolveDefinitionsResult } | undefined;
+  /** A remote engine API key is in the secret storage (never the key itself). */
+  hasEngineApiKey(): Promise<boolean>;
   onDidChange: vscode.Event<void>;
 }
 
@@ -70,6 +72,7 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
     client: () => c.runningClient,
     status: () => c.status,
     lastDefinitions: () => c.lastDefinitions,
+    hasEngineApiKey: async () => Boolean(await extension.secrets.get(ENGINE_API_KEY_SECRET)),
     onDidChange: c.onDidChange,
   };
   // One place where start-up errors end: logged and shown, never thrown out of activate(), so the

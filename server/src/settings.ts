@@ -56,11 +56,16 @@ export const settingsTable = {
   'engine.url': {
     schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     default: '',
-    description: 'URL of a running remote engine (http://host:port). When set, no local engine is started.',
+    description:
+      "URL of a running remote engine (http://host:port). When set, no local engine is started. Its API key: **Pronto: Set Remote Engine API Key…** (kept in VS Code's secret storage).",
   },
-  'engine.apiKey': { schema: z.string(), default: '', description: 'API key sent as "Authorization: Bearer" to the engine.' },
   'engine.gpuLayers': { schema: int(-1, 1000), default: -1, description: 'Layers to offload to the GPU (-1: all, 0: CPU only).' },
-  'engine.contextSize': { schema: int(256, 262144), default: 8192, description: 'Context size (tokens) per engine sequence.' },
+  'engine.contextSize': {
+    schema: int(256, 262144),
+    default: 8192,
+    description:
+      'Context size (tokens) of the engine: the TOTAL shared by all its parallel sequences (pronto.engine.parallel), not a per-sequence size.',
+  },
   'engine.parallel': { schema: int(1, 16), default: 2, description: 'Sequences the engine decodes in parallel.' },
   'engine.threads': { schema: int(0, 256), default: 0, description: 'CPU threads for the engine (0: the engine decides, all cores).' },
   'completion.debounceMs': {
@@ -111,7 +116,7 @@ export const settingsTable = {
     schema: int(0, 1000000),
     default: 200000,
     description:
-      'Upper bound on the characters before the cursor sent to the engine, on top of the token budget (which alone sends about 6 characters per token).',
+      "Upper bound on the characters before the cursor sent to the engine, on top of the token budget (converted with the model's characters per token, measured with its tokenizer).",
   },
   'context.suffixChars': {
     schema: int(0, 1000000),
@@ -212,7 +217,6 @@ export const engineSettingKeys: SettingKey[] = [
   'model.draftPath',
   'engine.path',
   'engine.url',
-  'engine.apiKey',
   'engine.gpuLayers',
   'engine.contextSize',
   'engine.parallel',

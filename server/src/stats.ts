@@ -10,7 +10,17 @@ export function percentile(sorted: number[], p: number): number | null {
   return sorted[idx]!;
 }
 
+/** Counters beyond the per-request records. */
+export type Counter = 'prefetchStarted' | 'prefetchAborted' | 'prefetchJoined' | 'prefetchAnswered' | 'engineRequests';
+
 export class CompletionStats {
+  private readonly counters: Record<Counter, number> = {
+    prefetchStarted: 0,
+    prefetchAborted: 0,
+    prefetchJoined: 0,
+    prefetchAnswered: 0,
+    engineRequests: 0,
+  };
   private readonly recent: CompletionRecord[] = [];
   private requests = 0;
   private cacheHits = 0;
@@ -43,6 +53,10 @@ export class CompletionStats {
     this.accepted++;
   }
 
+  count(counter: Counter): void {
+    this.counters[counter]++;
+  }
+
   snapshot(): StatsResult {
     const latencies = this.recent
       .filter((r) => r.outcome === 'shown' || r.outcome === 'empty')
@@ -57,6 +71,13 @@ export class CompletionStats {
       errors: this.errors,
       latencyP50Ms: percentile(latencies, 50),
       latencyP95Ms: percentile(latencies, 95),
+      prefetch: {
+        started: this.counters.prefetchStarted,
+        aborted: this.counters.prefetchAborted,
+        joined: this.counters.prefetchJoined,
+        answered: this.counters.prefetchAnswered,
+      },
+      engineRequests: this.counters.engineRequests,
       recent: this.recent.slice(-50),
     };
   }

@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { findEngineBinary } from '../../server/src/engine/process';
 import { codeServerArgs, codeServerEnv, e2ePaths, missingE2E, type E2EPaths } from '../../scripts/install-e2e.mjs';
 
 export const repoRoot = resolve(__dirname, '..', '..');
@@ -261,18 +262,10 @@ export async function screenshot(page: Page, dir: string, name: string): Promise
   }
 }
 
-/** Absolute path of the built engine, from the native build's own script; undefined when not built. */
+/** Absolute path of the engine, found as the sidecar finds it ($PRONTO_ENGINE_PATH, else native/build); undefined when there is none. */
 export async function enginePath(): Promise<string | undefined> {
-  if (process.env.PRONTO_ENGINE_PATH && existsSync(process.env.PRONTO_ENGINE_PATH)) return process.env.PRONTO_ENGINE_PATH;
-  const script = join(repoRoot, 'scripts', 'engine-path.mjs');
-  if (!existsSync(script)) return undefined;
-  const { execFileSync } = await import('node:child_process');
-  try {
-    const out = execFileSync(process.execPath, [script], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-    return out && existsSync(out) ? out : undefined;
-  } catch {
-    return undefined;
-  }
+  const found = await findEngineBinary('', process.env, [repoRoot]);
+  return found.ok ? found.path : undefined;
 }
 
 /**

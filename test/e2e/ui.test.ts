@@ -7,10 +7,13 @@
  * Screenshots land in test-output/e2e/ui/screenshots/.
  */
 import * as assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { baseSettings, realEngineAndModel, sampleFiles, type RealEngine } from './fixtures';
+import { readEngineInfo } from '../support/lsp';
 import { launchBrowser, outputRoot, screenshot, startCodeServer, workbenchUrl, type BrowserSession, type CodeServer } from './harness';
 import { runCommand, statusItem, waitForProntoLog as waitForLog, webviewFrame } from './workbench';
 
@@ -21,6 +24,9 @@ let session: BrowserSession | undefined;
 let real: RealEngine | undefined;
 let realProblem: Error | undefined;
 const waitForProntoLog = (re: RegExp, timeoutMs: number) => waitForLog(server!.root, re, timeoutMs);
+/** The server describes the engine it starts here (tests only): the engine's /metrics need its key. */
+const engineInfoFile = join(mkdtempSync(join(tmpdir(), 'pronto-e2e-engine-')), 'engine.json');
+process.env.PRONTO_ENGINE_INFO_FILE = engineInfoFile;
 
 /** Editor text uses non-breaking spaces in the DOM. */
 const normalise = (s: string | null) => (s ?? '').replace(/\u00a0/g, ' ');
@@ -164,18 +170,24 @@ test('typing shows ghost text from the real engine and Tab accepts it', { timeou
   await waitForProntoLog(/accepted \(full\)/, 10_000);
 });
 
-test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
-  if (realProblem) throw realProblem;
-  const page = session!.page;
+/** On a new line after the cursor's, types `typed` and waits for ghost text; returns it. */
+async function typeNewLineUntilGhostText(page: Page, typed: string) {
   const editor = page.locator('.editor-group-container .monaco-editor').first();
   await page.keyboard.press('End');
   await page.keyboard.press('Enter');
-  const typed = 'function divide(a, b) {';
   await page.keyboard.type(typed, { delay: 20 });
   const ghost = editor.locator('[class*="ghost-text-decoration"]').first();
   await ghost.waitFor({ state: 'visible', timeout: 60_000 });
   const suggestion = normalise(await ghost.textContent());
   assert.ok(suggestion.length > 0, 'the ghost text is not empty');
+  return { ghost, suggestion };
+}
+
+test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord)', { timeout: 90_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const typed = 'function divide(a, b) {';
+  const { suggestion } = await typeNewLineUntilGhostText(page, typed);
   await page.keyboard.press('Control+ArrowRight');
   // Wait for the document to change, then compare: a non-empty prefix of the suggestion went in.
   const line = await waitForLineGrowth(page, typed, 10_000);
@@ -189,6 +201,55 @@ test('Ctrl+Right accepts only the next word of the suggestion (pronto.acceptWord
   );
   // One word: at most one run of word characters (plus the separators around it).
   assert.ok((inserted.match(/[\p{L}\p{N}_]+/gu) ?? []).length <= 1, `more than one word inserted: ${JSON.stringify(inserted)}`);
+});
+
+/** The engine the server started, as the server describes it for tests ($PRONTO_ENGINE_INFO_FILE). */
+function engineNow(): { url: string; apiKey: string } {
+  return readEngineInfo(engineInfoFile);
+}
+
+/** The engine's own count of finished requests (/metrics, with the key the server gave it). */
+async function engineRequests(engine: { url: string; apiKey: string }): Promise<number> {
+  const text = await (await fetch(`${engine.url}/metrics`, { headers: { Authorization: `Bearer ${engine.apiKey}` } })).text();
+  const m = /^pronto_requests_total (\S+)$/m.exec(text);
+  assert.ok(m, `pronto_requests_total in /metrics: ${text.slice(0, 200)}`);
+  return Number(m[1]);
+}
+
+/** Waits until the engine decodes nothing (bounded: a guard against hangs). */
+async function engineIdle(engine: { url: string }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const h = (await (await fetch(`${engine.url}/health`)).json()) as { busy_sequences?: number };
+    if (h.busy_sequences === 0) return;
+    if (Date.now() > deadline) throw new Error('the engine stayed busy for 60 s');
+    await new Promise((r) => setTimeout(r, 50)); // ask again: the signal is the engine's own gauge
+  }
+}
+
+test('after Tab, the next ghost text appears without a new engine request (answered from the prefetch)', { timeout: 120_000 }, async () => {
+  if (realProblem) throw realProblem;
+  const page = session!.page;
+  const typed = 'function modulo(a, b) {';
+  const { ghost } = await typeNewLineUntilGhostText(page, typed);
+  // The suggestion is shown: the server computes the next one (the prefetch). Let it finish, then count.
+  const engine = engineNow();
+  await engineIdle(engine);
+  const before = await engineRequests(engine);
+  await page.keyboard.press('Tab');
+  await waitForLineGrowth(page, typed, 10_000);
+  // VS Code asks again at the new position right away; the answer comes from the prefetch.
+  await ghost.waitFor({ state: 'visible', timeout: 30_000 });
+  const next = normalise(await ghost.textContent());
+  await screenshot(page, shots, 'after-tab-next-ghost-text');
+  assert.ok(next.length > 0, 'the next ghost text is not empty');
+  await waitForProntoLog(/completion answered from the prefetch/, 10_000);
+  // The only engine request since Tab is the prefetch for the suggestion after this one: wait until
+  // it has finished (the engine counts finished requests), then check nothing else came.
+  const deadline = Date.now() + 60_000;
+  while ((await engineRequests(engine)) - before < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await engineIdle(engine);
+  assert.equal((await engineRequests(engine)) - before, 1, 'no engine request for the position after Tab');
 });
 
 test('"Pronto: Show Statistics" opens a webview with the figures of the completions above', { timeout: 120_000 }, async () => {

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
-import { engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
+import { engineAuthHeaders, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 import { metric as readMetric, metricsText, waitForMetric } from '../support/net';
 
@@ -22,11 +22,15 @@ const built = existsSync(engineBinary);
 const skip = built ? false : `engine not built (${engineBinary}): run npm run build:native`;
 
 const engineUrl = engineUrlFromLogs;
+/** The key the server gave the engine it started (its /metrics and /tokenize need it). */
+let auth: Record<string, string> = {};
 /** A series of the engine's /metrics (test/support/net.ts reads it). */
-const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url), series);
+const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url, auth), series);
 
 async function tokenCount(url: string, content: string): Promise<number> {
-  const r = (await (await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify({ content }) })).json()) as { tokens: number[] };
+  const r = (await (await fetch(`${url}/tokenize`, { method: 'POST', headers: auth, body: JSON.stringify({ content }) })).json()) as {
+    tokens: number[];
+  };
   return r.tokens.length;
 }
 
@@ -75,6 +79,7 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
     const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
     assert.equal(s.state, 'ready', s.message);
     url = engineUrl(h);
+    auth = engineAuthHeaders(h);
   });
   after(async () => {
     await h?.stop();
@@ -95,7 +100,7 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
     assert.ok(result.text.startsWith(streamed) || streamed.startsWith(result.text), 'the result holds the text streamed so far');
     assert.equal(progress.values[0]?.kind, 'context', 'the context report comes first');
     // The engine counted the cancel (its own counter, read from /metrics; it lands within a step).
-    await waitForMetric(url, 'pronto_cancellations_total', (v) => v > cancelsBefore);
+    await waitForMetric(url, 'pronto_cancellations_total', (v) => v > cancelsBefore, { headers: auth });
     assert.ok(!h.logs.some((l) => /unhandled|TypeError/.test(l)), h.logs.join('\n'));
   });
 
@@ -310,7 +315,8 @@ describe('pronto/chat with a remote engine and an API key', { timeout: 120_000, 
     try {
       const denied = await fetch(`${engine.url}/tokenize`, { method: 'POST', body: JSON.stringify({ content: 'x' }) });
       assert.equal(denied.status, 401, 'the engine does require the key');
-      await h.initialize({ pronto: { engine: { url: engine.url, apiKey: 'sekrit-key' }, chat: { temperature: 0 } } });
+      // The remote engine's key comes from the client (VS Code: its secret storage), not a setting.
+      await h.initialize({ pronto: { engine: { url: engine.url }, chat: { temperature: 0 } }, engineApiKey: 'sekrit-key' });
       const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
       assert.equal(s.state, 'ready', s.message);
       const r = await chat(h, {

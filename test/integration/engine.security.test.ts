@@ -175,7 +175,7 @@ test('a key passed in PRONTO_API_KEY is in neither /proc/<pid>/cmdline nor /proc
     env: { ...process.env, PRONTO_API_KEY: key },
   });
   try {
-    const pid = e.child.pid!;
+    const pid = e.pid;
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
     assert.ok(cmdline.includes('--model'), 'read the right process');
     assert.ok(!cmdline.includes(key), 'key not on the command line');

@@ -194,9 +194,9 @@ test('SIGTERM ends the engine within seconds even while a WebSocket client stays
   const engine = await startEngine({ model: target, args: ['--threads', '1', '--ctx', '256', '--parallel', '1'] });
   const socket = await EngineSocket.open(engine.url);
   try {
-    const exited = new Promise<void>((resolve) => engine.child.once('exit', () => resolve()));
+    const exited = engine.exited;
     const t0 = Date.now();
-    engine.child.kill('SIGTERM');
+    engine.kill('SIGTERM');
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 10_000).unref());
     const outcome = await Promise.race([exited.then(() => 'exited' as const), deadline]);
     assert.equal(outcome, 'exited', `engine still running 10 s after SIGTERM with a client connected:\n${engine.stderr()}`);

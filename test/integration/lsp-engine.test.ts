@@ -6,43 +6,37 @@
  * /metrics), not the words.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { StatsResult } from '../../protocol/lsp';
-import { engineBinary } from '../support/engine';
-import { engineUrlFromLogs, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
+import { requestDeadlineMs } from '../../server/src/completion/provider';
+import { parseSettings } from '../../server/src/settings';
+import { assertEngineBuilt, engineBinary } from '../support/engine';
+import { engineInfoOf, engineMetric, engineUrlOf, enginePids, isAlive, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel, ensureTestModels, repoRoot } from '../support/models';
-import { metric as readMetric, metricsText } from '../support/net';
-
-const built = existsSync(engineBinary);
-
-const engineUrl = engineUrlFromLogs;
-/** A series of the engine's /metrics (test/support/net.ts reads it). */
-const metric = async (url: string, series: string): Promise<number> => readMetric(await metricsText(url), series);
 
 async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;
 }
 
-describe('LSP server with the real engine', {
-  timeout: 180_000,
-  skip: built ? false : `engine not built (${engineBinary}): run npm run build:native`,
-}, () => {
+const settings = {
+  model: {},
+  engine: { threads: 1, contextSize: 8192, parallel: 2 },
+  // Long single-line answers (random text rarely has a newline) so a request is still
+  // decoding when it is cancelled or the engine is killed.
+  completion: { debounceMs: 0, prefetch: false, maxTokens: 512, timeBudgetMs: 30000, multiline: 'never' as const },
+};
+
+// A missing engine binary fails these tests (never a skip): they exist to drive the real one.
+describe('LSP server with the real engine', { timeout: 180_000 }, () => {
   let h: LspHarness;
   before(async () => {
+    assertEngineBuilt();
     const { target } = await ensureTestModels();
     h = startLspServer();
-    await h.initialize({
-      pronto: {
-        model: { path: target },
-        engine: { threads: 1, contextSize: 8192, parallel: 2 },
-        // Long single-line answers (random text rarely has a newline) so a request is still
-        // decoding when it is cancelled or the engine is killed.
-        completion: { debounceMs: 0, prefetch: false, maxTokens: 512, timeBudgetMs: 30000, multiline: 'never' },
-      },
-    });
+    await h.initialize({ pronto: { ...settings, model: { path: target } } });
     const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
     assert.equal(s.state, 'ready', s.message);
     assert.equal(s.backend, 'CPU');
@@ -70,8 +64,7 @@ describe('LSP server with the real engine', {
   });
 
   test('cancelling the LSP request cancels the request in the engine', async () => {
-    const url = engineUrl(h);
-    const before = await metric(url, 'pronto_cancellations_total');
+    const before = await engineMetric(h, 'pronto_cancellations_total');
     await h.open('file:///work/cancel.ts', 'export function longName(value: number) {\n  const result = \n}\n');
     const source = new CancellationTokenSource();
     const mark = h.statuses.length;
@@ -83,9 +76,19 @@ describe('LSP server with the real engine', {
     // has been processed.
     await h.open('file:///work/next.ts', 'let x = ');
     await h.inline('file:///work/next.ts', 0, 8);
-    assert.equal(await metric(url, 'pronto_cancellations_total'), before + 1);
+    assert.equal(await engineMetric(h, 'pronto_cancellations_total'), before + 1);
     const cancelled = (await stats(h)).recent.filter((r) => r.uri === 'file:///work/cancel.ts');
     assert.equal(cancelled.at(-1)!.outcome, 'cancelled');
+  });
+
+  test('the engine was started with a key: requests without it are refused', async () => {
+    const [pid] = enginePids(h.child.pid!);
+    const info = engineInfoOf(h);
+    assert.equal(info.pid, pid);
+    assert.ok(info.apiKey.length >= 32, 'a key of 32 random bytes');
+    assert.ok(!readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(info.apiKey), 'not on the command line');
+    assert.equal((await fetch(`${engineUrlOf(h)}/metrics`)).status, 401);
+    assert.equal((await fetch(`${engineUrlOf(h)}/health`)).status, 200, '/health stays open (liveness checks, load balancers)');
   });
 
   test('kill -9 on the engine mid-request: the request resolves, the engine restarts, the next completion works', async () => {
@@ -111,8 +114,88 @@ describe('LSP server with the real engine', {
   });
 });
 
-describe('LSP server with no model configured', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
+describe('a file with a 60,000-character line', { timeout: 180_000 }, () => {
+  test('completions work and the engine does not crash, even with the largest budgets', async () => {
+    assertEngineBuilt();
+    const { target } = await ensureTestModels();
+    const h = startLspServer();
+    try {
+      // Budgets large enough that only the sidecar's line cap keeps the long line from the engine.
+      await h.initialize({
+        pronto: { ...settings, model: { path: target }, context: { prefixTokens: 65536, suffixTokens: 65536, extraTokens: 65536 } },
+      });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const [pid] = enginePids(h.child.pid!);
+      // A run of letters this long crashes llama.cpp's tokenizer with this model's (deepseek-coder)
+      // vocabulary when it reaches the engine whole.
+      const long = 'r'.repeat(60_000);
+      // Opened: the file goes into the context ring, and from there into requests in other files.
+      await h.open('file:///work/minified.ts', `const blob = "${long}";\nconst next = \n`);
+      await h.open('file:///work/other.ts', 'function total(items) {\n  return \n}\n');
+      const mark = h.statuses.length;
+      for (const [uri, line, character] of [
+        ['file:///work/other.ts', 1, 9], // another file: the long line's chunk is extra context
+        ['file:///work/minified.ts', 1, 13], // the line after the long one
+        ['file:///work/minified.ts', 0, 30_000], // inside the long line
+      ] as const) {
+        await h.inline(uri, line, character);
+        const rec = (await stats(h)).recent.at(-1)!;
+        assert.ok(rec.outcome === 'shown' || rec.outcome === 'empty', `${uri}:${line}:${character} ${JSON.stringify(rec)}`);
+        assert.ok(rec.promptTokens > 0 && rec.generatedTokens > 0, JSON.stringify(rec));
+      }
+      assert.deepEqual(enginePids(h.child.pid!), [pid], 'the same engine process serves on');
+      assert.ok(!h.statuses.slice(mark).some((s) => s.state === 'degraded' || s.state === 'error'));
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('an engine that stops responding (SIGSTOP)', { timeout: 180_000 }, () => {
+  test('is detected by the health checks, killed and restarted within the request deadline; the pending request ends', async () => {
+    assertEngineBuilt();
+    const { target } = await ensureTestModels();
+    const h = startLspServer();
+    let stopped: number | undefined;
+    try {
+      await h.initialize({ pronto: { ...settings, model: { path: target } } });
+      const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+      assert.equal(s.state, 'ready', s.message);
+      const [pid] = enginePids(h.child.pid!);
+      assert.ok(pid);
+      await h.open('file:///work/stuck.ts', 'function main() {\n  const answer = \n}\n');
+      const mark = h.statuses.length;
+      process.kill(pid, 'SIGSTOP');
+      stopped = pid;
+      const t0 = Date.now();
+      const r = await h.inline('file:///work/stuck.ts', 1, 17);
+      assert.deepEqual(r.items, [], 'the pending request ended');
+      const degraded = await h.waitForStatus((s) => s.state === 'degraded', mark);
+      assert.match(degraded.message, /stopped responding \(no answer to \/health within \d+ ms, 2 times in a row\)/);
+      const ready = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error', h.statuses.indexOf(degraded));
+      assert.equal(ready.state, 'ready', ready.message);
+      // A guard against hangs, not a speed figure: detection and restart fit the request's own deadline.
+      const deadline = requestDeadlineMs(parseSettings({ completion: settings.completion }).settings);
+      assert.ok(Date.now() - t0 < deadline, `took ${Date.now() - t0} ms, deadline ${deadline} ms`);
+      assert.equal(isAlive(pid), false, 'the stopped engine was killed');
+      stopped = undefined;
+      const [newPid] = enginePids(h.child.pid!);
+      assert.ok(newPid && newPid !== pid);
+      const rec = (await stats(h)).recent.at(-1)!;
+      assert.equal(rec.outcome, 'cancelled');
+      const next = await h.inline('file:///work/stuck.ts', 1, 17);
+      assert.equal(next.items.length, 1, 'the restarted engine answers');
+    } finally {
+      if (stopped) process.kill(stopped, 'SIGKILL');
+      await h.stop();
+    }
+  });
+});
+
+describe('LSP server with no model configured', { timeout: 120_000 }, () => {
   test('starts no engine, offers no completions, and says a model is needed', async () => {
+    assertEngineBuilt();
     const h = startLspServer();
     try {
       await h.initialize({ pronto: { engine: { path: engineBinary }, completion: { debounceMs: 0, prefetch: false } } });
@@ -182,8 +265,9 @@ function running(pid: number): boolean {
   }
 }
 
-describe('an engine whose server dies', { timeout: 120_000, skip: built ? false : `engine not built (${engineBinary})` }, () => {
+describe('an engine whose server dies', { timeout: 120_000 }, () => {
   test('shuts itself down when the server is killed with SIGKILL (stdin pipe closes)', async () => {
+    assertEngineBuilt();
     const { target } = await ensureTestModels();
     const h = startLspServer();
     try {

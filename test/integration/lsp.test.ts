@@ -232,12 +232,13 @@ describe('LSP server settings and failures', { timeout: 60_000 }, () => {
     await h.stop();
   });
 
-  test('remote engine URL with an API key, from workspace/configuration', async () => {
+  test('remote engine URL from workspace/configuration, its API key from the client (never a setting)', async () => {
     const remote = await startFakeEngine({ apiKey: 'top-secret' });
     try {
       const h = server();
+      // A key left in the old setting is not read: only the client's secret storage passes one.
       h.workspaceSettings.pronto = { engine: { url: remote.url, apiKey: 'top-secret' }, completion: { debounceMs: 0, prefetch: false } };
-      await h.initialize({}, true);
+      await h.initialize({ engineApiKey: 'top-secret' }, true);
       const s = await h.waitForStatus((s) => s.state === 'ready');
       assert.equal(s.backend, 'remote');
       await h.open(uri, '/*fake:from_remote()*/\n');
@@ -246,15 +247,101 @@ describe('LSP server settings and failures', { timeout: 60_000 }, () => {
         ['from_remote()'],
       );
       assert.equal(enginePids(h.child.pid!).length, 0, 'no local engine started');
-      // A wrong key (settings changed) is reported, not retried forever.
-      h.workspaceSettings.pronto = { engine: { url: remote.url, apiKey: 'wrong' } };
-      const mark = h.statuses.length;
-      await h.connection.sendNotification('workspace/didChangeConfiguration', { settings: null });
+      // A wrong key (the client's secret changed) is reported, not retried forever.
+      let mark = h.statuses.length;
+      await h.connection.sendNotification('pronto/setEngineApiKey', { apiKey: 'wrong' });
       const err = await h.waitForStatus((s) => s.state === 'error', mark);
-      assert.match(err.message, /pronto\.engine\.apiKey/);
+      assert.match(err.message, /refused the API key.*Set Remote Engine API Key/);
+      mark = h.statuses.length;
+      await h.connection.sendNotification('pronto/setEngineApiKey', { apiKey: 'top-secret' });
+      await h.waitForStatus((s) => s.state === 'ready', mark);
       await h.stop();
     } finally {
       await remote.close();
     }
+  });
+
+  test('a remote engine without a key from the client is refused (the setting is not a source)', async () => {
+    const remote = await startFakeEngine({ apiKey: 'top-secret' });
+    try {
+      const h = server();
+      await h.initialize({ pronto: { engine: { url: remote.url, apiKey: 'top-secret' } } });
+      const err = await h.waitForStatus((s) => s.state === 'error');
+      assert.match(err.message, /refused the API key/);
+      await h.stop();
+    } finally {
+      await remote.close();
+    }
+  });
+
+  test('the local engine gets a fresh random API key in its environment, never on its command line', async () => {
+    const h = server();
+    await h.initialize(localOptions());
+    await h.waitForStatus((s) => s.state === 'ready');
+    const pid = enginePid(h);
+    const started = await reports.waitFor((r) => r.pid === pid && r.event === 'started');
+    const key = started.event === 'started' && 'apiKey' in started ? started.apiKey : '';
+    assert.ok(key.length >= 32, 'a key of at least 32 characters arrived in PRONTO_API_KEY');
+    assert.ok(!cmdline(pid).includes(key), 'the key is not on the command line');
+    // The engine requires it, and completions work: the sidecar sends it.
+    await h.open(uri, '/*fake:keyed()*/\n');
+    assert.deepEqual(
+      (await h.inline(uri, 1, 0)).items.map((i) => i.insertText),
+      ['keyed()'],
+    );
+    const mark = h.statuses.length;
+    await h.connection.sendRequest('pronto/restartEngine');
+    await h.waitForStatus((s) => s.state === 'ready', mark);
+    const pid2 = enginePid(h);
+    const restarted = await reports.waitFor((r) => r.pid === pid2 && r.event === 'started');
+    assert.notEqual(restarted.event === 'started' && 'apiKey' in restarted ? restarted.apiKey : key, key, 'a new key at every start');
+    await h.stop();
+  });
+
+  test('a local engine speaking another protocol version: an error saying what to do, no retries', async () => {
+    for (const reported of ['none', '99']) {
+      const h = startLspServer({ FAKE_ENGINE_REPORT_URL: reports.url, FAKE_ENGINE_PROTOCOL: reported });
+      harnesses.push(h);
+      await h.initialize(localOptions());
+      const s = await h.waitForStatus((s) => s.state === 'error' || s.state === 'ready');
+      assert.equal(s.state, 'error');
+      assert.match(
+        s.message,
+        reported === 'none'
+          ? /speaks engine protocol version 1, but this version of Pronto needs version \d+.*npm run build:native/
+          : /version 99.*Update the extension/,
+      );
+      assert.equal(enginePids(h.child.pid!).length, 0, 'the mismatched engine was stopped');
+      await h.stop();
+    }
+  });
+
+  test('a remote engine speaking another protocol version: an error saying what to update', async () => {
+    const remote = await startFakeEngine({ protocol: null });
+    try {
+      const h = server();
+      await h.initialize({ pronto: { engine: { url: remote.url } } });
+      const s = await h.waitForStatus((s) => s.state === 'error' || s.state === 'ready');
+      assert.equal(s.state, 'error');
+      assert.match(s.message, /remote engine at .* speaks engine protocol version 1.*Update the engine deployment/);
+      await h.stop();
+    } finally {
+      await remote.close();
+    }
+  });
+
+  test('a malformed pronto/didAcceptCompletion is logged and ignored', async () => {
+    const h = server();
+    await h.initialize(localOptions());
+    await h.waitForStatus((s) => s.state === 'ready');
+    await h.connection.sendNotification('pronto/didAcceptCompletion', { uri: 5, kind: 'everything' });
+    await h.connection.sendNotification('pronto/didAcceptCompletion', null);
+    await h.open(uri, '/*fake:still_works()*/\n');
+    assert.deepEqual(
+      (await h.inline(uri, 1, 0)).items.map((i) => i.insertText),
+      ['still_works()'],
+    );
+    assert.ok(h.logs.some((l) => /didAcceptCompletion with unexpected parameters/.test(l)));
+    await h.stop();
   });
 });

@@ -19,14 +19,21 @@ import { defaultFimTemplateText } from '../../server/src/templates/defaults';
 import { renderFimTemplate } from '../../server/src/templates/fim';
 import { readFimTokens } from '../../server/src/templates/fimTokens';
 import { EngineSocket, engineBinary, startEngine } from '../support/engine';
-import { engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
+import { engineAuthHeaders, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 
 const skip = existsSync(engineBinary) ? false : `engine not built (${engineBinary}): run npm run build:native`;
 const noBudget = { prefix_tokens: 100000, suffix_tokens: 100000, extra_tokens: 100000 };
 
+/** The key the server gave the engine it started (its /tokenize needs it). */
+let auth: Record<string, string> = {};
+
 async function tokenize(url: string, content: string): Promise<number[]> {
-  const r = await fetch(`${url}/tokenize`, { method: 'POST', body: JSON.stringify({ content, add_special: true, parse_special: true }) });
+  const r = await fetch(`${url}/tokenize`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ content, add_special: true, parse_special: true }),
+  });
   return ((await r.json()) as { tokens: number[] }).tokens;
 }
 
@@ -115,6 +122,7 @@ describe('.pronto/templates.json drives the completion prompt', { timeout: 240_0
     const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
     assert.equal(s.state, 'ready', s.message);
     url = engineUrlFromLogs(h);
+    auth = engineAuthHeaders(h);
     await h.open(uri, text, 'python');
   });
   after(async () => {

@@ -1,9 +1,10 @@
-// Spawns the real pronto-engine on a model, waits for its ready JSON line (the real signal, no sleeps),
-// and always kills it: stop() in the test's finally/after, plus a process 'exit' hook as a backstop.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The real pronto-engine for tests, started by the sidecar's own launcher (server/src/engine/process.ts:
+// execa, the ready line parsed with the protocol's schema), waiting for its ready line (the real
+// signal, no sleeps). stop() in the test's finally/after; execa kills it if the test process exits.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { readyLineSchema, type ReadyLine } from '../../protocol/engine';
+import type { ReadyLine } from '../../protocol/engine';
+import { launchEngine, type ExitInfo } from '../../server/src/engine/process';
 
 /** The engine under test: native/build/pronto-engine, or PRONTO_TEST_ENGINE (e.g. an older build, to show a test catches its fault). */
 export const engineBinary = process.env.PRONTO_TEST_ENGINE ?? path.resolve(__dirname, '../../native/build/pronto-engine');
@@ -12,7 +13,10 @@ export interface RunningEngine {
   port: number;
   url: string;
   ready: ReadyLine;
-  child: ChildProcess;
+  pid: number;
+  /** Resolves when the engine has exited. */
+  exited: Promise<ExitInfo>;
+  kill(signal?: NodeJS.Signals): void;
   /** Everything the engine wrote on stderr so far. */
   stderr(): string;
   /** Kills the engine (SIGTERM, then SIGKILL after 3 s) and resolves when it has exited. */
@@ -21,105 +25,61 @@ export interface RunningEngine {
 
 export interface EngineRunResult {
   code: number | null;
-  signal: NodeJS.Signals | null;
+  signal: string | null;
   stdout: string;
   stderr: string;
 }
 
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
+/** Fails (never skips) when the binary is missing: a test of the real engine cannot pass without it. */
 export function assertEngineBuilt(): void {
   if (!existsSync(engineBinary)) throw new Error(`pronto-engine is not built at ${engineBinary}: run npm run build:native`);
 }
 
 /** Runs the engine to completion (for --version and start-up failures). Kills it after timeoutMs. */
-export function runEngine(args: string[], timeoutMs = 30_000): Promise<EngineRunResult> {
+export async function runEngine(args: string[], timeoutMs = 30_000): Promise<EngineRunResult> {
   assertEngineBuilt();
-  return new Promise((resolve, reject) => {
-    const child = spawn(engineBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pronto-engine ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      live.delete(child);
-      reject(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  const { execa } = await import('execa');
+  const r = await execa(engineBinary, args, { reject: false, timeout: timeoutMs, stdin: 'ignore', killSignal: 'SIGKILL' });
+  if (r.timedOut) throw new Error(`pronto-engine ${args.join(' ')} did not exit within ${timeoutMs} ms\n${r.stderr}`);
+  return { code: r.exitCode ?? null, signal: r.signal ?? null, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** Starts the engine; resolves on its ready line, rejects if it exits or stays silent for timeoutMs. */
-export function startEngine(opts: { model: string; args?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunningEngine> {
+export async function startEngine(opts: {
+  model: string;
+  args?: string[];
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}): Promise<RunningEngine> {
   assertEngineBuilt();
   const args = ['--model', opts.model, '--port', '0', '--threads', '1', ...(opts.args ?? [])];
-  const child = spawn(engineBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
-  live.add(child);
   let stderr = '';
-  let stdoutBuf = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      live.delete(child);
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise<RunningEngine>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`pronto-engine printed no ready line within ${opts.timeoutMs ?? 60_000} ms\n${stderr}`));
-    }, opts.timeoutMs ?? 60_000);
-    const onExit = (code: number | null, signal: string | null) => {
-      clearTimeout(timer);
-      reject(new Error(`pronto-engine exited before it was ready (code ${code}, signal ${signal})\n${stderr}`));
-    };
-    child.once('exit', onExit);
-    child.stdout!.on('data', (d: Buffer) => {
-      stdoutBuf += d.toString();
-      const nl = stdoutBuf.indexOf('\n');
-      if (nl < 0) return;
-      const line = stdoutBuf.slice(0, nl);
-      stdoutBuf = stdoutBuf.slice(nl + 1);
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        void stop();
-        reject(new Error(`pronto-engine's first stdout line is not JSON: ${line}`));
-        return;
-      }
-      const parsed = readyLineSchema.safeParse(json);
-      if (!parsed.success) {
-        void stop();
-        reject(new Error(`pronto-engine's ready line does not match the protocol: ${parsed.error.message}\n${line}`));
-        return;
-      }
-      const ready = parsed.data;
-      resolve({ port: ready.port, url: `http://127.0.0.1:${ready.port}`, ready, child, stderr: () => stderr, stop });
-    });
+  const proc = await launchEngine(engineBinary, args, {
+    readyTimeoutMs: opts.timeoutMs ?? 60_000,
+    stdin: 'ignore',
+    env: opts.env,
+    onLog: (line, stream) => {
+      if (stream === 'stderr') stderr += `${line}\n`;
+    },
   });
+  const ready = await proc.ready;
+  if (!ready.ok) {
+    await proc.stop();
+    throw new Error(`pronto-engine did not start: ${ready.message}\n${stderr}`);
+  }
+  const port = ready.line.port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    ready: ready.line,
+    pid: proc.pid!,
+    exited: proc.exited,
+    kill: (signal) => proc.kill(signal),
+    stderr: () => stderr,
+    stop: async () => {
+      await proc.stop(3000);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

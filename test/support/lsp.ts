@@ -20,7 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ClientMessage, DoneEvent, ReadyLine, SubmitMessage } from '../../protocol/engine';
+import { ENGINE_PROTOCOL_VERSION, type ClientMessage, type DoneEvent, type ReadyLine, type SubmitMessage } from '../../protocol/engine';
 import type { StatusParams } from '../../protocol/lsp';
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
@@ -36,6 +36,9 @@ export interface FakeEngine {
   waitFor(pred: (m: ClientMessage) => boolean): Promise<ClientMessage>;
   /** Drops every open socket (simulates a network failure). */
   dropSockets(): void;
+  /** Stops answering anything, HTTP or WebSocket, until resume() (a hung engine). */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,8 @@ export interface FakeEngineOptions {
   port?: number;
   apiKey?: string;
   tokenMs?: number;
+  /** Reported in /health (default ENGINE_PROTOCOL_VERSION; null: left out, as engines before protocol versions did). */
+  protocol?: number | null;
   onMessage?: (m: ClientMessage) => void;
 }
 
@@ -72,14 +77,33 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
   const sockets = new Set<WebSocket>();
   const authorized = (req: http.IncomingMessage) => !options.apiKey || req.headers.authorization === `Bearer ${options.apiKey}`;
 
+  let paused = false;
+  const held: (() => void)[] = [];
   const server = http.createServer((req, res) => {
+    if (paused) return void held.push(() => server.emit('request', req, res));
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.url === '/health') return send(200, { status: 'ok', busy_sequences: 0, n_parallel: 2 });
+    if (req.url === '/health')
+      return send(200, {
+        status: 'ok',
+        busy_sequences: 0,
+        n_parallel: 2,
+        ...(options.protocol !== null ? { protocol: options.protocol ?? ENGINE_PROTOCOL_VERSION } : {}),
+      });
     if (!authorized(req)) return send(401, { error: { code: 'unauthorized', message: 'missing or wrong API key' } });
     if (req.url === '/debug/received') return send(200, received);
+    if (req.url === '/tokenize' && req.method === 'POST') {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const content = String((JSON.parse(body) as { content?: unknown }).content ?? '');
+        // Three characters per token, like the fake's answers.
+        send(200, { tokens: Array.from({ length: Math.ceil(content.length / 3) }, (_, i) => i) });
+      });
+      return;
+    }
     send(404, { error: { code: 'not_found', message: req.url ?? '' } });
   });
   const wss = new WebSocketServer({ noServer: true });
@@ -95,6 +119,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
     sockets.add(ws);
     ws.on('close', () => sockets.delete(ws));
     ws.on('message', (data) => {
+      if (paused) return;
       let msg: ClientMessage;
       try {
         msg = JSON.parse(data.toString()) as ClientMessage;
@@ -179,6 +204,13 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
     dropSockets() {
       for (const s of sockets) s.terminate();
     },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      for (const h of held.splice(0)) h();
+    },
     close() {
       for (const s of sockets) s.terminate();
       wss.close();
@@ -187,7 +219,8 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
   };
 }
 
-export function readyLineFor(port: number, modelPath: string): ReadyLine {
+/** `protocol` null: left out, as engines before protocol versions did. */
+export function readyLineFor(port: number, modelPath: string, protocol: number | null = ENGINE_PROTOCOL_VERSION): ReadyLine {
   const model = {
     path: modelPath,
     name: path.basename(modelPath),
@@ -207,6 +240,7 @@ export function readyLineFor(port: number, modelPath: string): ReadyLine {
     build: { version: '0.0.0-fake', llama: 'none', source: 'fake', backend: 'CPU', devices: [] },
     n_ctx: 4096,
     n_parallel: 2,
+    ...(protocol !== null ? { protocol } : {}),
   };
 }
 
@@ -235,13 +269,21 @@ async function fakeEngineMain(argv: string[]): Promise<void> {
           signal: AbortSignal.timeout(5000),
         }).catch(() => undefined)
       : Promise.resolve();
+  // As the real engine: the key from --api-key or, as the sidecar passes it, PRONTO_API_KEY (removed once read).
+  const apiKey = arg('--api-key') ?? process.env.PRONTO_API_KEY;
+  delete process.env.PRONTO_API_KEY;
+  // FAKE_ENGINE_PROTOCOL: the protocol version to report ("none": leave it out, as old engines did).
+  const protocolEnv = process.env.FAKE_ENGINE_PROTOCOL;
+  const protocol = protocolEnv === 'none' ? undefined : protocolEnv ? Number(protocolEnv) : ENGINE_PROTOCOL_VERSION;
   const engine = await startFakeEngine({
     port: Number(arg('--port') ?? 0),
-    apiKey: arg('--api-key'),
+    apiKey,
+    protocol: protocol ?? null,
     tokenMs: Number(process.env.FAKE_ENGINE_TOKEN_MS ?? 0),
     onMessage: (m) => void report({ message: m }),
   });
-  process.stdout.write(`${JSON.stringify(readyLineFor(engine.port, model))}\n`);
+  await report({ event: 'started', apiKey: apiKey ?? '', argv });
+  process.stdout.write(`${JSON.stringify(readyLineFor(engine.port, model, protocol ?? null))}\n`);
   const stop = (signal: string) => {
     // Report first: the test waits for it, and exiting would lose it.
     void report({ event: signal })
@@ -265,8 +307,11 @@ export function writeFakeEngineBinary(dir = mkdtempSync(path.join(os.tmpdir(), '
   return bin;
 }
 
-/** One report from a fake engine process: a message it received, or a signal (`event`). */
-export type EngineReport = { pid: number; message: ClientMessage; event?: undefined } | { pid: number; event: string; message?: undefined };
+/** One report from a fake engine process: a message it received, its start (key and arguments), or a signal (`event`). */
+export type EngineReport =
+  | { pid: number; message: ClientMessage; event?: undefined }
+  | { pid: number; event: 'started'; apiKey: string; argv: string[]; message?: undefined }
+  | { pid: number; event: string; message?: undefined };
 
 /** Collects what fake engine processes report (see FAKE_ENGINE_REPORT_URL). */
 export interface EngineReports {
@@ -347,6 +392,49 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
+/** The engine the server started, as it describes it in $PRONTO_ENGINE_INFO_FILE (tests only). */
+export interface EngineInfo {
+  url: string;
+  pid: number;
+  apiKey: string;
+}
+
+/** Reads an engine info file written by the server ($PRONTO_ENGINE_INFO_FILE). */
+export function readEngineInfo(file: string): EngineInfo {
+  return JSON.parse(readFileSync(file, 'utf8')) as EngineInfo;
+}
+
+/** The engine the server started (its latest one): URL, pid and the API key it was given. */
+export function engineInfoOf(h: LspHarness): EngineInfo {
+  return readEngineInfo(h.engineInfoFile);
+}
+
+/** URL of the engine the server started. */
+export function engineUrlOf(h: LspHarness): string {
+  return engineInfoOf(h).url;
+}
+
+/** The Authorization header for the engine the server started (the key the server gave it). */
+export function engineAuthHeaders(h: LspHarness): Record<string, string> {
+  const { apiKey } = engineInfoOf(h);
+  return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+}
+
+/** GET a path of the engine the server started, with the key the server gave it. */
+export async function engineGet(h: LspHarness, pathname: string): Promise<Response> {
+  const info = engineInfoOf(h);
+  return fetch(`${info.url}${pathname}`, { headers: info.apiKey ? { Authorization: `Bearer ${info.apiKey}` } : {} });
+}
+
+/** One counter or gauge from the engine's /metrics (the engine's own count). */
+export async function engineMetric(h: LspHarness, name: string): Promise<number> {
+  const res = await engineGet(h, '/metrics');
+  const text = await res.text();
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  if (!m) throw new Error(`${name} is not in /metrics (HTTP ${res.status}): ${text.slice(0, 200)}`);
+  return Number(m[1]);
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -363,6 +451,8 @@ export function isAlive(pid: number): boolean {
 export interface LspHarness {
   connection: MessageConnection;
   child: ChildProcess;
+  /** Where the server describes the engine it started ($PRONTO_ENGINE_INFO_FILE): see engineInfoOf(). */
+  engineInfoFile: string;
   statuses: StatusParams[];
   logs: string[];
   /** The settings answered to workspace/configuration (mutable). */
@@ -390,9 +480,10 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
   const args = bundle
     ? [bundle, '--stdio']
     : ['--import', require.resolve('tsx'), path.join(repoRoot, 'server', 'src', 'main.ts'), '--stdio'];
+  const engineInfoFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'pronto-engine-info-')), 'engine.json');
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: { ...process.env, PRONTO_ENGINE_INFO_FILE: engineInfoFile, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -422,6 +513,7 @@ export function startLspServer(env: NodeJS.ProcessEnv = {}, bundle?: string): Ls
   return {
     connection,
     child,
+    engineInfoFile,
     statuses,
     logs,
     workspaceSettings,

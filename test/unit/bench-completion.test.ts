@@ -7,6 +7,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
+import type { CompletionRecord } from '../../protocol/lsp';
+import { answeredWithoutEngine, defaultAcceptOptions, runAccepts, type AcceptClient } from '../../bench/completion/accepts';
 import { LlamaVscodeClient, llamaVscodeDefaults } from '../../bench/completion/llamaVscodeClient';
 import { parseProntoMetrics } from '../../bench/completion/lspClient';
 import { replay, type CompletionClient } from '../../bench/completion/replay';
@@ -271,4 +273,57 @@ test('replay: superseded states are dropped, pauses wait for their answer, failu
     },
   };
   await assert.rejects(replay(short, failing, { debounceMs: 1, waitCapMs: 50 }), /keystroke \d+: the provider failed: server gone/);
+});
+
+test('accept phase: Tab on each suggestion, the next request judged by the server’s own record; types on when nothing shows', async () => {
+  const log: string[] = [];
+  let asks = 0;
+  const records: CompletionRecord[] = [];
+  const record = (promptTokens: number, outcome: CompletionRecord['outcome']): CompletionRecord => ({
+    at: 0,
+    uri: 'file:///x.js',
+    latencyMs: 1,
+    fromCache: promptTokens === 0,
+    promptTokens,
+    reusedTokens: 0,
+    evaluatedTokens: promptTokens,
+    generatedTokens: 0,
+    draftedTokens: 0,
+    acceptedTokens: 0,
+    outcome,
+  });
+  const client: AcceptClient = {
+    async ask() {
+      asks++;
+      // 1st ask (after typing): nothing; then suggestions; every other one from the engine.
+      if (asks === 1) {
+        records.push(record(10, 'empty'));
+        return { items: [] };
+      }
+      records.push(record(asks % 2 === 0 ? 0 : 12, 'shown'));
+      return { items: [`s${asks}`] };
+    },
+    type: (t) => void log.push(`type ${JSON.stringify(t)}`),
+    accept: (t) => void log.push(`accept ${t}`),
+    lastRecord: async () => records.at(-1),
+  };
+  const out = await runAccepts(client, { ...defaultAcceptOptions, accepts: 3, reactionMs: [0, 0], debounceMs: 0 });
+  assert.deepEqual(log, ['type " "', 'type "v"', 'accept s2', 'accept s3', 'accept s4']);
+  assert.deepEqual(
+    out.map((a) => [a.text, a.fromPrefetch]),
+    [
+      ['s2', false],
+      ['s3', true],
+      ['s4', false],
+    ],
+  );
+  assert.equal(answeredWithoutEngine(record(0, 'cancelled')), false, 'a cancelled request answered nothing');
+  // A model that never suggests anything: the phase ends after maxTries, with no accepts.
+  const silent: AcceptClient = {
+    ask: async () => ({ items: [] }),
+    type: () => undefined,
+    accept: () => undefined,
+    lastRecord: async () => undefined,
+  };
+  assert.deepEqual(await runAccepts(silent, { ...defaultAcceptOptions, maxTries: 3, debounceMs: 0 }), []);
 });

@@ -1,27 +1,301 @@
+/**
+ * The context module (server/src/context/): window edges, budgets, line caps, exclusions, extra
+ * chunks, the token estimate. Table-driven; `║` marks the cursor.
+ */
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
+import {
+  completionContext,
+  cursorContext,
+  fimBudget,
+  SEND_MARGIN,
+  selectExtra,
+  windowBudget,
+  type WindowBudget,
+} from '../../server/src/context/completionContext';
+import { findDefinitions, identifiersNearCursor } from '../../server/src/context/definitions';
 import { ContextRing, lineSetSimilarity } from '../../server/src/context/ring';
-import { PRECUT_CHARS_PER_TOKEN, cursorWindow, cutPrefix, cutSuffix, fimBudget, precutChars } from '../../server/src/context/window';
+import { CALIBRATION_SAMPLE, DEFAULT_CHARS_PER_TOKEN, TokenEstimator } from '../../server/src/context/tokens';
+import {
+  capChunk,
+  capLines,
+  keepHead,
+  keepTail,
+  lineOf,
+  longestLine,
+  MAX_CHUNK_CHARS,
+  MAX_LINE_CHARS,
+} from '../../server/src/context/window';
+import { parseSettings } from '../../server/src/settings';
 
-test('cutPrefix keeps whole lines within the budget', () => {
-  const text = 'line1\nline2\nline3\nab';
-  assert.equal(cutPrefix(text, 100), text);
-  assert.equal(cutPrefix(text, 10), 'line3\nab');
-  assert.ok(cutPrefix(text, 10).length <= 10);
+const at = (marked: string, uri = 'file:///work/a.ts') => ({ uri, text: marked.replace('║', ''), offset: marked.indexOf('║') });
+
+test('keepTail: whole lines from the end within the budget; the cursor line keeps its tail', () => {
+  const cases: { text: string; max: number; maxLine?: number; want: string; lines: number }[] = [
+    { text: 'a\nbb\nccc', max: 100, want: 'a\nbb\nccc', lines: 3 },
+    { text: 'a\nbb\nccc', max: 6, want: 'bb\nccc', lines: 2 },
+    { text: 'a\nbb\nccc', max: 5, want: 'ccc', lines: 1 }, // "bb\nccc" is 6
+    { text: 'a\nbb\nccc', max: 2, want: 'cc', lines: 1 }, // the cursor line alone is too long: its tail
+    { text: 'a\nbb\nccc', max: 0, want: '', lines: 1 },
+    { text: '', max: 10, want: '', lines: 1 },
+    { text: 'x\n', max: 10, want: 'x\n', lines: 2 }, // cursor at the start of a line
+    { text: '\n\n', max: 10, want: '\n\n', lines: 3 },
+    // Far lines keep their head, the cursor line its tail, each at most maxLine characters.
+    { text: `${'h'.repeat(5)}${'t'.repeat(5)}\nabcdefgh`, max: 100, maxLine: 4, want: 'hhhh\nefgh', lines: 2 },
+  ];
+  for (const c of cases) {
+    const r = keepTail(c.text, c.max, c.maxLine);
+    assert.deepEqual(r, { text: c.want, lines: c.lines }, JSON.stringify(c));
+    assert.ok(r.text.length <= Math.max(0, c.max), `within the budget: ${JSON.stringify(c)}`);
+  }
 });
 
-test('cutSuffix keeps whole lines within the budget', () => {
-  assert.equal(cutSuffix('a);\nline2\nline3\n', 8), 'a);\n');
-  assert.equal(cutSuffix('short', 100), 'short');
+test('keepHead: the cursor line, then whole lines within the budget, ending at a line break', () => {
+  const cases: { text: string; max: number; maxLine?: number; want: string; lines: number }[] = [
+    { text: 'a);\nline2\nline3\n', max: 100, want: 'a);\nline2\nline3\n', lines: 4 },
+    { text: 'a);\nline2\nline3\n', max: 8, want: 'a);\n', lines: 1 },
+    { text: 'a);\nline2\nline3\n', max: 9, want: 'a);\nline2', lines: 2 }, // no room for the line break after line2
+    { text: 'a);\nline2\nline3\n', max: 10, want: 'a);\nline2\n', lines: 2 },
+    { text: 'short', max: 100, want: 'short', lines: 1 },
+    { text: 'abcdef\nx', max: 3, want: 'abc', lines: 1 },
+    { text: '', max: 0, want: '', lines: 1 },
+    { text: `abcdefgh\n${'z'.repeat(10)}`, max: 100, maxLine: 4, want: 'abcd\nzzzz', lines: 2 },
+  ];
+  for (const c of cases) {
+    const r = keepHead(c.text, c.max, c.maxLine);
+    assert.deepEqual(r, { text: c.want, lines: c.lines }, JSON.stringify(c));
+    assert.ok(r.text.length <= Math.max(0, c.max), `within the budget: ${JSON.stringify(c)}`);
+  }
 });
 
-test('cursorWindow gives the prefix, suffix and the cursor line parts', () => {
-  const text = 'one\ntwo three\nfour';
-  const w = cursorWindow(text, text.indexOf('three'), 1000, 1000);
-  assert.equal(w.prefix, 'one\ntwo ');
-  assert.equal(w.suffix, 'three\nfour');
-  assert.equal(w.linePrefix, 'two ');
-  assert.equal(w.lineSuffix, 'three');
+test('cursorContext: windows, the cursor line, the lines the window spans, single/multi-line', () => {
+  // Send margin 1: the text sent is what the budget holds (the margin has its own test below).
+  const budget = (prefixChars: number, suffixChars: number): WindowBudget => ({
+    prefixChars,
+    suffixChars,
+    maxLineChars: MAX_LINE_CHARS,
+    sendMargin: 1,
+  });
+  const cases: {
+    doc: string;
+    budget: WindowBudget;
+    want: {
+      prefix: string;
+      suffix: string;
+      linePrefix: string;
+      lineSuffix: string;
+      cursorLine: number;
+      firstLine: number;
+      lastLine: number;
+      multiline: boolean;
+    };
+  }[] = [
+    {
+      doc: 'one\ntwo ║three\nfour',
+      budget: budget(1000, 1000),
+      want: {
+        prefix: 'one\ntwo ',
+        suffix: 'three\nfour',
+        linePrefix: 'two ',
+        lineSuffix: 'three',
+        cursorLine: 1,
+        firstLine: 0,
+        lastLine: 2,
+        multiline: false,
+      },
+    },
+    {
+      doc: 'l0\nl1\nl2\nl3 ║x\nl4\nl5',
+      budget: budget(6, 5),
+      want: {
+        prefix: 'l2\nl3 ',
+        suffix: 'x\nl4\n',
+        linePrefix: 'l3 ',
+        lineSuffix: 'x',
+        cursorLine: 3,
+        firstLine: 2,
+        lastLine: 4,
+        multiline: false,
+      },
+    },
+    {
+      doc: '║',
+      budget: budget(10, 10),
+      want: { prefix: '', suffix: '', linePrefix: '', lineSuffix: '', cursorLine: 0, firstLine: 0, lastLine: 0, multiline: true },
+    },
+    {
+      doc: 'function f() {║\n}',
+      budget: budget(0, 0),
+      want: { prefix: '', suffix: '', linePrefix: '', lineSuffix: '', cursorLine: 0, firstLine: 0, lastLine: 0, multiline: true },
+    },
+    {
+      doc: 'function f() {║\n}\n',
+      budget: budget(100, 100),
+      want: {
+        prefix: 'function f() {',
+        suffix: '\n}\n',
+        linePrefix: 'function f() {',
+        lineSuffix: '',
+        cursorLine: 0,
+        firstLine: 0,
+        lastLine: 2,
+        multiline: true,
+      },
+    },
+  ];
+  for (const c of cases) {
+    const got = cursorContext(at(c.doc), c.budget, 'auto');
+    const { uri: _u, filename, ...rest } = got;
+    assert.equal(filename, 'a.ts');
+    assert.deepEqual(rest, c.want, c.doc);
+  }
+});
+
+test('cursorContext: more is sent than the budget holds (the engine’s cut decides); the lines counted as in the prompt are the budget’s', () => {
+  const doc = 'l0\nl1\nl2\nl3\nl4 ║x\nl5\nl6\nl7';
+  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, sendMargin: 2 }, 'auto');
+  assert.equal(c.prefix, 'l1\nl2\nl3\nl4 ', '2 × 6 characters sent');
+  assert.equal(c.suffix, 'x\nl5\nl6\nl7', '2 × 5 characters sent');
+  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the lines within 6 / 5 characters');
+  assert.equal(SEND_MARGIN > 1, true);
+});
+
+test('cursorContext: a 60,000-character line never reaches the engine as such', () => {
+  const long = 'r'.repeat(60_000);
+  for (const doc of [
+    `const a = 1;\n${long}\nconst b = ║2;\n`,
+    `const a = "${long.slice(0, 30_000)}║${long.slice(30_000)}";\n`,
+    `${long}║`,
+  ]) {
+    const c = cursorContext(at(doc), { prefixChars: 200_000, suffixChars: 50_000, maxLineChars: MAX_LINE_CHARS }, 'auto');
+    assert.ok(longestLine(c.prefix) <= MAX_LINE_CHARS, `prefix line ${longestLine(c.prefix)}`);
+    assert.ok(longestLine(c.suffix) <= MAX_LINE_CHARS, `suffix line ${longestLine(c.suffix)}`);
+  }
+  // Inside the long line: the characters nearest the cursor are kept on both sides.
+  const inside = cursorContext(
+    at(`x = "${'a'.repeat(5000)}BEFORE║AFTER${'b'.repeat(5000)}"`),
+    { prefixChars: 1e6, suffixChars: 1e6, maxLineChars: 100 },
+    'auto',
+  );
+  assert.ok(inside.linePrefix.endsWith('BEFORE') && inside.linePrefix.length === 100);
+  assert.ok(inside.lineSuffix.startsWith('AFTER') && inside.lineSuffix.length === 100);
+});
+
+test('windowBudget: token budget × characters per token, bounded by the character settings', () => {
+  const tokens = { chars: (t: number) => t * 3 };
+  const cases: { settings: object; want: [number, number] }[] = [
+    { settings: {}, want: [1024 * 3, 256 * 3] },
+    { settings: { context: { prefixChars: 100, suffixChars: 50 } }, want: [100, 50] },
+    { settings: { context: { prefixTokens: 0, suffixTokens: 0 } }, want: [0, 0] },
+  ];
+  for (const c of cases) {
+    const b = windowBudget(parseSettings(c.settings).settings, tokens);
+    assert.deepEqual([b.prefixChars, b.suffixChars], c.want, JSON.stringify(c.settings));
+  }
+  assert.deepEqual(fimBudget({ 'context.prefixTokens': 10, 'context.suffixTokens': 20, 'context.extraTokens': 30 }), {
+    prefix_tokens: 10,
+    suffix_tokens: 20,
+    extra_tokens: 30,
+  });
+});
+
+test('selectExtra: definitions the ring holds are dropped; the nearest chunks are kept within the budget; chunks are capped', () => {
+  const ring = [
+    { filename: 'old.ts', text: 'o'.repeat(40) },
+    { filename: 'util.ts', text: 'export function helper() {}\nexport const x = 1;' },
+  ];
+  const defs = [
+    { filename: 'util.ts', text: 'export function helper() {}' }, // already in the ring
+    { filename: 'geo.ts', text: 'interface Point {}' },
+  ];
+  assert.deepEqual(
+    selectExtra(ring, defs, 10_000).map((c) => c.filename),
+    ['old.ts', 'util.ts', 'geo.ts'],
+  );
+  // 50 characters: only the nearest (last) chunks that fit, in order.
+  assert.deepEqual(
+    selectExtra(ring, defs, 80).map((c) => c.filename),
+    ['util.ts', 'geo.ts'],
+  );
+  assert.deepEqual(selectExtra(ring, defs, 0), []);
+  const huge = selectExtra([{ filename: 'min.js', text: `${'m'.repeat(50_000)}\n${'n\n'.repeat(10_000)}` }], [], 1e9);
+  assert.ok(huge[0]!.text.length <= MAX_CHUNK_CHARS && longestLine(huge[0]!.text) <= MAX_LINE_CHARS);
+});
+
+test('completionContext: ring chunks overlapping the window are left out; definitions and budgets go into the FIM input', () => {
+  const file = Array.from({ length: 100 }, (_, i) => `line ${i} of the file`).join('\n');
+  const ring = new ContextRing(4, 10);
+  ring.addAround('file:///work/a.ts', 'a.ts', file, 5); // inside the window below
+  ring.addAround('file:///work/a.ts', 'a.ts', file, 80); // far away
+  ring.addAround('file:///work/b.ts', 'b.ts', 'other file', 0);
+  const settings = parseSettings({ context: { prefixTokens: 100, suffixTokens: 20 } }).settings;
+  const estimator = new TokenEstimator();
+  const asked: string[][] = [];
+  const text = `${file.split('\n').slice(0, 10).join('\n')}\nconst p: Point = ║\n${file.split('\n').slice(10).join('\n')}`;
+  const c = completionContext(at(text), settings, {
+    tokens: estimator,
+    ring,
+    definitions: (_uri, names) => {
+      asked.push(names);
+      return [{ filename: 'geo.ts', text: 'interface Point { x: number }' }];
+    },
+  });
+  assert.equal(c.firstLine, 0);
+  assert.ok(c.lastLine >= 11 && c.lastLine < 40, String(c.lastLine));
+  assert.deepEqual(
+    c.extra.map((e) => e.filename),
+    ['a.ts', 'b.ts', 'geo.ts'],
+  );
+  assert.match(c.extra[0]!.text, /line 80 of/);
+  assert.equal(asked.length, 1);
+  assert.equal(asked[0]![0], 'Point', 'the identifier nearest the cursor first');
+  assert.deepEqual(c.fim.budget, { prefix_tokens: 100, suffix_tokens: 20, extra_tokens: 1024 });
+  assert.equal(c.fim.prefix.length, c.prefix.length);
+  assert.ok(c.prefix.length <= estimator.chars(100) * SEND_MARGIN);
+  assert.equal(c.fim.filename, 'a.ts');
+});
+
+test('TokenEstimator: the default until calibrated, then the engine tokenizer’s figure, once per model', async () => {
+  const logs: string[] = [];
+  const t = new TokenEstimator((l) => logs.push(l));
+  assert.equal(t.charsPerToken, DEFAULT_CHARS_PER_TOKEN);
+  assert.equal(t.calibrated, false);
+  let asked = 0;
+  const fourPerToken = async (text: string) => {
+    asked++;
+    return Math.ceil(text.length / 4);
+  };
+  await t.useModel('model-a', fourPerToken);
+  assert.ok(Math.abs(t.charsPerToken - 4) < 0.01, String(t.charsPerToken));
+  assert.equal(t.chars(100), Math.floor(100 * t.charsPerToken));
+  assert.equal(t.tokens(400), Math.ceil(400 / t.charsPerToken));
+  await t.useModel('model-b', async (text) => Math.ceil(text.length / 2));
+  assert.ok(Math.abs(t.charsPerToken - 2) < 0.01);
+  await t.useModel('model-a', fourPerToken); // known: no second calibration
+  assert.equal(asked, 1);
+  assert.ok(Math.abs(t.charsPerToken - 4) < 0.01);
+  // A failed or implausible calibration keeps the default, and says so.
+  await t.useModel('broken', async () => {
+    throw new Error('HTTP 500');
+  });
+  assert.equal(t.charsPerToken, DEFAULT_CHARS_PER_TOKEN);
+  await t.useModel('nonsense', async () => 1);
+  assert.equal(t.charsPerToken, DEFAULT_CHARS_PER_TOKEN);
+  assert.ok(logs.some((l) => /calibration failed.*HTTP 500/.test(l)));
+  assert.ok(CALIBRATION_SAMPLE.length > 1500);
+});
+
+test('capLines, capChunk, lineOf, longestLine', () => {
+  assert.equal(capLines('abcdef\nxy\n123456', 3), 'abc\nxy\n123');
+  assert.equal(capLines('short', 3000), 'short');
+  assert.equal(capChunk('a\nb\nc\nd', 4), 'a\nb');
+  assert.equal(capChunk('a\nb\n', 10), 'a\nb\n');
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5].map((o) => lineOf('ab\ncd\n', o)),
+    [0, 0, 0, 1, 1, 1],
+  );
+  assert.equal(lineOf('ab\ncd\n', 6), 2);
+  assert.equal(longestLine('a\nabc\n\nab'), 3);
 });
 
 test('lineSetSimilarity', () => {
@@ -62,8 +336,6 @@ test('ContextRing with capacity 0 stores nothing', () => {
   assert.equal(ring.size, 0);
 });
 
-import { findDefinitions, identifiersNearCursor } from '../../server/src/context/definitions';
-
 test('identifiersNearCursor: nearest first, no keywords, no short names, no repeats', () => {
   assert.deepEqual(identifiersNearCursor('far away line\n\nconst total = computeTotal(items, tax);\nreturn total.'), [
     'total',
@@ -90,15 +362,4 @@ test('findDefinitions finds declarations in other documents, one per name', () =
     { filename: 'util.ts', text: 'export async function computeTotal(items: Item[], tax: number) {\n  return 1;' },
     { filename: 'model.py', text: 'class Item:\n    price: float' },
   ]);
-});
-
-test('the character pre-cut is derived from the token budget and bounded by the character setting', () => {
-  assert.equal(precutChars(1024, 200000), 1024 * PRECUT_CHARS_PER_TOKEN);
-  assert.equal(precutChars(1024, 1000), 1000);
-  assert.equal(precutChars(0, 1000), 0);
-  assert.deepEqual(fimBudget({ 'context.prefixTokens': 10, 'context.suffixTokens': 20, 'context.extraTokens': 30 }), {
-    prefix_tokens: 10,
-    suffix_tokens: 20,
-    extra_tokens: 30,
-  });
 });

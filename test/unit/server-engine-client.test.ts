@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { EngineClient } from '../../server/src/engine/client';
+import { EngineClient, summarizeRequest } from '../../server/src/engine/client';
 import { startFakeEngine, type FakeEngine } from '../support/lsp';
 
 const engines: FakeEngine[] = [];
@@ -67,17 +67,43 @@ test('pending requests are drained as cancelled when the socket dies', async () 
   assert.equal(again.kind, 'error');
 });
 
-test('a wrong API key is refused with a message naming the setting', async () => {
+test('a wrong API key is refused with a message naming the command that sets it', async () => {
   const e = await engine({ apiKey: 'secret' });
   const bad = new EngineClient({ baseUrl: e.url, apiKey: 'wrong' });
   const r = await bad.connect();
   assert.equal(r.ok, false);
-  assert.match(!r.ok ? r.message : '', /pronto\.engine\.apiKey/);
+  assert.match(!r.ok ? r.message : '', /refused the API key.*Pronto: Set Remote Engine API Key/);
   const good = new EngineClient({ baseUrl: e.url, apiKey: 'secret' });
   assert.deepEqual(await good.connect(), { ok: true });
   const out = await good.submit({ fim: { prefix: '/*fake:x*/', suffix: '' } });
   assert.equal(out.kind, 'done');
   good.close();
+});
+
+test('a request past its deadline is cancelled at the engine and ends as a timeout; tokenize asks /tokenize', async () => {
+  const e = await engine();
+  const c = new EngineClient({ baseUrl: e.url });
+  await c.connect();
+  const outcomes: string[] = [];
+  c.onOutcome((o) => outcomes.push(o.kind));
+  const out = await c.submit({ fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 4096 } }, { deadlineMs: 100 });
+  assert.equal(out.kind, 'error');
+  assert.equal(out.kind === 'error' && out.code, 'timeout');
+  const cancel = await e.waitFor((m) => m.type === 'cancel');
+  assert.equal(c.sentCancels.at(-1), cancel.id);
+  assert.deepEqual(outcomes, ['error']);
+  assert.deepEqual(c.lastRequest, { chars: '/*fake-slow*/'.length, longestLine: '/*fake-slow*/'.length });
+  const t = await c.tokenize('abcdef');
+  assert.equal(t.ok && t.tokens.length, 2);
+  c.close();
+});
+
+test('summarizeRequest: characters and the longest line over every text of a request', () => {
+  assert.deepEqual(summarizeRequest({ fim: { prefix: 'ab\nabcd', suffix: 'x', extra: [{ text: 'abcdefg' }] } }), {
+    chars: 15,
+    longestLine: 7,
+  });
+  assert.deepEqual(summarizeRequest({ messages: [{ role: 'user', content: 'hello\nworld!' }] }), { chars: 12, longestLine: 6 });
 });
 
 test('unreachable engine: connect and health report errors, never throw', async () => {

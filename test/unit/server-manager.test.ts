@@ -4,9 +4,10 @@ import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { backoffDelay, EngineManager, type EngineState } from '../../server/src/engine/manager';
+import { backoffDelay, protocolMismatch, EngineManager, type EngineManagerDeps, type EngineState } from '../../server/src/engine/manager';
 import type { EngineLauncher, EngineProcess, ExitInfo, ReadyResult } from '../../server/src/engine/process';
 import { parseSettings } from '../../server/src/settings';
+import { ENGINE_PROTOCOL_VERSION } from '../../protocol/engine';
 import { readyLineFor, startFakeEngine, type FakeEngine } from '../support/lsp';
 
 const modelPath = path.join(os.tmpdir(), `pronto-manager-test-${process.pid}.gguf`);
@@ -47,6 +48,10 @@ function fakeLauncher(engine: FakeEngine | undefined, failStart = () => false) {
         crash() {
           engine?.dropSockets();
           exit({ code: null, signal: 'SIGKILL' });
+        },
+        async stop() {
+          this.kill('SIGTERM');
+          return exited;
         },
         stderrTail: () => '',
       };
@@ -243,21 +248,168 @@ test('no model configured: the demo model is used and flagged', async () => {
   await m.stop();
 });
 
-test('remote engine: connects with the API key; a refused key is an error without retries', async () => {
-  const e = await startFakeEngine({ apiKey: 'k1' });
+test('remote engine: connects with the API key (not a setting); a refused key is an error without retries', async () => {
+  const e = await startFakeEngine({ apiKey: 'k1', protocol: ENGINE_PROTOCOL_VERSION });
   engines.push(e);
   const rec = recorder();
   const { launcher, launched } = fakeLauncher(undefined);
-  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState });
-  await m.start(parseSettings({ engine: { url: e.url, apiKey: 'k1' } }).settings);
+  let key = 'k1';
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, remoteApiKey: () => key });
+  await m.start(parseSettings({ engine: { url: e.url } }).settings);
   assert.equal(m.state.state, 'ready');
   assert.equal(m.state.backend, 'remote');
   const out = await m.client!.submit({ fim: { prefix: '/*fake:remote*/', suffix: '' } });
   assert.ok(out.kind === 'done' && out.text === 'remote');
-  await m.start(parseSettings({ engine: { url: e.url, apiKey: 'wrong' } }).settings);
+  key = 'wrong';
+  await m.restart(parseSettings({ engine: { url: e.url } }).settings);
   assert.equal(m.state.state, 'error');
-  assert.match(m.state.message, /API key/);
+  assert.match(m.state.message, /refused the API key.*Set Remote Engine API Key/);
   assert.equal(launched.length, 0);
+  await m.stop();
+});
+
+test('protocolMismatch: what to update, for local and remote engines', () => {
+  const local = { remote: false as const, binary: '/x/pronto-engine (1.0)' };
+  const remote = { remote: true as const, url: 'https://gpu.example:8012' };
+  assert.equal(protocolMismatch(ENGINE_PROTOCOL_VERSION, local), undefined);
+  assert.equal(protocolMismatch(ENGINE_PROTOCOL_VERSION, remote), undefined);
+  const cases: { reported: number | undefined; engine: typeof local | typeof remote; want: RegExp }[] = [
+    { reported: undefined, engine: local, want: /speaks engine protocol version 1, .*needs version \d+.*older.*npm run build:native/ },
+    { reported: ENGINE_PROTOCOL_VERSION + 1, engine: local, want: /newer than the extension\. Update the extension/ },
+    {
+      reported: undefined,
+      engine: remote,
+      want: /remote engine at https:\/\/gpu\.example:8012 speaks engine protocol version 1.*Update the engine deployment/,
+    },
+    { reported: ENGINE_PROTOCOL_VERSION + 1, engine: remote, want: /Update the Pronto extension/ },
+  ];
+  for (const c of cases) assert.match(protocolMismatch(c.reported, c.engine) ?? '', c.want);
+});
+
+test('a local engine with another protocol version is refused with what to do, not retried', async () => {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const rec = recorder();
+  const { launched } = fakeLauncher(e);
+  const launcher: EngineLauncher = {
+    async launch(binary, args, options) {
+      const { launcher: inner } = fakeLauncher(e);
+      const proc = await inner.launch(binary, args, options);
+      launched.push(proc as FakeProc);
+      const ready = await proc.ready;
+      return { ...proc, ready: Promise.resolve(ready.ok ? { ok: true, line: { ...ready.line, protocol: undefined } } : ready) };
+    },
+  };
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState });
+  await m.start(settingsWith({}));
+  assert.equal(m.state.state, 'error');
+  assert.match(m.state.message, /speaks engine protocol version 1/);
+  assert.equal(launched.length, 1, 'not retried');
+  await m.stop();
+});
+
+test('a remote engine with another protocol version is refused with what to do', async () => {
+  const e = await startFakeEngine({ protocol: ENGINE_PROTOCOL_VERSION + 1 });
+  engines.push(e);
+  const m = new EngineManager({ findBinary: okBinary, onState: () => undefined });
+  await m.start(parseSettings({ engine: { url: e.url } }).settings);
+  assert.equal(m.state.state, 'error');
+  assert.match(m.state.message, /remote engine .* speaks engine protocol version \d+.*Update the Pronto extension/);
+  assert.equal(m.client, undefined);
+  await m.stop();
+});
+
+test('a local engine gets a fresh random API key in its environment at every start', async () => {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const envs: (NodeJS.ProcessEnv | undefined)[] = [];
+  const { launcher: inner } = fakeLauncher(e);
+  const launcher: EngineLauncher = {
+    launch(binary, args, options) {
+      envs.push(options.env);
+      assert.ok(!args.some((a) => a.includes(options.env?.PRONTO_API_KEY ?? '\u0000')), 'the key is not an argument');
+      return inner.launch(binary, args, options);
+    },
+  };
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: () => undefined });
+  await m.start(settingsWith({}));
+  await m.restart(settingsWith({}));
+  const [k1, k2] = envs.map((env) => env?.PRONTO_API_KEY ?? '');
+  assert.ok(k1!.length >= 32 && k2!.length >= 32);
+  assert.notEqual(k1, k2);
+  await m.stop();
+});
+
+/** A started manager on a fake engine, restarting fast, with these health-check options. */
+async function watchedManager(healthCheck: EngineManagerDeps['healthCheck']) {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const rec = recorder();
+  const { launcher, launched } = fakeLauncher(e);
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, backoff: { baseMs: 10 }, healthCheck });
+  await m.start(settingsWith({}));
+  return { e, rec, launched, m };
+}
+
+test('a hung engine (no /health answer) is killed, its pending requests end with that reason, and it restarts', async () => {
+  const { e, rec, launched, m } = await watchedManager({ intervalMs: 30, timeoutMs: 100, failures: 2 });
+  const client = m.client!;
+  e.pause();
+  const pending = client.submit({ fim: { prefix: '/*fake:x*/', suffix: '' } });
+  const mark = rec.states.length;
+  const degraded = await rec.waitFor((s) => s.state === 'degraded', mark);
+  assert.match(degraded.message, /stopped responding \(no answer to \/health within 100 ms, 2 times in a row\)/);
+  assert.deepEqual(launched[0]!.killed, ['SIGKILL']);
+  const outcome = await pending;
+  assert.equal(outcome.kind, 'cancelled');
+  assert.match(outcome.kind === 'cancelled' ? outcome.reason : '', /stopped responding/);
+  e.resume();
+  await rec.waitFor((s) => s.state === 'ready', mark);
+  assert.equal(launched.length, 2);
+  await m.stop();
+});
+
+test('a request past its deadline ends as a timeout and the engine is checked, but a healthy engine is not killed', async () => {
+  // /health keeps answering (the HTTP side is fine); the requests never finish within their deadline.
+  const { e, rec, launched, m } = await watchedManager({ intervalMs: 0 });
+  let healthChecks = 0;
+  const client = m.client!;
+  const health = client.health.bind(client);
+  client.health = (timeoutMs?: number) => {
+    healthChecks++;
+    return health(timeoutMs);
+  };
+  const slow = { fim: { prefix: '/*fake-slow*/', suffix: '' }, limits: { max_tokens: 4096 } };
+  for (let i = 0; i < 3; i++) {
+    const out = await client.submit(slow, { deadlineMs: 50 });
+    assert.deepEqual(out.kind === 'error' && out.code, 'timeout');
+  }
+  assert.equal(healthChecks, 3, 'each missed deadline checks the engine at once');
+  // The checks answer: no restart.
+  assert.ok((await client.health()).ok);
+  assert.equal(launched[0]!.killed.length, 0);
+  assert.ok(!rec.states.some((s) => s.state === 'degraded'));
+  assert.equal(e.cancelled.size, 3, 'each timed-out request was cancelled at the engine');
+  await m.stop();
+});
+
+test('when the engine keeps dying, the message says what the last request contained', async () => {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const rec = recorder();
+  const { launcher, launched } = fakeLauncher(e);
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, backoff: { baseMs: 1, maxFailures: 2 } });
+  await m.start(settingsWith({}));
+  const longLine = 'r'.repeat(60_000);
+  void m.client!.submit({ fim: { prefix: `/*fake-slow*/\n${longLine}`, suffix: 'x' } });
+  const mark = rec.states.length;
+  launched[0]!.crash();
+  await rec.waitFor((s) => s.state === 'ready', mark);
+  launched[1]!.crash();
+  const error = await rec.waitFor((s) => s.state === 'error');
+  assert.match(error.message, /failed 2 times in a row/);
+  assert.match(error.message, /last request it received had 60,015 characters, its longest line 60,000 characters \(very long lines/);
+  assert.doesNotMatch(error.message, /Fix the cause/);
   await m.stop();
 });
 

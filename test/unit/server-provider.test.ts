@@ -3,8 +3,12 @@ import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import type { SubmitMessage } from '../../protocol/engine';
 import { CompletionProvider, type CompletionInput } from '../../server/src/completion/provider';
+import { SEND_MARGIN } from '../../server/src/context/completionContext';
+import { findDefinitions } from '../../server/src/context/definitions';
 import { ContextRing } from '../../server/src/context/ring';
+import { TokenEstimator } from '../../server/src/context/tokens';
 import { EngineClient } from '../../server/src/engine/client';
+import { MAX_LINE_CHARS } from '../../server/src/context/window';
 import { parseSettings, type Settings } from '../../server/src/settings';
 import { CompletionStats } from '../../server/src/stats';
 import { startFakeEngine, type FakeEngine } from '../support/lsp';
@@ -14,8 +18,8 @@ after(async () => {
   for (const c of cleanups) await c();
 });
 
-async function setup(settingsIn: object = {}) {
-  const engine = await startFakeEngine();
+async function setup(settingsIn: object = {}, engineOptions: { tokenMs?: number } = {}) {
+  const engine = await startFakeEngine(engineOptions);
   const client = new EngineClient({ baseUrl: engine.url });
   await client.connect();
   cleanups.push(
@@ -25,8 +29,9 @@ async function setup(settingsIn: object = {}) {
   const settings: Settings = parseSettings({ completion: { debounceMs: 0, prefetch: false }, ...settingsIn }).settings;
   const stats = new CompletionStats();
   const ring = new ContextRing(settings['context.ringChunks'], settings['context.ringChunkLines']);
-  const provider = new CompletionProvider({ getClient: () => client, getSettings: () => settings, ring, stats });
-  return { engine, client, provider, stats, ring, settings };
+  const tokens = new TokenEstimator();
+  const provider = new CompletionProvider({ getClient: () => client, getSettings: () => settings, context: { tokens, ring }, stats });
+  return { engine, client, provider, stats, ring, settings, tokens };
 }
 
 /** Cursor mini-language: `║` marks the cursor. */
@@ -50,16 +55,26 @@ test('a completion arrives post-processed, with the FIM window and single-line l
   assert.equal(stats.snapshot().shown, 1);
 });
 
-test('every FIM request carries the token budgets; the character pre-cut follows the prefix budget', async () => {
-  const { engine, provider } = await setup({ context: { prefixTokens: 5, suffixTokens: 7, extraTokens: 9 } });
-  // 5 tokens × 6 characters = 30 characters at most, cut at a line start.
+test('every FIM request carries the token budgets; the characters sent follow the prefix budget × characters per token', async () => {
+  const { engine, provider, tokens } = await setup({ context: { prefixTokens: 5, suffixTokens: 7, extraTokens: 9 } });
   const far = Array.from({ length: 20 }, (_, i) => `line${i}`).join('\n');
   await provider.provide(doc(`${far}\n/*fake:x*/\ncall(║);`));
   const s = submits(engine)[0]!;
   assert.deepEqual(s.fim?.budget, { prefix_tokens: 5, suffix_tokens: 7, extra_tokens: 9 });
-  assert.ok(s.fim!.prefix.length <= 30, JSON.stringify(s.fim?.prefix));
+  assert.ok(s.fim!.prefix.length <= tokens.chars(5) * SEND_MARGIN, JSON.stringify(s.fim?.prefix));
   assert.ok(s.fim!.prefix.endsWith('call('), JSON.stringify(s.fim?.prefix));
   assert.ok(!s.fim!.prefix.includes('line0'));
+});
+
+test('a 60,000-character line is cut before it reaches the engine', async () => {
+  const { engine, provider } = await setup();
+  const long = 'A'.repeat(60_000);
+  await provider.provide(doc(`/*fake:x*/\nconst data = "${long}";\nconst next = ║;\nconst more = "${long}";\n`));
+  const fim = submits(engine)[0]!.fim!;
+  for (const part of [fim.prefix, fim.suffix]) {
+    assert.ok(Math.max(...part.split('\n').map((l) => l.length)) <= MAX_LINE_CHARS, `a line of ${part.length} characters was sent`);
+  }
+  assert.ok(fim.prefix.includes('const data = "AAAA'), 'the head of the long line is kept');
 });
 
 test('multi-line context asks for a block', async () => {
@@ -112,10 +127,23 @@ test('cache: repeat and typing-through are served without an engine call', async
   assert.equal(typed.fromCache, true);
   assert.equal(submits(engine).length, 1);
   assert.equal(stats.snapshot().cacheHits, 2);
+  assert.equal(stats.snapshot().engineRequests, 1);
 });
 
-test('prefetch computes the next suggestion, so accepting the shown one hits the cache', async () => {
-  const { engine, provider } = await setup({ completion: { debounceMs: 0, prefetch: true } });
+test('a typing-through hit is post-processed for the current position (a filter cuts what a fresh answer would not show)', async () => {
+  const { engine, provider } = await setup();
+  // Multi-line inside `{}`: the engine's answer has three lines.
+  const text = '/*fake:\\n  a: 1,\\n  b: 2,\\n  c: 3,*/\nconst config = {║}\n';
+  assert.deepEqual((await provider.provide(doc(text))).items, ['\n  a: 1,\n  b: 2,\n  c: 3,']);
+  // Typed through the first line: now after `a: 1,`, a fresh answer would be single-line.
+  const typed = await provider.provide(doc(text.replace('║', '\n  a: 1,║')));
+  assert.equal(typed.fromCache, true);
+  assert.deepEqual(typed.items, ['\n  b: 2,']);
+  assert.equal(submits(engine).length, 1);
+});
+
+test('prefetch computes the next suggestion, so accepting the shown one is answered from it', async () => {
+  const { engine, provider, stats } = await setup({ completion: { debounceMs: 0, prefetch: true } });
   const r = await provider.provide(doc('/*fake:step();*/\nrun();\n║'));
   assert.deepEqual(r.items, ['step();']);
   await provider.prefetching;
@@ -123,7 +151,76 @@ test('prefetch computes the next suggestion, so accepting the shown one hits the
   assert.equal(submits(engine)[1]!.fim?.prefix, '/*fake:step();*/\nrun();\nstep();');
   const next = await provider.provide(doc('/*fake:step();*/\nrun();\nstep();║'));
   assert.equal(next.fromCache, true);
+  assert.equal(next.fromPrefetch, true);
   assert.deepEqual(next.items, ['step();']);
+  const s = stats.snapshot();
+  assert.equal(s.prefetch.answered, 1);
+  assert.ok(s.recent.at(-1)!.fromPrefetch);
+});
+
+test('a request for the position a prefetch is computing joins it: no second engine request, the prefetch is not aborted', async () => {
+  const { engine, provider, stats } = await setup({ completion: { debounceMs: 0, prefetch: true } }, { tokenMs: 40 });
+  const r = await provider.provide(doc('/*fake:go();*/\nrun();\n║'));
+  assert.deepEqual(r.items, ['go();']);
+  assert.ok(provider.prefetcher.running, 'the prefetch is running');
+  const next = await provider.provide(doc('/*fake:go();*/\nrun();\ngo();║'));
+  assert.deepEqual(next.items, ['go();']);
+  assert.equal(next.fromPrefetch, true);
+  assert.equal(next.fromCache, false);
+  assert.equal(engine.cancelled.size, 0, 'nothing was cancelled');
+  const s = stats.snapshot();
+  assert.equal(s.prefetch.joined, 1);
+  assert.equal(s.prefetch.answered, 1);
+  // The first request, the prefetch for the accepted position, and the prefetch after it.
+  await provider.prefetching;
+  assert.equal(submits(engine).filter((m) => m.fim?.prefix.endsWith('run();\ngo();')).length, 1, 'one engine request for that position');
+});
+
+test('typing through a shown suggestion never restarts its prefetch', async () => {
+  const { engine, provider, stats } = await setup({ completion: { debounceMs: 0, prefetch: true } }, { tokenMs: 40 });
+  const text = '/*fake:hello world*/\nconst s = ║';
+  await provider.provide(doc(text));
+  for (const typed of ['h', 'he', 'hel', 'hell']) {
+    const r = await provider.provide(doc(text.replace('║', `${typed}║`)));
+    assert.equal(r.fromCache, true);
+  }
+  await provider.prefetching;
+  assert.equal(stats.snapshot().prefetch.started, 1);
+  assert.equal(stats.snapshot().prefetch.aborted, 0);
+  assert.equal(submits(engine).length, 2, 'the request and one prefetch');
+  assert.equal(engine.cancelled.size, 0);
+});
+
+test('a request elsewhere aborts the prefetch at the engine', async () => {
+  const { engine, provider, stats } = await setup({ completion: { debounceMs: 0, prefetch: true } }, { tokenMs: 40 });
+  await provider.provide(doc('/*fake:go();*/\nrun();\n║'));
+  const prefetchSubmit = await engine.waitFor((m) => m.type === 'submit' && (m.fim?.prefix.endsWith('go();') ?? false));
+  await provider.provide(doc('/*fake:go();*/\nrun();\nx║'));
+  const cancel = await engine.waitFor((m) => m.type === 'cancel');
+  assert.equal(cancel.id, prefetchSubmit.id);
+  assert.equal(stats.snapshot().prefetch.aborted, 1);
+});
+
+test('an accept of another alternative moves the prefetch to where that one ends', async () => {
+  const { engine, provider } = await setup({ completion: { debounceMs: 0, prefetch: true, alternatives: 2 } });
+  // The fake engine answers the same text to the greedy and the sampled request: one item.
+  const text = '/*fake:abc*/\nx = ║';
+  const r = await provider.provide(doc(text));
+  assert.deepEqual(r.items, ['abc']);
+  await provider.prefetching;
+  const before = submits(engine).length;
+  // A word accept of the shown item: the anticipated end is unchanged, nothing new is started.
+  provider.noteAccepted({ uri: 'file:///work/a.ts', text: 'ab', kind: 'word' }, doc(text.replace('║', 'ab║')).text);
+  assert.equal(submits(engine).length, before);
+  // An accept that does not match what the document holds (stale) is ignored.
+  provider.noteAccepted({ uri: 'file:///work/a.ts', text: 'abc', kind: 'full' }, 'something else');
+  await provider.prefetching;
+  assert.equal(submits(engine).length, before);
+  // A full accept of a text that was not the first item: prefetch for its end.
+  provider.noteAccepted({ uri: 'file:///work/a.ts', text: 'abd', kind: 'full' }, doc(text.replace('║', 'abd║')).text);
+  await provider.prefetching;
+  const last = submits(engine).at(-1)!;
+  assert.ok(last.fim?.prefix.endsWith('x = abd'), JSON.stringify(last.fim?.prefix));
 });
 
 test('alternatives: one greedy request and sampled ones, duplicates merged', async () => {
@@ -146,13 +243,18 @@ test('extra context: chunks from other files go into the request', async () => {
 test('no engine: an error outcome, not a throw', async () => {
   const settings = parseSettings({ completion: { debounceMs: 0 } }).settings;
   const stats = new CompletionStats();
-  const p = new CompletionProvider({ getClient: () => undefined, getSettings: () => settings, ring: new ContextRing(0, 10), stats });
+  const p = new CompletionProvider({
+    getClient: () => undefined,
+    getSettings: () => settings,
+    context: { tokens: new TokenEstimator() },
+    stats,
+  });
   const r = await p.provide(doc('x║'));
   assert.equal(r.outcome, 'error');
   assert.equal(stats.snapshot().errors, 1);
 });
 
-test('definitions of symbols near the cursor from other open documents go into the request', async () => {
+test('definitions of symbols near the cursor go into the request', async () => {
   const engine = await startFakeEngine();
   const client = new EngineClient({ baseUrl: engine.url });
   await client.connect();
@@ -165,8 +267,7 @@ test('definitions of symbols near the cursor from other open documents go into t
   const provider = new CompletionProvider({
     getClient: () => client,
     getSettings: () => settings,
-    ring: new ContextRing(0, 10),
-    getDocuments: () => docs,
+    context: { tokens: new TokenEstimator(), definitions: (uri, names) => findDefinitions(names, docs, uri) },
     stats: new CompletionStats(),
   });
   await provider.provide(doc('/*fake:x*/\nconst origin: Point = ║'));

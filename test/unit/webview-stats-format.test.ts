@@ -31,6 +31,8 @@ const stats = (over: Partial<StatsResult> = {}): StatsResult => ({
   errors: 0,
   latencyP50Ms: 80.4,
   latencyP95Ms: 240.5,
+  prefetch: { started: 0, aborted: 0, joined: 0, answered: 0 },
+  engineRequests: 0,
   recent: [],
   ...over,
 });

@@ -19,8 +19,7 @@ import {
   type DeployProgressParams,
 } from '../../../protocol/deploy';
 import type { CommandSpec } from '../commands';
-import type { Ctx } from '../ctx';
-import { API_KEY_SECRET } from './endpoint';
+import { type Ctx, ENGINE_API_KEY_SECRET } from '../ctx';
 import { RolloutView } from './rolloutView';
 
 export const CONFIG_RELATIVE = path.join('.pronto', 'deploy.yaml');
@@ -231,10 +230,11 @@ async function useEndpoint(ctx: Ctx, client: LanguageClient): Promise<void> {
   if (!endpoints.active) {
     throw new Error('the deployment has no reachable active service yet (nothing deployed, or on Kubernetes target.publicUrl is not set)');
   }
-  // The key first: the URL change makes the sidecar re-read its settings, key included.
-  await ctx.extension.secrets.store(API_KEY_SECRET, endpoints.active.apiKey);
+  // The key first (Ctx hands a changed secret to the sidecar: pronto/setEngineApiKey), then the URL
+  // (the sidecar reconnects on the settings change).
+  await ctx.extension.secrets.store(ENGINE_API_KEY_SECRET, endpoints.active.apiKey);
   await vscode.workspace.getConfiguration('pronto').update('engine.url', endpoints.active.url, vscode.ConfigurationTarget.Global);
-  ctx.log.info(`completions and chat now use ${endpoints.active.url} (API key in SecretStorage as ${API_KEY_SECRET})`);
+  ctx.log.info(`completions and chat now use ${endpoints.active.url} (API key in SecretStorage as ${ENGINE_API_KEY_SECRET})`);
   void vscode.window.showInformationMessage(
     `Pronto: completions and chat now use ${endpoints.active.url}; the API key is kept in VS Code's secret storage.`,
   );

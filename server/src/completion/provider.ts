@@ -1,29 +1,28 @@
 /**
  * The completion request flow (Tabby / llama.vscode style):
  *
- *   request ─► cache (exact or typing-through) ─hit─► items
+ *   request ─► cache (exact or typing-through, raw text) ─hit─► filters ─► items
  *      │ miss
+ *      ├─► a prefetch is computing this position (or one the user typed on from)? join it ─► cache ─► filters
  *      ▼
- *   abort the previous request ─► adaptive debounce ─► FIM request(s) to the engine
- *      ─► post-processing filters ─► cache ─► items ─► prefetch of the next suggestion
+ *   abort the previous request ─► adaptive debounce ─► context (context/completionContext.ts)
+ *      ─► FIM request(s) to the engine ─► cache (raw) ─► filters ─► items ─► prefetch the next one
  *
- * A newer request aborts the older one through its AbortController; the engine client turns the
- * abort into a `cancel` message so the engine stops decoding. The LSP cancellation token is linked
- * to the same controller.
+ * Every answer, cached or fresh, is post-processed for the position the user is at when it is
+ * returned. A newer request aborts the older one through its AbortController; the engine client
+ * turns the abort into a `cancel` message so the engine stops decoding. The LSP cancellation token
+ * is linked to the same controller. A request that joins a prefetch never aborts it.
  */
-import * as path from 'node:path';
-import type { ContextChunk } from '../../../protocol/engine';
+import type { DidAcceptParams } from '../../../protocol/lsp';
+import { completionContext, cursorContext, windowBudget, type ContextSources, type CursorContext } from '../context/completionContext';
+import type { EngineClient, SubmitInput } from '../engine/client';
 import type { FimParts } from '../templates/fim';
-import type { SubmitInput } from '../engine/client';
-import type { EngineClient } from '../engine/client';
-import { findDefinitions, identifiersNearCursor, type OpenDocument } from '../context/definitions';
-import type { ContextRing } from '../context/ring';
-import { cursorWindow, fimBudget, precutChars } from '../context/window';
 import type { Settings } from '../settings';
 import type { CompletionStats } from '../stats';
-import { CompletionCache } from './cache';
+import { CompletionCache, type AnswerSource } from './cache';
 import { AdaptiveDebounce, delay } from './debounce';
-import { filterContext, postprocess, wantsMultiline } from './postprocess';
+import { filterContext, postprocess } from './postprocess';
+import { Prefetcher, type Position } from './prefetch';
 
 export interface CompletionInput {
   uri: string;
@@ -39,14 +38,8 @@ export interface CompletionInput {
 export interface ProviderDeps {
   getClient: () => EngineClient | undefined;
   getSettings: () => Settings;
-  ring: ContextRing;
-  /** Open documents, searched for definitions of symbols near the cursor. */
-  getDocuments?: () => OpenDocument[];
-  /**
-   * Definitions chunks for a request (editor-resolved ones with the pattern-search fallback, see
-   * context/definitions.ts); when set, used instead of the pattern search over `getDocuments`.
-   */
-  getDefinitions?: (uri: string, prefixWindow: string) => ContextChunk[];
+  /** Where the context comes from: the token estimate, the ring, the definitions. */
+  context: ContextSources;
   stats: CompletionStats;
   /**
    * A custom FIM template's rendered prompt (server/src/templates/fim.ts), sent instead of the
@@ -59,26 +52,82 @@ export interface ProviderDeps {
   now?: () => number;
 }
 
-export type ProvideResult = { items: string[]; fromCache: boolean; outcome: 'shown' | 'empty' | 'cancelled' | 'error'; message?: string };
+export type Outcome = 'shown' | 'empty' | 'cancelled' | 'error';
 
-function filenameOf(uri: string): string {
-  try {
-    return path.basename(new URL(uri).pathname);
-  } catch {
-    return path.basename(uri);
+export type ProvideResult = {
+  items: string[];
+  fromCache: boolean;
+  /** The answer was computed by a prefetch (found in the cache, or joined while running). */
+  fromPrefetch?: boolean;
+  outcome: Outcome;
+  message?: string;
+};
+
+interface EngineTotals {
+  prompt: number;
+  reused: number;
+  evaluated: number;
+  generated: number;
+  drafted: number;
+  accepted: number;
+}
+
+type Generated =
+  | { kind: 'raw'; raw: string[]; stats: EngineTotals }
+  | { kind: 'cancelled'; message: string; stats: EngineTotals }
+  | { kind: 'error'; message: string; stats: EngineTotals };
+
+/** What the user last saw: the position and the suggestions (post-processed). */
+interface Shown extends Position {
+  items: string[];
+}
+
+function positionOf(input: CompletionInput): Position {
+  return { uri: input.uri, before: input.text.slice(0, input.offset), after: input.text.slice(input.offset) };
+}
+
+/**
+ * Time the engine gets for a completion beyond its decoding budget (queueing and evaluating the
+ * prompt: a cold 3,000-token prompt on a slow, busy CPU). Past `timeBudgetMs` + this, the request
+ * ends with a `timeout` and the engine's health is checked (engine/manager.ts).
+ */
+export const PROMPT_ALLOWANCE_MS = 20_000;
+
+export function requestDeadlineMs(settings: Pick<Settings, 'completion.timeBudgetMs'>): number {
+  return settings['completion.timeBudgetMs'] + PROMPT_ALLOWANCE_MS;
+}
+
+/** Post-processes raw texts for the cursor context; blanks and duplicates dropped. */
+export function filterAnswers(raw: string[], cursor: CursorContext): string[] {
+  const ctx = filterContext(cursor.prefix, cursor.suffix, cursor.multiline);
+  const items: string[] = [];
+  for (const r of raw) {
+    const text = postprocess(r, ctx);
+    if (text.trim().length > 0 && !items.includes(text)) items.push(text);
   }
+  return items;
 }
 
 export class CompletionProvider {
   readonly cache = new CompletionCache(64);
   private readonly debounce: AdaptiveDebounce;
   private current: AbortController | undefined;
-  private prefetchController: AbortController | undefined;
-  /** Resolves when the running prefetch (if any) settles; for tests. */
-  prefetching: Promise<void> = Promise.resolve();
+  readonly prefetcher: Prefetcher;
+  private lastShown: Shown | undefined;
+  /** Language of each document asked about (prefetch renders templates with it). */
+  private readonly languages = new Map<string, string>();
 
   constructor(private readonly deps: ProviderDeps) {
     this.debounce = new AdaptiveDebounce(deps.getSettings()['completion.debounceMs']);
+    this.prefetcher = new Prefetcher({
+      onStart: () => deps.stats.count('prefetchStarted'),
+      onAbort: () => deps.stats.count('prefetchAborted'),
+    });
+  }
+
+  /** Resolves when the running prefetch (if any) settles; for tests. */
+  get prefetching(): Promise<void> {
+    return this.prefetcher.running?.done ?? Promise.resolve();
   }
 
   private now(): number {
@@ -88,31 +137,60 @@ export class CompletionProvider {
   /** Aborts whatever is in flight (used on disable and shutdown). */
   abortAll(): void {
     this.current?.abort();
-    this.prefetchController?.abort();
+    this.prefetcher.abort();
+  }
+
+  private cursor(input: CompletionInput, settings: Settings): CursorContext {
+    return cursorContext(input, windowBudget(settings, this.deps.context.tokens), settings['completion.multiline']);
+  }
+
+  /**
+   * A cached answer for this position, post-processed for it. An exact hit stands even when nothing
+   * survives the filters (asking again would give the same answer); a typing-through hit that the
+   * filters empty is a miss (the cached text ran out: what follows is unknown).
+   */
+  private fromCache(input: CompletionInput, position: Position, settings: Settings): { items: string[]; source: AnswerSource } | undefined {
+    const hit = this.cache.get(input.uri, position.before, position.after);
+    if (!hit) return undefined;
+    const items = filterAnswers(hit.raw, this.cursor(input, settings));
+    return items.length > 0 || hit.typedThrough === 0 ? { items, source: hit.source } : undefined;
   }
 
   async provide(input: CompletionInput, signal?: AbortSignal): Promise<ProvideResult> {
     const started = this.now();
     const settings = this.deps.getSettings();
-    const before = input.text.slice(0, input.offset);
-    const after = input.text.slice(input.offset);
-
-    const hit = this.cache.get(input.uri, before, after);
-    if (hit) {
-      this.current?.abort(); // an older request still in flight is superseded
-      this.record(input.uri, started, true, 'shown');
-      this.schedulePrefetch(input, hit.items[0]!);
-      return { items: hit.items, fromCache: true, outcome: 'shown' };
-    }
-
+    const position = positionOf(input);
+    if (input.languageId) this.languages.set(input.uri, input.languageId);
     // A newer request supersedes the older one, all the way to the engine.
     this.current?.abort();
-    this.prefetchController?.abort();
     const controller = new AbortController();
     this.current = controller;
     const onOuterAbort = () => controller.abort();
+    if (signal?.aborted) controller.abort();
     signal?.addEventListener('abort', onOuterAbort, { once: true });
     try {
+      const cached = this.fromCache(input, position, settings);
+      if (cached)
+        return this.answer(input, position, started, cached.items, { fromCache: true, fromPrefetch: cached.source === 'prefetch' });
+
+      // A prefetch is computing this position (or one the user typed on from): wait for it.
+      const prefetch = this.prefetcher.covering(position);
+      if (prefetch) {
+        this.deps.stats.count('prefetchJoined');
+        await Promise.race([
+          prefetch.done,
+          new Promise<void>((r) => controller.signal.addEventListener('abort', () => r(), { once: true })),
+        ]);
+        if (controller.signal.aborted) {
+          this.record(input.uri, started, false, 'cancelled');
+          return { items: [], fromCache: false, outcome: 'cancelled' };
+        }
+        const joined = this.fromCache(input, position, settings);
+        if (joined) return this.answer(input, position, started, joined.items, { fromCache: false, fromPrefetch: true });
+        // The prefetch gave nothing usable here: ask the engine.
+      }
+      this.prefetcher.abort();
+
       this.debounce.setBase(settings['completion.debounceMs']);
       const debounced = this.debounce.next(started);
       const wait = input.explicit ? 0 : debounced;
@@ -128,8 +206,16 @@ export class CompletionProvider {
       this.deps.onRequestStart?.();
       let figures: { tokensPerSecond?: number; lastLatencyMs?: number } = {};
       try {
-        const result = await this.generate(client, input, before, after, settings, controller.signal, settings['completion.alternatives']);
-        const latency = this.now() - started;
+        const context = completionContext(input, settings, this.deps.context);
+        const result = await this.generate(
+          client,
+          context.fim,
+          context.multiline,
+          settings,
+          controller.signal,
+          settings['completion.alternatives'],
+          input.languageId ?? 'plaintext',
+        );
         if (result.kind === 'cancelled') {
           this.record(input.uri, started, false, 'cancelled', result.stats);
           return { items: [], fromCache: false, outcome: 'cancelled', message: result.message };
@@ -139,14 +225,9 @@ export class CompletionProvider {
           this.deps.log?.(`completion failed: ${result.message}`);
           return { items: [], fromCache: false, outcome: 'error', message: result.message };
         }
-        const outcome = result.items.length > 0 ? 'shown' : 'empty';
-        this.record(input.uri, started, false, outcome, result.stats);
-        figures = { lastLatencyMs: latency, tokensPerSecond: this.deps.stats.tokensPerSecond };
-        if (result.items.length > 0) {
-          this.cache.set({ uri: input.uri, prefix: before, suffix: after, items: result.items });
-          this.schedulePrefetch(input, result.items[0]!);
-        }
-        return { items: result.items, fromCache: false, outcome };
+        this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
+        figures = { lastLatencyMs: this.now() - started, tokensPerSecond: this.deps.stats.tokensPerSecond };
+        return this.answer(input, position, started, filterAnswers(result.raw, context), { fromCache: false }, result.stats);
       } finally {
         this.deps.onRequestEnd?.(figures);
       }
@@ -156,23 +237,53 @@ export class CompletionProvider {
     }
   }
 
-  /** The user accepted (part of) a suggestion: it is in the document now; keep the cache warm. */
-  noteAccepted(): void {
-    this.deps.stats.recordAccepted();
+  /** Records an answer; a shown one is remembered for accepts, and what comes after its first item is prefetched. */
+  private answer(
+    input: CompletionInput,
+    position: Position,
+    started: number,
+    items: string[],
+    from: { fromCache: boolean; fromPrefetch?: boolean },
+    stats?: EngineTotals,
+  ): ProvideResult {
+    const outcome: Outcome = items.length > 0 ? 'shown' : 'empty';
+    this.record(input.uri, started, from.fromCache, outcome, stats, from.fromPrefetch);
+    if (from.fromPrefetch) {
+      this.deps.stats.count('prefetchAnswered');
+      this.deps.log?.(
+        `completion answered from the prefetch (${from.fromCache ? 'its cached answer' : 'joined while it ran'}): ${outcome}`,
+      );
+    }
+    if (items.length > 0) {
+      this.lastShown = { ...position, items };
+      this.schedulePrefetch({ uri: input.uri, before: position.before + items[0]!, after: position.after });
+    }
+    return { items, fromCache: from.fromCache, ...(from.fromPrefetch ? { fromPrefetch: true } : {}), outcome };
   }
 
-  private record(
-    uri: string,
-    started: number,
-    fromCache: boolean,
-    outcome: 'shown' | 'empty' | 'cancelled' | 'error',
-    stats?: EngineTotals,
-  ): void {
+  /**
+   * The user accepted (part of) a suggestion. The anticipated position is the end of the suggestion
+   * they took part of: for a full accept that is where they are now; after a word or a line, the
+   * rest is served by typing-through and the next suggestion is prefetched for where it ends.
+   * `documentText` (the document after the accept, when known) guards against a stale accept.
+   */
+  noteAccepted(accept: Pick<DidAcceptParams, 'uri' | 'text' | 'kind'>, documentText?: string): void {
+    this.deps.stats.recordAccepted();
+    const shown = this.lastShown;
+    if (!shown || shown.uri !== accept.uri || !accept.text) return;
+    const item = accept.kind === 'full' ? accept.text : shown.items.find((i) => i.startsWith(accept.text));
+    if (item === undefined || !item.startsWith(accept.text)) return;
+    if (documentText !== undefined && documentText !== shown.before + accept.text + shown.after) return;
+    this.schedulePrefetch({ uri: shown.uri, before: shown.before + item, after: shown.after });
+  }
+
+  private record(uri: string, started: number, fromCache: boolean, outcome: Outcome, stats?: EngineTotals, fromPrefetch?: boolean): void {
     this.deps.stats.record({
       at: started,
       uri,
       latencyMs: this.now() - started,
       fromCache,
+      ...(fromPrefetch ? { fromPrefetch: true } : {}),
       promptTokens: stats?.prompt ?? 0,
       reusedTokens: stats?.reused ?? 0,
       evaluatedTokens: stats?.evaluated ?? 0,
@@ -183,47 +294,27 @@ export class CompletionProvider {
     });
   }
 
-  /** Builds the FIM request(s) and post-processes the answers. */
+  /** Sends the FIM request(s) and returns the engine's raw texts. */
   private async generate(
     client: EngineClient,
-    input: CompletionInput,
-    before: string,
-    _after: string,
+    fim: SubmitInput['fim'],
+    multiline: boolean,
     settings: Settings,
     signal: AbortSignal,
     alternatives: number,
-  ): Promise<
-    | { kind: 'items'; items: string[]; stats: EngineTotals }
-    | { kind: 'cancelled'; message: string; stats: EngineTotals }
-    | { kind: 'error'; message: string; stats: EngineTotals }
-  > {
-    const win = cursorWindow(
-      input.text,
-      input.offset,
-      precutChars(settings['context.prefixTokens'], settings['context.prefixChars']),
-      precutChars(settings['context.suffixTokens'], settings['context.suffixChars']),
-    );
-    const multiline = wantsMultiline(settings['completion.multiline'], win.linePrefix, win.lineSuffix);
-    const cursorLine = before.split('\n').length - 1;
-    const windowStart = cursorLine - win.prefix.split('\n').length + 1;
-    const windowEnd = cursorLine + win.suffix.split('\n').length - 1;
-    const definitions = this.deps.getDefinitions
-      ? this.deps.getDefinitions(input.uri, win.prefix)
-      : this.deps.getDocuments
-        ? findDefinitions(identifiersNearCursor(win.prefix), this.deps.getDocuments(), input.uri)
-        : [];
-    const ringChunks = this.deps.ring.forRequest(input.uri, windowStart, windowEnd);
-    // Definitions the ring already holds are not sent twice; the rest go last (nearest the cursor).
-    const newDefinitions = definitions.filter((d) => !ringChunks.some((c) => c.filename === d.filename && c.text.includes(d.text)));
-    const extra = [...ringChunks, ...newDefinitions];
-    const fim = {
-      prefix: win.prefix,
-      suffix: win.suffix,
-      filename: filenameOf(input.uri),
-      ...(extra.length ? { extra } : {}),
-      budget: fimBudget(settings),
-    };
-    const prompt = this.deps.fimPrompt?.({ ...fim, extra, languageId: input.languageId ?? 'plaintext' });
+    languageId: string,
+  ): Promise<Generated> {
+    // A custom FIM template renders the prompt itself; the built-in one keeps the engine's `fim` layout.
+    const prompt =
+      fim &&
+      this.deps.fimPrompt?.({
+        ...fim,
+        filename: fim.filename ?? '',
+        extra: fim.extra ?? [],
+        budget: fim.budget ?? {},
+        languageId,
+        charsPerToken: this.deps.context.tokens.charsPerToken,
+      });
     const base: SubmitInput = {
       ...(prompt !== undefined ? { prompt } : { fim }),
       limits: {
@@ -235,10 +326,11 @@ export class CompletionProvider {
     };
     const requests: SubmitInput[] = [base];
     for (let i = 1; i < alternatives; i++) requests.push({ ...base, sampling: { temperature: 0.7, top_p: 0.95, seed: i } });
-    const outcomes = await Promise.all(requests.map((r) => client.submit(r, { signal })));
+    for (const _ of requests) this.deps.stats.count('engineRequests');
+    const deadlineMs = requestDeadlineMs(settings);
+    const outcomes = await Promise.all(requests.map((r) => client.submit(r, { signal, deadlineMs })));
     const totals: EngineTotals = { prompt: 0, reused: 0, evaluated: 0, generated: 0, drafted: 0, accepted: 0 };
-    const ctx = filterContext(win.prefix, win.suffix, multiline);
-    const items: string[] = [];
+    const raw: string[] = [];
     let firstError: string | undefined;
     let cancelled: string | undefined;
     for (const o of outcomes) {
@@ -258,57 +350,33 @@ export class CompletionProvider {
       totals.accepted += o.stats.accepted_tokens;
       // Decode speed after the first token (prompt evaluation and queueing excluded).
       this.deps.stats.recordDecode(o.stats.generated_tokens - 1, o.stats.t_total_ms - o.stats.t_first_token_ms);
-      const text = postprocess(o.text, ctx);
-      if (text.trim().length > 0 && !items.includes(text)) items.push(text);
+      if (o.text.length > 0 && !raw.includes(o.text)) raw.push(o.text);
     }
-    if (items.length > 0) return { kind: 'items', items, stats: totals };
+    if (raw.length > 0 || (cancelled === undefined && firstError === undefined)) return { kind: 'raw', raw, stats: totals };
     if (cancelled !== undefined) return { kind: 'cancelled', message: cancelled, stats: totals };
-    if (firstError !== undefined) return { kind: 'error', message: firstError, stats: totals };
-    return { kind: 'items', items: [], stats: totals };
+    return { kind: 'error', message: firstError!, stats: totals };
   }
 
-  /**
-   * Prefetch: compute the suggestion that will be wanted once `shown` is accepted, so accepting it
-   * and carrying on is served from the cache. At most one prefetch runs; a real request aborts it.
-   */
-  private schedulePrefetch(input: CompletionInput, shown: string): void {
+  /** Computes the answer for `position` ahead of time (one per position; see prefetch.ts). */
+  private schedulePrefetch(position: Position): void {
     const settings = this.deps.getSettings();
     if (!settings['completion.prefetch']) return;
-    const text = input.text.slice(0, input.offset) + shown + input.text.slice(input.offset);
-    const offset = input.offset + shown.length;
-    const before = text.slice(0, offset);
-    const after = text.slice(offset);
-    if (this.cache.get(input.uri, before, after)) return;
+    if (this.cache.has(position.uri, position.before, position.after)) return;
     const client = this.deps.getClient();
     if (!client) return;
-    this.prefetchController?.abort();
-    const controller = new AbortController();
-    this.prefetchController = controller;
-    this.prefetching = (async () => {
-      const result = await this.generate(
-        client,
-        { ...input, text, offset, explicit: false },
-        before,
-        after,
-        settings,
-        controller.signal,
-        1,
-      );
-      if (result.kind === 'items' && result.items.length > 0)
-        this.cache.set({ uri: input.uri, prefix: before, suffix: after, items: result.items });
-    })()
-      .catch((err) => this.deps.log?.(`prefetch failed: ${(err as Error).message}`))
-      .finally(() => {
-        if (this.prefetchController === controller) this.prefetchController = undefined;
-      });
+    const languageId = this.languages.get(position.uri) ?? 'plaintext';
+    this.prefetcher.schedule(position, async (signal) => {
+      const input: CompletionInput = {
+        uri: position.uri,
+        text: position.before + position.after,
+        offset: position.before.length,
+        languageId,
+      };
+      const context = completionContext(input, settings, this.deps.context);
+      const result = await this.generate(client, context.fim, context.multiline, settings, signal, 1, languageId);
+      if (result.kind === 'raw')
+        this.cache.set({ uri: position.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'prefetch' });
+      else if (result.kind === 'error') this.deps.log?.(`prefetch failed: ${result.message}`);
+    });
   }
-}
-
-interface EngineTotals {
-  prompt: number;
-  reused: number;
-  evaluated: number;
-  generated: number;
-  drafted: number;
-  accepted: number;
 }

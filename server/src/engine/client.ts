@@ -20,6 +20,7 @@ import {
   type SubmitMessage,
 } from '../../../protocol/engine';
 
+/** `error` code `timeout`: the engine did not finish within the request's deadline (it was cancelled there). */
 export type CompletionOutcome =
   | { kind: 'done'; text: string; finishReason: FinishReason; stats: RequestStats }
   | { kind: 'cancelled'; reason: string }
@@ -30,6 +31,33 @@ export type SubmitInput = Omit<SubmitMessage, 'type' | 'id'>;
 export interface SubmitOptions {
   signal?: AbortSignal;
   onToken?: (text: string) => void;
+  /**
+   * Milliseconds the request may take, end to end. Past it the request is cancelled at the engine
+   * and ends as an `error` with code `timeout`: a stuck engine never leaves a caller waiting.
+   */
+  deadlineMs?: number;
+}
+
+/** The size of a request, for error messages about what an engine was handling when it failed. */
+export interface RequestSummary {
+  /** Characters of text in the request (prefix, suffix, extra chunks, prompt or messages). */
+  chars: number;
+  /** Its longest line, in characters. */
+  longestLine: number;
+}
+
+export function summarizeRequest(input: SubmitInput): RequestSummary {
+  const texts: string[] = [];
+  if (input.fim) texts.push(input.fim.prefix, input.fim.suffix, ...(input.fim.extra ?? []).map((c) => c.text));
+  if (input.prompt !== undefined) texts.push(input.prompt);
+  for (const m of input.messages ?? []) texts.push(m.content);
+  let chars = 0;
+  let longestLine = 0;
+  for (const t of texts) {
+    chars += t.length;
+    for (const line of t.split('\n')) longestLine = Math.max(longestLine, line.length);
+  }
+  return { chars, longestLine };
 }
 
 interface Pending {
@@ -53,8 +81,11 @@ export class EngineClient {
   private readonly pending = new Map<string, Pending>();
   private closedReason: string | undefined;
   private readonly closeListeners = new Set<(reason: string) => void>();
+  private readonly outcomeListeners = new Set<(outcome: CompletionOutcome) => void>();
   /** Ids of requests sent to the engine, and of cancels: for tests and stats. */
   readonly sentCancels: string[] = [];
+  /** The size of the last request sent (what the engine was last asked to handle). */
+  lastRequest: RequestSummary | undefined;
 
   constructor(private readonly options: EngineClientOptions) {}
 
@@ -105,7 +136,7 @@ export class EngineClient {
         const status = res.statusCode ?? 0;
         const message =
           status === 401 || status === 403
-            ? `engine at ${this.options.baseUrl} refused the API key (HTTP ${status}): check pronto.engine.apiKey`
+            ? `engine at ${this.options.baseUrl} refused the API key (HTTP ${status}): set the right one with "Pronto: Set Remote Engine API Key…" (or $PRONTO_ENGINE_API_KEY)`
             : `engine at ${this.options.baseUrl} refused the WebSocket (HTTP ${status})`;
         res.resume();
         socket.terminate();
@@ -129,6 +160,12 @@ export class EngineClient {
   onClose(listener: (reason: string) => void): () => void {
     this.closeListeners.add(listener);
     return () => this.closeListeners.delete(listener);
+  }
+
+  /** Called with the outcome of every request (the manager watches for deadlines missed). */
+  onOutcome(listener: (outcome: CompletionOutcome) => void): () => void {
+    this.outcomeListeners.add(listener);
+    return () => this.outcomeListeners.delete(listener);
   }
 
   /** Ends every pending request as cancelled (engine died or socket closed). */
@@ -183,23 +220,47 @@ export class EngineClient {
     }
     const id = `r${process.pid}-${++nextId}`;
     const message: SubmitMessage = { type: 'submit', id, ...input };
-    return new Promise<CompletionOutcome>((resolve) => {
-      const onAbort = () => {
+    this.lastRequest = summarizeRequest(input);
+    const result = new Promise<CompletionOutcome>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      /** Ends the request on our side and tells the engine to stop decoding it. */
+      const cancelAtEngine = (outcome: CompletionOutcome) => {
         if (!this.pending.delete(id)) return;
+        cleanup();
         const cancel: CancelMessage = { type: 'cancel', id };
         this.sentCancels.push(id);
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(cancel));
-        resolve({ kind: 'cancelled', reason: 'superseded or cancelled by the editor' });
+        resolve(outcome);
       };
-      const cleanup = () => options.signal?.removeEventListener('abort', onAbort);
+      const onAbort = () => cancelAtEngine({ kind: 'cancelled', reason: 'superseded or cancelled by the editor' });
+      const cleanup = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
       this.pending.set(id, { resolve, onToken: options.onToken, cleanup });
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.deadlineMs !== undefined) {
+        const ms = options.deadlineMs;
+        timer = setTimeout(
+          () =>
+            cancelAtEngine({
+              kind: 'error',
+              code: 'timeout',
+              message: `the engine did not finish the request within its deadline (${ms} ms)`,
+            }),
+          ms,
+        );
+      }
       socket.send(JSON.stringify(message), (err) => {
         if (err && this.pending.delete(id)) {
           cleanup();
           resolve({ kind: 'error', code: 'unavailable', message: `could not send to engine: ${err.message}` });
         }
       });
+    });
+    return result.then((outcome) => {
+      for (const l of this.outcomeListeners) l(outcome);
+      return outcome;
     });
   }
 

@@ -1,11 +1,16 @@
 /**
- * The engine child process behind a small interface (typescript-language-server style), so the
- * manager can be tested with fakes and the real thing is one execa call.
+ * The one way to start `pronto-engine` and the one way to find it, shared by the sidecar
+ * (EngineManager), the tests (test/support/engine.ts) and the benchmarks (bench/lib/prontoEngine.ts).
  *
- * Binary discovery, in order: the `pronto.engine.path` setting, `$PRONTO_ENGINE_PATH`, then
- * `native/build/pronto-engine` in `$PRONTO_EXTENSION_DIR` or the extension/repository root
- * (searched upwards from this file).
- * A candidate is used only after `--version` answers.
+ * - `launchEngine`: execa child process; waits for the ready JSON line on stdout, parsed by
+ *   `parseReadyLine` with protocol/engine.ts's zod schema (the only parser of that line); reports
+ *   an early exit or silence as a message, never a hang. The process sits behind the small
+ *   `EngineProcess` interface (typescript-language-server style) so the manager can be tested with
+ *   fakes. execa's `cleanup` kills the child if this process exits without stopping it.
+ * - `findEngineBinary`: the `pronto.engine.path` setting, `$PRONTO_ENGINE_PATH`, then
+ *   `native/build/pronto-engine` in `$PRONTO_EXTENSION_DIR` or the extension/repository root
+ *   (searched upwards from this file). A candidate is used only after `--version` answers.
+ *   `npm run -s engine:path` (scripts/engine-path.ts) prints what it finds.
  *
  * execa is ESM-only; this package is CommonJS, so it is loaded with a dynamic import (a static
  * import becomes require(), which fails on execa's import-only dependencies under tsx).
@@ -28,103 +33,141 @@ export interface EngineProcess {
   readonly ready: Promise<ReadyResult>;
   /** Resolves when the process has exited. */
   readonly exited: Promise<ExitInfo>;
+  /** Sends a signal; a no-op once the process has exited. Synchronous (usable from an 'exit' hook). */
   kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<ExitInfo>;
   /** Last lines the engine wrote to stderr, for error messages. */
   stderrTail(): string;
 }
 
+export interface LaunchOptions {
+  readyTimeoutMs: number;
+  /** Every output line except the ready line. */
+  onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Added to this process's environment (e.g. PRONTO_API_KEY: never on the command line). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * 'pipe' (default): a pipe the engine can watch with --exit-with-stdin, so it shuts down when
+   * this process dies without stopping it (SIGKILL, a crashed extension host).
+   */
+  stdin?: 'pipe' | 'ignore';
+  /** Lines of stderr kept for stderrTail() (default 20). */
+  tailLines?: number;
+}
+
 export interface EngineLauncher {
-  launch(binary: string, args: string[], options: { readyTimeoutMs: number; onLog?: (line: string) => void }): Promise<EngineProcess>;
+  launch(binary: string, args: string[], options: LaunchOptions): Promise<EngineProcess>;
+}
+
+export type ReadyLineParse = { ok: true; line: ReadyLine } | { ok: false; message: string };
+
+/**
+ * The engine's ready line, or undefined for any other output line (logs). A JSON object with
+ * `"event":"ready"` that does not match the protocol is an error: this sidecar cannot talk to it.
+ */
+export function parseReadyLine(line: string): ReadyLineParse | undefined {
+  if (!line.trimStart().startsWith('{')) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if ((json as { event?: unknown } | null)?.event !== 'ready') return undefined;
+  const parsed = readyLineSchema.safeParse(json);
+  return parsed.success
+    ? { ok: true, line: parsed.data }
+    : { ok: false, message: `engine printed a ready line this version does not understand: ${parsed.error.message}` };
 }
 
 const loadExeca = () => import('execa');
 
-export const execaLauncher: EngineLauncher = {
-  async launch(binary, args, { readyTimeoutMs, onLog }) {
-    const { execa } = await loadExeca();
-    // stdin is a pipe the engine watches (--exit-with-stdin): if this server dies without stopping
-    // it (SIGKILL, a crashed extension host), the pipe closes and the engine shuts down by itself.
-    const child = execa(binary, args, {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      reject: false,
-      buffer: false,
-      cleanup: true,
-      windowsHide: true,
+export async function launchEngine(binary: string, args: string[], options: LaunchOptions): Promise<EngineProcess> {
+  const { execa } = await loadExeca();
+  const child = execa(binary, args, {
+    stdin: options.stdin ?? 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    reject: false,
+    buffer: false,
+    cleanup: true,
+    windowsHide: true,
+    env: options.env,
+    extendEnv: true,
+  });
+  const tailLines = options.tailLines ?? 20;
+  const tail: string[] = [];
+  let resolveReady!: (r: ReadyResult) => void;
+  const ready = new Promise<ReadyResult>((r) => (resolveReady = r));
+  let readySettled = false;
+  const settleReady = (r: ReadyResult) => {
+    if (readySettled) return;
+    readySettled = true;
+    clearTimeout(timer);
+    resolveReady(r);
+  };
+  const timer = setTimeout(
+    () => settleReady({ ok: false, message: `engine did not report ready within ${options.readyTimeoutMs} ms` }),
+    options.readyTimeoutMs,
+  );
+  if (child.stdout) {
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const parsed = readySettled ? undefined : parseReadyLine(line);
+      if (parsed) settleReady(parsed);
+      else options.onLog?.(line, 'stdout');
     });
-    const tail: string[] = [];
-    let resolveReady!: (r: ReadyResult) => void;
-    const ready = new Promise<ReadyResult>((r) => (resolveReady = r));
-    let readySettled = false;
-    const settleReady = (r: ReadyResult) => {
-      if (readySettled) return;
-      readySettled = true;
-      clearTimeout(timer);
-      resolveReady(r);
-    };
-    const timer = setTimeout(
-      () => settleReady({ ok: false, message: `engine did not report ready within ${readyTimeoutMs} ms` }),
-      readyTimeoutMs,
-    );
-    if (child.stdout) {
-      readline.createInterface({ input: child.stdout }).on('line', (line) => {
-        if (!readySettled && line.trimStart().startsWith('{')) {
-          let json: unknown;
-          try {
-            json = JSON.parse(line);
-          } catch {
-            onLog?.(line);
-            return;
-          }
-          if ((json as { event?: unknown })?.event !== 'ready') return void onLog?.(line);
-          const parsed = readyLineSchema.safeParse(json);
-          settleReady(
-            parsed.success
-              ? { ok: true, line: parsed.data }
-              : { ok: false, message: `engine printed a ready line this server does not understand: ${parsed.error.message}` },
-          );
-          return;
-        }
-        onLog?.(line);
-      });
-    }
-    if (child.stderr) {
-      readline.createInterface({ input: child.stderr }).on('line', (line) => {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        onLog?.(line);
-      });
-    }
-    const exited = new Promise<ExitInfo>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', () => resolve({ code: child.exitCode, signal: null }));
+  }
+  if (child.stderr) {
+    readline.createInterface({ input: child.stderr }).on('line', (line) => {
+      tail.push(line);
+      if (tail.length > tailLines) tail.shift();
+      options.onLog?.(line, 'stderr');
     });
-    void exited.then(({ code, signal }) =>
-      settleReady({
-        ok: false,
-        message: `engine exited before it was ready (${signal ?? `code ${code}`})${tail.length ? `: ${tail.slice(-3).join(' | ')}` : ''}`,
-        exitCode: code,
-      }),
-    );
-    void child.catch(() => undefined);
-    return {
-      pid: child.pid,
-      ready,
-      exited,
-      // process.kill, not execa's kill(): it must work synchronously from a process 'exit' handler.
-      kill: (signal = 'SIGTERM') => {
-        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-        try {
-          process.kill(child.pid, signal);
-        } catch {
-          // already gone
-        }
-      },
-      stderrTail: () => tail.join('\n'),
-    };
-  },
-};
+  }
+  // A closed stdin pipe must not crash this process with EPIPE (the engine may exit first).
+  child.stdin?.on('error', () => undefined);
+  // 'close', not 'exit': the output lines written before the exit have been delivered by then.
+  const exited = new Promise<ExitInfo>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: child.exitCode, signal: null }));
+  });
+  void exited.then(({ code, signal }) =>
+    settleReady({
+      ok: false,
+      message: `engine exited before it was ready (${signal ?? `code ${code}`})${tail.length ? `: ${tail.slice(-3).join(' | ')}` : ''}`,
+      exitCode: code,
+    }),
+  );
+  void child.catch(() => undefined);
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+  // process.kill, not execa's kill(): it must work synchronously from a process 'exit' handler.
+  const kill = (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (hasExited || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(child.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  return {
+    pid: child.pid,
+    ready,
+    exited,
+    kill,
+    async stop(graceMs = 3000) {
+      kill('SIGTERM');
+      const killTimer = setTimeout(() => kill('SIGKILL'), graceMs);
+      const info = await exited;
+      clearTimeout(killTimer);
+      return info;
+    },
+    stderrTail: () => tail.join('\n'),
+  };
+}
+
+export const execaLauncher: EngineLauncher = { launch: launchEngine };
 
 export type BinaryResult = { ok: true; path: string; version: string; source: string } | { ok: false; message: string };
 
@@ -162,7 +205,7 @@ export async function checkVersion(binary: string): Promise<{ ok: true; version:
 export async function findEngineBinary(
   settingPath: string,
   env: NodeJS.ProcessEnv = process.env,
-  roots: string[] = defaultSearchRoots(),
+  roots: string[] = defaultSearchRoots(__dirname, env),
 ): Promise<BinaryResult> {
   const candidates: { path: string; source: string; explicit: boolean }[] = [];
   if (settingPath) candidates.push({ path: settingPath, source: 'setting pronto.engine.path', explicit: true });

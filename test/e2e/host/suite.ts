@@ -223,7 +223,8 @@ export async function run(): Promise<void> {
     await waitFor(a, 'status enabled=true', () => a.status()?.enabled === true, 20_000);
   });
 
-  await step('"Pronto: Restart Language Server" brings up a new server that reports ready', async () => {
+  /** Runs "Pronto: Restart Language Server" and waits for a new client that reports ready. */
+  const restartServer = async (): Promise<void> => {
     const before = a.client();
     await vscode.commands.executeCommand('pronto.restartServer');
     await waitFor(
@@ -232,6 +233,17 @@ export async function run(): Promise<void> {
       () => a.client() !== undefined && a.client() !== before && a.status()?.state === 'ready',
       90_000,
     );
+  };
+
+  await step('"Pronto: Restart Language Server" brings up a new server that reports ready', restartServer);
+
+  await step('a key left in the old pronto.engine.apiKey setting moves into the secret storage and the setting is cleared', async () => {
+    const config = () => vscode.workspace.getConfiguration('pronto');
+    await config().update('engine.apiKey', 'e2e-old-setting-key', vscode.ConfigurationTarget.Global);
+    assert.equal(config().inspect<string>('engine.apiKey')?.globalValue, 'e2e-old-setting-key');
+    await restartServer();
+    assert.equal(config().inspect<string>('engine.apiKey')?.globalValue, undefined, 'the setting was cleared');
+    assert.equal(await a.hasEngineApiKey(), true, 'the key is in the secret storage');
   });
 
   await step('with the server stopped, a command that needs it says so instead of running', async () => {

@@ -1,0 +1,185 @@
+/**
+ * Everything a completion request needs from a document and a cursor, built in one place: the
+ * request handler (which tells the editor which lines the prompt holds), the provider and prefetch
+ * all call it.
+ *
+ *   document + cursor ──► cursorContext: prefix/suffix windows by token budget (× the model's
+ *                         characters per token, context/tokens.ts), lines capped; the document lines
+ *                         they span (left out of the ring and the definitions); single/multi-line
+ *   + ring + definitions ──► completionContext: the extra chunks (capped, nearest kept within the
+ *                         extra token budget) and the FIM input sent to the engine
+ *
+ * The engine enforces the token budgets exactly (`fim.budget`); the character windows here decide
+ * what is sent, so a huge file is never sent whole, and which lines count as in the prompt.
+ */
+import * as path from 'node:path';
+import type { ContextChunk, FimBudget, FimInput } from '../../../protocol/engine';
+import { wantsMultiline } from '../completion/postprocess';
+import type { Settings } from '../settings';
+import { identifiersNearCursor } from './definitions';
+import type { ContextRing } from './ring';
+import type { TokenEstimator } from './tokens';
+import { capChunk, keepHead, keepTail, lineOf, MAX_CHUNK_CHARS, MAX_LINE_CHARS } from './window';
+
+export interface DocumentPosition {
+  uri: string;
+  /** Whole document text and the cursor offset in it. */
+  text: string;
+  offset: number;
+}
+
+/**
+ * Characters sent beyond what the token budget holds, as a factor: the engine's own cut (exact, in
+ * tokens, and kept in place while the user types on one line; protocol/engine.ts FimBudget) must be
+ * the one that decides where the prompt starts. A sidecar cut inside the budget would move the
+ * prompt start by a line every few keystrokes, and the engine would re-evaluate what follows it.
+ */
+export const SEND_MARGIN = 1.5;
+
+/** Character budgets of the cursor window: what the token budgets hold (the engine keeps about this much). */
+export interface WindowBudget {
+  prefixChars: number;
+  suffixChars: number;
+  maxLineChars: number;
+  /** Characters SENT = the budget × this (default SEND_MARGIN); the lines counted as in the prompt use the budget itself. */
+  sendMargin?: number;
+}
+
+export interface CursorContext {
+  uri: string;
+  filename: string;
+  /** Text sent before / after the cursor (the budget × the send margin, cut at line boundaries, lines capped). */
+  prefix: string;
+  suffix: string;
+  /** The cursor line's text before / after the cursor (capped). */
+  linePrefix: string;
+  lineSuffix: string;
+  /** 0-based line of the cursor. */
+  cursorLine: number;
+  /**
+   * Document lines the token budgets hold (inclusive; the text sent reaches a little further): in
+   * the prompt, so left out of the extra context and of the definitions the editor is asked for.
+   */
+  firstLine: number;
+  lastLine: number;
+  /** A multi-line suggestion is wanted here (pronto.completion.multiline and the cursor's context). */
+  multiline: boolean;
+}
+
+export interface CompletionContext extends CursorContext {
+  /** Extra context, oldest first (the engine places the last ones nearest the cursor). */
+  extra: ContextChunk[];
+  /** The FIM part of the engine request. */
+  fim: FimInput;
+}
+
+export interface ContextSources {
+  tokens: TokenEstimator;
+  ring?: ContextRing;
+  /**
+   * Definitions of the identifiers near the cursor (editor-resolved, with the pattern-search
+   * fallback, see context/definitions.ts), nearest last.
+   */
+  definitions?: (uri: string, names: string[]) => ContextChunk[];
+}
+
+type ContextSettings = Pick<
+  Settings,
+  | 'context.prefixTokens'
+  | 'context.suffixTokens'
+  | 'context.extraTokens'
+  | 'context.prefixChars'
+  | 'context.suffixChars'
+  | 'completion.multiline'
+>;
+
+export function filenameOf(uri: string): string {
+  try {
+    return path.basename(new URL(uri).pathname);
+  } catch {
+    return path.basename(uri);
+  }
+}
+
+/** The engine-side token budgets of a FIM request, from the settings. */
+export function fimBudget(settings: Pick<Settings, 'context.prefixTokens' | 'context.suffixTokens' | 'context.extraTokens'>): FimBudget {
+  return {
+    prefix_tokens: settings['context.prefixTokens'],
+    suffix_tokens: settings['context.suffixTokens'],
+    extra_tokens: settings['context.extraTokens'],
+  };
+}
+
+/** The window's character budgets: the token budgets × characters per token, at most the character settings. */
+export function windowBudget(settings: ContextSettings, tokens: Pick<TokenEstimator, 'chars'>): WindowBudget {
+  return {
+    prefixChars: Math.min(settings['context.prefixChars'], tokens.chars(settings['context.prefixTokens'])),
+    suffixChars: Math.min(settings['context.suffixChars'], tokens.chars(settings['context.suffixTokens'])),
+    maxLineChars: MAX_LINE_CHARS,
+  };
+}
+
+/** The cursor window and the lines it spans (pure). */
+export function cursorContext(input: DocumentPosition, budget: WindowBudget, multiline: Settings['completion.multiline']): CursorContext {
+  const offset = Math.max(0, Math.min(input.offset, input.text.length));
+  const margin = budget.sendMargin ?? SEND_MARGIN;
+  const before = keepTail(input.text.slice(0, offset), budget.prefixChars * margin, budget.maxLineChars);
+  const after = keepHead(input.text.slice(offset), budget.suffixChars * margin, budget.maxLineChars);
+  // The lines within the budget itself (what the engine keeps), measured on the text already cut.
+  const keptBefore = margin === 1 ? before : keepTail(before.text, budget.prefixChars, budget.maxLineChars);
+  const keptAfter = margin === 1 ? after : keepHead(after.text, budget.suffixChars, budget.maxLineChars);
+  const linePrefix = before.text.slice(before.text.lastIndexOf('\n') + 1);
+  const nl = after.text.indexOf('\n');
+  const lineSuffix = nl < 0 ? after.text : after.text.slice(0, nl);
+  const cursorLine = lineOf(input.text, offset);
+  return {
+    uri: input.uri,
+    filename: filenameOf(input.uri),
+    prefix: before.text,
+    suffix: after.text,
+    linePrefix,
+    lineSuffix,
+    cursorLine,
+    firstLine: cursorLine - Math.max(1, keptBefore.lines) + 1,
+    lastLine: cursorLine + Math.max(1, keptAfter.lines) - 1,
+    multiline: wantsMultiline(multiline, linePrefix, lineSuffix),
+  };
+}
+
+/**
+ * The extra chunks of one request: ring chunks, then the definitions the ring does not already
+ * hold (nearest the cursor); each capped; the nearest kept while they fit `maxChars` (pure).
+ */
+export function selectExtra(ringChunks: ContextChunk[], definitions: ContextChunk[], maxChars: number): ContextChunk[] {
+  const newDefinitions = definitions.filter((d) => !ringChunks.some((c) => c.filename === d.filename && c.text.includes(d.text)));
+  const all = [...ringChunks, ...newDefinitions].map((c) => ({ ...c, text: capChunk(c.text, MAX_CHUNK_CHARS) }));
+  const kept: ContextChunk[] = [];
+  let used = 0;
+  for (let i = all.length - 1; i >= 0; i--) {
+    const c = all[i]!;
+    const size = c.text.length + (c.filename?.length ?? 0);
+    if (used + size > maxChars) break;
+    kept.unshift(c);
+    used += size;
+  }
+  return kept;
+}
+
+/** The whole context of a completion request. */
+export function completionContext(input: DocumentPosition, settings: ContextSettings, sources: ContextSources): CompletionContext {
+  const cursor = cursorContext(input, windowBudget(settings, sources.tokens), settings['completion.multiline']);
+  const ringChunks = sources.ring?.forRequest(input.uri, cursor.firstLine, cursor.lastLine) ?? [];
+  const definitions = sources.definitions?.(input.uri, identifiersNearCursor(cursor.prefix)) ?? [];
+  const extra = selectExtra(ringChunks, definitions, sources.tokens.chars(settings['context.extraTokens']) * SEND_MARGIN);
+  return {
+    ...cursor,
+    extra,
+    fim: {
+      prefix: cursor.prefix,
+      suffix: cursor.suffix,
+      filename: cursor.filename,
+      ...(extra.length ? { extra } : {}),
+      budget: fimBudget(settings),
+    },
+  };
+}
