@@ -40,6 +40,16 @@ const targets = [
     target: 'node20',
     banner: { js: '#!/usr/bin/env node' },
   },
+  {
+    // `pronto-deploy`: the rollout controller as a command-line tool (server/src/deploy/cli.ts).
+    ...common,
+    entryPoints: { deploy: 'server/src/deploy/cli.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    banner: { js: '#!/usr/bin/env node' },
+  },
   ...(webviewEntries.length
     ? [{ ...common, entryPoints: webviewEntries, outdir: 'dist/media', platform: 'browser', format: 'iife', target: 'es2022' }]
     : []),

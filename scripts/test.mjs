@@ -57,6 +57,9 @@ if (!noSetup) {
     // The demo model that ships in dist/ (needs the llama.cpp vocab the native step fetched).
     ['demo model', 'node', ['--import', 'tsx', 'scripts/build-demo-model.ts']],
   ];
+  if ((selected.includes('integration') || selected.includes('e2e')) && existsSync(join(root, 'scripts/install-deploy.mjs'))) {
+    steps.push(['deploy pieces (HAProxy)', 'node', ['scripts/install-deploy.mjs']]);
+  }
   if (selected.includes('e2e') && existsSync(join(root, 'scripts/install-e2e.mjs'))) {
     steps.push(['e2e pieces', 'node', ['scripts/install-e2e.mjs']]);
   }

@@ -21,6 +21,7 @@ import {
 } from '../../protocol/lsp';
 import { type LanguageSwitches, languageEnabled, withLanguage } from '../../protocol/languages';
 import { ACCEPT_COMMAND, ENGINE_API_KEY_SECRET, type Ctx } from './ctx';
+import { deployCommands } from './deploy/commands';
 import { DownloadMeter, describeProgress, formatSize } from './downloadProgress';
 import { openWalkthrough } from './notifier';
 import { MonitorPanel } from './monitorPanel';
@@ -426,6 +427,8 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.acceptWord': always((ctx) => () => acceptPartial(ctx, 'word')),
   'pronto.acceptLine': always((ctx) => () => acceptPartial(ctx, 'line')),
   [ACCEPT_COMMAND]: always((ctx) => (params: unknown) => ctx.notifyAccepted(params as DidAcceptParams)),
+  // Deploy Engine…, Promote, Roll Back, Show Rollout Status, Use Deployed Endpoint, … (extension/src/deploy/)
+  ...deployCommands,
 };
 
 /**

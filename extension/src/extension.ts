@@ -18,6 +18,7 @@ import { ContextKeys } from './contextKeys';
 import { Ctx, ENGINE_API_KEY_SECRET } from './ctx';
 import { watchMonitorAlerts } from './monitorAlerts';
 import { MonitorPanel } from './monitorPanel';
+import { registerDeployFeatures } from './deploy/commands';
 import { Notifier } from './notifier';
 import { registerTemplatesPanel, TemplatesPanel } from './templates/panel';
 import { StatusBar } from './statusBar';
@@ -65,6 +66,7 @@ export async function activate(extension: vscode.ExtensionContext): Promise<Pron
     vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, proposals),
     ...registerChatViews(chat, extension.extensionUri),
     ...registerTemplatesPanel(c),
+    ...registerDeployFeatures(c),
   );
   // Before the server starts, so it is in place (and focused) before any status arrives.
   await notifier.openWalkthroughOnFirstRun().catch((err: unknown) => log.warn(`could not open the walkthrough: ${String(err)}`));

@@ -9,16 +9,28 @@ import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { extensionId } from './harness';
 
-/** Runs a command by its title from the command palette (F1). */
+/**
+ * Runs a command by its title from the command palette (F1). The palette closes when something else
+ * takes the focus while we type (the first-run walkthrough opening at activation does): then the
+ * steps are taken again, a few times, before giving up.
+ */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input[type="text"]');
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`>${title}`);
   // Click the command itself: Enter would run whichever row the palette ranks first.
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
-  await row.click();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`>${title}`, { timeout: 10_000 });
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+      await row.click({ timeout: 10_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await page.keyboard.press('Escape');
+    }
+  }
 }
 
 /** Opens a workspace file with Go to File and waits for a line of it to show. */

@@ -50,6 +50,9 @@ export const recipes = {
   /** The target with DeepSeek-Coder-Instruct's chat template (llama.cpp recognises it as its built-in
    * "deepseek" template): the model chat tests run on. The target itself has no chat template. */
   chat: { ...targetRecipe, seed: 6, name: 'pronto-test-chat', chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE },
+  /** A second chat-capable model (other weights, other name): the deploy tests run blue and green on
+   * `chat` and `chatGreen`, so every reply says which colour answered. */
+  chatGreen: { ...targetRecipe, seed: 7, name: 'pronto-test-chat-green', chatTemplate: DEEPSEEK_CODER_INSTRUCT_TEMPLATE },
   /** Same vocab as target, 1 layer, narrower: a draft model for speculative decoding tests. */
   draft: {
     vocabPath: path.join(vocabDir, 'ggml-vocab-deepseek-coder.gguf'),

@@ -2,6 +2,7 @@
  * The features the server runs, in registration order (the order their hooks run). A new feature is
  * one line here; see feature.ts.
  */
+import { deployFeature } from '../deploy/feature';
 import { completionFeature } from './completion';
 import { engineFeature } from './engine';
 import type { Feature } from './feature';
@@ -24,5 +25,6 @@ export function defaultFeatures(deps: FeatureDeps = {}): Feature[] {
     completionFeature({ resolveDefinitionsTimeoutMs: deps.resolveDefinitionsTimeoutMs, templates: prompts.templates }),
     engineFeature,
     monitorFeature,
+    deployFeature,
   ];
 }
