@@ -199,6 +199,7 @@ bool Engine::step() {
     return true;
   }
   for (int k = 0; k < batch.n_tokens; k++) ledger_.added(batch.seq_id[k][0], batch.pos[k], batch.token[k]);
+  ++*step_clock_;
 
   for (auto& e : entries) {
     Slot& s = *slots_[e.slot];
@@ -276,9 +277,9 @@ bool Engine::accept_token(Slot& s, llama_token t) {
   const int64_t now = now_us();
   if (job.n_gen == 0) {
     job.stats.t_first_token_ms = (now - r.t_submit_us) / 1000.0;
-    metrics_.ttft.observe(job.stats.t_first_token_ms / 1000.0);
+    metrics_->ttft.observe(job.stats.t_first_token_ms / 1000.0);
   } else if (job.t_last_token > 0) {
-    metrics_.per_token.observe((now - job.t_last_token) / 1e6);
+    metrics_->per_token.observe((now - job.t_last_token) / 1e6);
   }
   job.t_last_token = now;
   if (!r.limits.ignore_eos && llama_vocab_is_eog(vocab_, t)) {
