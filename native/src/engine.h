@@ -96,9 +96,7 @@ class Engine {
   void cancel(const RequestPtr& req);
 
   // The engine that serves `purpose`: the chat model's when there is one, else this one.
-  const Engine& serving(ModelPurpose purpose) const {
-    return purpose == ModelPurpose::kChat && chat_ ? *chat_ : *this;
-  }
+  const Engine& serving(ModelPurpose purpose) const { return purpose == ModelPurpose::kChat && chat_ ? *chat_ : *this; }
   const Engine* chat_engine() const { return chat_.get(); }
   // The name clients select this model by (`model` field; /v1/models `id`): the model's name, made
   // distinct from the completion model's for the chat model.
@@ -194,8 +192,8 @@ class Engine {
   // requests (guarded by this engine's mutex_) and runs its iterations after this one's.
   std::unique_ptr<Engine> chat_;
   std::string id_;
-  int chat_deferred_ = 0;                 // iterations the chat model sat out (chat_may_decode)
-  uint64_t own_step_clock_ = 0;           // decodes run, all models (RequestStats.engine_steps)
+  int chat_deferred_ = 0;        // iterations the chat model sat out (chat_may_decode)
+  uint64_t own_step_clock_ = 0;  // decodes run, all models (RequestStats.engine_steps)
   uint64_t* step_clock_ = &own_step_clock_;
 };
 

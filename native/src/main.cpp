@@ -364,27 +364,28 @@ int main(int argc, char** argv) {
   g_server = &server;  // from here shut_down() stops the server instead of exiting
   {
     const int port = server.port();
-    json ready{{"event", "ready"},
-               {"host", host},
-               {"port", port},
-               {"model", model_info_json(engine.model_info())},
-               {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
-               {"chat_model", engine.chat_engine() ? model_info_json(engine.chat_engine()->model_info()) : json(nullptr)},
-               {"models", loaded_models_json(engine)},
-               {"fim",
-                {{"supported", engine.fim_info().supported},
-                 {"repo_level", engine.fim_info().repo_level},
-                 {"order", engine.fim_info().order}}},
-               {"build",
-                {{"version", PRONTO_VERSION},
-                 {"llama", PRONTO_LLAMA_RELEASE},
-                 {"source", PRONTO_LLAMA_SOURCE},
-                 {"backend", backend},
-                 {"devices", devices}}},
-               {"n_ctx", engine.n_ctx()},
-               {"kv_type", engine.kv_type()},
-               {"n_parallel", engine.n_parallel()},
-               {"protocol", kProtocolVersion}};
+    json ready{
+        {"event", "ready"},
+        {"host", host},
+        {"port", port},
+        {"model", model_info_json(engine.model_info())},
+        {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
+        {"chat_model", engine.chat_engine() ? model_info_json(engine.chat_engine()->model_info()) : json(nullptr)},
+        {"models", loaded_models_json(engine)},
+        {"fim",
+         {{"supported", engine.fim_info().supported},
+          {"repo_level", engine.fim_info().repo_level},
+          {"order", engine.fim_info().order}}},
+        {"build",
+         {{"version", PRONTO_VERSION},
+          {"llama", PRONTO_LLAMA_RELEASE},
+          {"source", PRONTO_LLAMA_SOURCE},
+          {"backend", backend},
+          {"devices", devices}}},
+        {"n_ctx", engine.n_ctx()},
+        {"kv_type", engine.kv_type()},
+        {"n_parallel", engine.n_parallel()},
+        {"protocol", kProtocolVersion}};
     std::string line = dump(ready) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);

@@ -21,7 +21,7 @@ struct EngineOptions {
   std::string model_path;
   std::string draft_model_path;
   std::string chat_model_path;  // --chat-model: an instruct model for chat, on the same scheduler
-  int gpu_layers = -1;  // -1 = all when a GPU is present
+  int gpu_layers = -1;          // -1 = all when a GPU is present
   int n_ctx = 4096;
   int n_parallel = 4;
   int n_threads = 0;  // 0 = default_threads(): all cores but one

@@ -151,7 +151,7 @@ TEST("two models: with interactive work, the chat model decodes once every kChat
       longest_gap = std::max(longest_gap, ++gap);
     }
   }
-  CHECK(decoded == 10);                         // slowed down, never stopped
-  CHECK(longest_gap == kChatStepEvery - 1);     // the bound a completion's latency counts on
+  CHECK(decoded == 10);                                      // slowed down, never stopped
+  CHECK(longest_gap == kChatStepEvery - 1);                  // the bound a completion's latency counts on
   CHECK(chat_may_decode(false, deferred) && deferred == 0);  // the keystrokes stop: back to every step
 }

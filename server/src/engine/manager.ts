@@ -41,6 +41,8 @@ export interface EngineState {
   needsModel?: boolean;
   /** The model file was refused before the engine started (state `error`). */
   modelProblem?: ModelProblem;
+  /** pronto.chat.modelPath was refused; the engine runs without it (state `ready`). */
+  chatModelProblem?: ModelProblem;
   /** Failed `maxFailures` times in a row; no more automatic restarts (state `error`). */
   gaveUp?: boolean;
 }
@@ -50,7 +52,7 @@ export interface EngineState {
  * (server/src/models/selection.ts decides; without it, an existing pronto.model.path is used as is).
  */
 export type ModelResolution =
-  | { ok: true; path: string; demo: boolean; draftPath?: string; notes?: string[] }
+  | { ok: true; path: string; demo: boolean; draftPath?: string; chatModelPath?: string; chatModelProblem?: ModelProblem; notes?: string[] }
   | { ok: false; message: string; state?: EngineState };
 
 export interface EngineManagerDeps {
@@ -283,6 +285,7 @@ export class EngineManager {
       '--model',
       model.path,
       ...(draft ? ['--draft-model', draft] : []),
+      ...(model.chatModelPath ? ['--chat-model', model.chatModelPath] : []),
       // -1 (all layers) is the engine's own default.
       ...(settings['engine.gpuLayers'] >= 0 ? ['--gpu-layers', String(settings['engine.gpuLayers'])] : []),
       '--ctx',
@@ -355,14 +358,23 @@ export class EngineManager {
       `engine ready at ${client.baseUrl} (pid ${proc.pid}, ${ready.line.build.backend}, n_ctx ${ready.line.n_ctx}, n_parallel ${ready.line.n_parallel}, protocol ${ready.line.protocol ?? 1})`,
     );
     const demo = model.demo;
+    const chatProblem = model.chatModelProblem;
+    if (chatProblem) this.log(`chat model refused: ${chatProblem.problem} ${chatProblem.advice}`);
+    const chatNote = chatProblem
+      ? ` Chat model refused: ${chatProblem.problem} ${chatProblem.advice}`
+      : model.chatModelPath
+        ? ` Chat: ${path.basename(model.chatModelPath)}.`
+        : '';
     this.emit({
       state: 'ready',
-      message: demo
-        ? 'Demo model: its suggestions are meaningless until you choose a real model (Pronto menu → Choose a model…).'
-        : `Ready: ${modelName} on ${ready.line.build.backend}.`,
+      message:
+        (demo
+          ? 'Demo model: its suggestions are meaningless until you choose a real model (Pronto menu → Choose a model…).'
+          : `Ready: ${modelName} on ${ready.line.build.backend}.`) + chatNote,
       model: modelName,
       backend: ready.line.build.backend,
       demoModel: demo,
+      ...(chatProblem ? { chatModelProblem: chatProblem } : {}),
     });
 
     /** Set when this manager killed the engine for not responding: the exit message says so. */
