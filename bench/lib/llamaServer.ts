@@ -48,8 +48,8 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<LlamaServ
     String(o.threads),
     '-c',
     String(o.ctx),
-    '-np',
-    String(o.parallel),
+    // parallel 0: llama-server's own default.
+    ...(o.parallel > 0 ? ['-np', String(o.parallel)] : []),
     '--metrics',
     '--no-webui',
     ...(o.args ?? []),
