@@ -210,12 +210,25 @@ function peer(s: LlamaServer, o: Options): Target {
   };
 }
 
-async function startTarget(c: ConfigName, o: Options, model: string, engineBin: string | undefined, llamaBin: string | undefined): Promise<Target> {
+async function startTarget(
+  c: ConfigName,
+  o: Options,
+  model: string,
+  engineBin: string | undefined,
+  llamaBin: string | undefined,
+): Promise<Target> {
   if (c === 'peer')
     return peer(
       // No -np: llama-server's default, as llama.vscode users run it. (startLlamaServer needs a value:
       // parallel 0 leaves the flag out.)
-      await startLlamaServer({ bin: llamaBin!, model, threads: o.threads, ctx: 16384, parallel: 0, args: ['--chat-template', CHAT_TEMPLATE] }),
+      await startLlamaServer({
+        bin: llamaBin!,
+        model,
+        threads: o.threads,
+        ctx: 16384,
+        parallel: 0,
+        args: ['--chat-template', CHAT_TEMPLATE],
+      }),
       o,
     );
   const args = c === 'ours-2' ? ['--chat-model', model] : [];
@@ -240,7 +253,14 @@ interface ConfigResult {
   turn2: ChatResult;
 }
 
-async function runConfig(c: ConfigName, o: Options, model: string, engineBin?: string, llamaBin?: string, log = console.error): Promise<ConfigResult> {
+async function runConfig(
+  c: ConfigName,
+  o: Options,
+  model: string,
+  engineBin?: string,
+  llamaBin?: string,
+  log = console.error,
+): Promise<ConfigResult> {
   const [trace] = standardTraces(repoRoot, o.keystrokes);
   const keys = trace!.keystrokes;
   const check = (s: RequestSample, k: number): RequestSample => {
@@ -300,7 +320,10 @@ async function runConfig(c: ConfigName, o: Options, model: string, engineBin?: s
     log(`  ${c}: chat turn 1 and turn 2`);
     const m1 = chatTurn1(keys[0]!);
     turn1 = await t.chat(m1, 32);
-    turn2 = await t.chat([...m1, { role: 'assistant', content: turn1.text }, { role: 'user', content: 'Now suggest a better name for it.' }], 32);
+    turn2 = await t.chat(
+      [...m1, { role: 'assistant', content: turn1.text }, { role: 'user', content: 'Now suggest a better name for it.' }],
+      32,
+    );
   } finally {
     await t.stop();
   }
@@ -317,14 +340,20 @@ async function main(): Promise<void> {
     if (!engineBin) throw new Error('pronto-engine is not built: npm run build:native');
   }
   const llamaBin = configs.includes('peer') ? (o.llamaServer ?? (await ensureLlamaServer(repoRoot))) : undefined;
-  console.error(`model ${model}, ${o.threads} threads, ${o.keystrokes} keystrokes of ${o.nPredict} tokens, chat answers of ${o.chatTokens} tokens`);
+  console.error(
+    `model ${model}, ${o.threads} threads, ${o.keystrokes} keystrokes of ${o.nPredict} tokens, chat answers of ${o.chatTokens} tokens`,
+  );
   const results = new Map<ConfigName, ConfigResult>();
   for (const c of configs) {
     console.error(`== ${CONFIG_LABEL[c]}`);
     results.set(c, await runConfig(c, o, model, engineBin, llamaBin));
   }
 
-  const p = (xs: RequestSample[], q: number): number => percentile(xs.map((s) => s.latencyMs), q);
+  const p = (xs: RequestSample[], q: number): number =>
+    percentile(
+      xs.map((s) => s.latencyMs),
+      q,
+    );
   const x = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const cols = configs;
   const rows: string[][] = [];

@@ -363,7 +363,10 @@ describe('pronto.chat.modelPath: a chat model next to the code model', { timeout
       assert.equal(s.chatModelProblem?.path, notes);
       assert.match(s.message, /Chat model refused: notes\.gguf is not a GGUF model.*Chat uses the code model/);
       const models = (await (await engineGet(h, '/v1/models')).json()) as { data: { id: string; purpose?: string[] }[] };
-      assert.deepEqual(models.data.map((m) => m.purpose), [['completion', 'chat']]);
+      assert.deepEqual(
+        models.data.map((m) => m.purpose),
+        [['completion', 'chat']],
+      );
       const r = await chat(h, { message: 'hi', maxTokens: 2 });
       assert.ok(r.stats, JSON.stringify(r.error));
     } finally {

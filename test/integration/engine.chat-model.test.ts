@@ -14,9 +14,15 @@ import { modelsResultSchema, type SubmitMessage } from '../../protocol/engine';
 /** Kept in step with kChatStepEvery in native/src/scheduler.h. */
 const CHAT_STEP_EVERY = 8;
 
+/** The parts of the engine's HTTP replies these tests read. */
+interface Reply {
+  model?: string;
+  tokens?: number[];
+  error?: { code: string; message: string };
+}
 const post = async (e: RunningEngine, route: string, body: unknown) => {
   const res = await fetch(`${e.url}${route}`, { method: 'POST', body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as Reply };
 };
 const chatMsg = (id: string, content: string, maxTokens: number, extra: Partial<SubmitMessage> = {}): SubmitMessage => ({
   type: 'submit',
@@ -83,7 +89,7 @@ test('two models: the ready line, /health and /v1/models list both with their pu
       model: 'pronto-test-starcoder',
     });
     assert.equal(onCode.status, 400, 'the code model has no chat template: the request really went there');
-    assert.equal(onCode.body.error.code, 'no_chat_template');
+    assert.equal(onCode.body.error?.code, 'no_chat_template');
 
     // Each model tokenizes with its own vocabulary (/tokenize follows `model` too).
     const text = 'function add(a, b) { return a + b; }';
@@ -97,13 +103,19 @@ test('two models: the ready line, /health and /v1/models list both with their pu
     const wsChat = await s.request(chatMsg('c1', 'hi', 3));
     assert.equal(wsChat.done?.stats.generated_tokens, 3, JSON.stringify(wsChat.error));
     const wsPrompt = await s.request({ type: 'submit', id: 'p1', prompt: text, model: 'chat', limits: { max_tokens: 2 } });
-    assert.equal(wsPrompt.done?.stats.prompt_tokens, (await post(e, '/tokenize', { content: text, model: 'chat', add_special: true, parse_special: true })).body.tokens.length);
+    assert.equal(
+      wsPrompt.done?.stats.prompt_tokens,
+      (await post(e, '/tokenize', { content: text, model: 'chat', add_special: true, parse_special: true })).body.tokens!.length,
+    );
 
     // An unknown model: 404 not_found naming the field and what is loaded; the engine goes on.
     const unknown = await post(e, '/v1/completions', { prompt: 'x', model: 'gpt-4' });
     assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.error.code, 'not_found');
-    assert.match(unknown.body.error.message, /completions\.model "gpt-4" is not a loaded model.*"pronto-test-starcoder" \(completion\), "pronto-test-chat" \(chat\)/);
+    assert.equal(unknown.body.error?.code, 'not_found');
+    assert.match(
+      unknown.body.error?.message ?? '',
+      /completions\.model "gpt-4" is not a loaded model.*"pronto-test-starcoder" \(completion\), "pronto-test-chat" \(chat\)/,
+    );
     const wsUnknown = await s.request(chatMsg('u1', 'hi', 2, { model: 'nope' }));
     assert.equal(wsUnknown.error?.error.code, 'not_found');
     assert.match(wsUnknown.error?.error.message ?? '', /submit\.model "nope"/);
@@ -111,7 +123,7 @@ test('two models: the ready line, /health and /v1/models list both with their pu
     assert.equal(tokUnknown.status, 404);
     const badType = await post(e, '/v1/completions', { prompt: 'x', model: 42 });
     assert.equal(badType.status, 400);
-    assert.match(badType.body.error.message, /model/);
+    assert.match(badType.body.error?.message ?? '', /model/);
     assert.equal((await post(e, '/v1/completions', { prompt: 'x', max_tokens: 2 })).status, 200);
 
     // /metrics counts both models' work in one place.
@@ -128,7 +140,10 @@ test('without --chat-model the one model serves both purposes, and "chat" select
   const e = await startEngine({ model: chat, args: ['--ctx', '1024', '--parallel', '1'] });
   try {
     assert.equal(e.ready.chat_model, null);
-    assert.deepEqual(e.ready.models?.map((m) => m.purpose), [['completion', 'chat']]);
+    assert.deepEqual(
+      e.ready.models?.map((m) => m.purpose),
+      [['completion', 'chat']],
+    );
     const r = await post(e, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, model: 'chat' });
     assert.equal(r.body.model, 'pronto-test-chat');
   } finally {
@@ -142,7 +157,10 @@ test('a bad --chat-model: the engine refuses to start with a message naming the 
   const missing = path.join(dir, 'missing.gguf');
   const r1 = await runEngine(['--model', starcoder, '--chat-model', missing, '--port', '0']);
   assert.equal(r1.code, 1);
-  assert.match(r1.stderr, new RegExp(`--chat-model ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: model file not found or not readable`));
+  assert.match(
+    r1.stderr,
+    new RegExp(`--chat-model ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: model file not found or not readable`),
+  );
   const text = path.join(dir, 'notes.gguf');
   writeFileSync(text, 'these are notes, not a model\n');
   const r2 = await runEngine(['--model', starcoder, '--chat-model', text, '--port', '0']);
@@ -238,9 +256,11 @@ test('multi-turn chat on the chat model reuses turn 1 (prompt and answer) in tur
       st2.reused_tokens >= st1.prompt_tokens + st1.generated_tokens - TEMPLATE_BOUNDARY,
       `turn 2 reused ${st2.reused_tokens} >= turn 1 prompt ${st1.prompt_tokens} + answer ${st1.generated_tokens} - ${TEMPLATE_BOUNDARY}`,
     );
-    const newTokens = (await post(e, '/tokenize', { content: user2, model: 'chat' })).body.tokens.length as number;
+    const newTokens = (await post(e, '/tokenize', { content: user2, model: 'chat' })).body.tokens!.length as number;
     assert.ok(st2.evaluated_tokens <= newTokens + 20, `evaluated ${st2.evaluated_tokens} <= new message ${newTokens} + markup 20`);
-    console.log(`# turn 2: prompt ${st2.prompt_tokens}, reused ${st2.reused_tokens}, evaluated ${st2.evaluated_tokens} (turn 1: ${st1.prompt_tokens} + ${st1.generated_tokens})`);
+    console.log(
+      `# turn 2: prompt ${st2.prompt_tokens}, reused ${st2.reused_tokens}, evaluated ${st2.evaluated_tokens} (turn 1: ${st1.prompt_tokens} + ${st1.generated_tokens})`,
+    );
   } finally {
     await s.close();
     await e.stop();
