@@ -16,8 +16,8 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureBenchModel } from '../test/support/models';
-import { intArg, strArg } from './lib/args';
-import { ensureLlamaServer, llamaInfill, startLlamaServer, type LlamaServer } from './lib/llamaServer';
+import { intArg, listArg, strArg } from './lib/args';
+import { ensureLlamaServer, llamaInfill, startLlamaServer, streamRequest, type LlamaServer } from './lib/llamaServer';
 import { prontoEngineBinary, prontoInfill, startProntoEngine, submit, type ProntoEngine } from './lib/prontoEngine';
 import { fmt, percentile, renderTable, type RequestSample } from './lib/stats';
 import { standardTraces, type FimRequest } from './lib/traces';
@@ -74,13 +74,9 @@ function parseArgs(argv: string[]): Options {
       case '--llama-server':
         o.llamaServer = strArg(a, v());
         break;
-      case '--only': {
-        const names = (v() ?? '').split(',').filter(Boolean);
-        for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (ours, ours-2, peer)`);
-        if (!names.length) throw new Error('--only needs a list: ours,ours-2,peer');
-        o.only = new Set(names as ConfigName[]);
+      case '--only':
+        o.only = new Set(listArg(a, v(), Object.keys(CONFIG_LABEL) as ConfigName[]));
         break;
-      }
       case '--help':
       case '-h':
         console.log(
@@ -163,43 +159,27 @@ function peer(s: LlamaServer, o: Options): Target {
     infill: (r) => llamaInfill(s, r, o.nPredict),
     chat: async (messages, maxTokens, onFirst, signal) => {
       // As llama.vscode's chat sends it (OpenAI streaming), plus ignore_eos/top_k 1 for fixed work.
-      const res = await fetch(`${s.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages, stream: true, max_tokens: maxTokens, ignore_eos: true, top_k: 1, cache_prompt: true }),
-        signal,
-      }).catch((e: Error) => {
-        if (signal?.aborted) return undefined;
-        throw e;
-      });
-      if (!res) return { text: '', ttftMs: NaN, evaluated: NaN, promptTokens: NaN };
-      if (!res.ok || !res.body) throw new Error(`llama-server chat: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      type Chunk = {
+        error?: { message?: string };
+        choices?: { delta?: { content?: string } }[];
+        timings?: { prompt_n?: number; prompt_ms?: number; cache_n?: number };
+      };
       let text = '';
-      let timings: { prompt_n?: number; prompt_ms?: number; cache_n?: number } = {};
-      let buf = '';
-      let first = false;
-      const decoder = new TextDecoder();
+      let timings: NonNullable<Chunk['timings']> = {};
       try {
-        for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(part, { stream: true });
-          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (!line.startsWith('data:')) continue;
-            const data = line.slice(5).trim();
-            if (data === '[DONE]') continue;
-            const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string } }[]; timings?: typeof timings };
+        await streamRequest<Chunk>(
+          `${s.url}/v1/chat/completions`,
+          { messages, max_tokens: maxTokens, ignore_eos: true, top_k: 1, cache_prompt: true },
+          signal,
+          (chunk) => {
             const piece = chunk.choices?.[0]?.delta?.content;
             if (piece) {
+              if (!text) onFirst?.();
               text += piece;
-              if (!first) {
-                first = true;
-                onFirst?.();
-              }
             }
             if (chunk.timings) timings = chunk.timings;
-          }
-        }
+          },
+        );
       } catch (err) {
         if (!signal?.aborted) throw err;
       }

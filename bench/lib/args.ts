@@ -10,3 +10,11 @@ export function strArg(flag: string, v: string | undefined): string {
   if (!v) throw new Error(`${flag} needs a value`);
   return v;
 }
+
+/** A comma-separated list of names, each one of `allowed`. */
+export function listArg<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T[] {
+  const names = (v ?? '').split(',').filter(Boolean);
+  for (const n of names) if (!allowed.includes(n as T)) throw new Error(`${flag}: unknown "${n}" (${allowed.join(', ')})`);
+  if (!names.length) throw new Error(`${flag} needs a list: ${allowed.join(',')}`);
+  return names as T[];
+}
