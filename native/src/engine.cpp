@@ -446,7 +446,7 @@ bool Engine::free_one() {
   }
   const auto run = running();
   if (run.size() <= 1) return false;
-  preempt(*slots_[choose_victim(run, nullptr, false)]);
+  preempt(*slots_[choose_pressure_victim(run)]);
   return true;
 }
 

@@ -13,6 +13,16 @@ int choose_victim(const std::vector<RunningView>& running, const Priority* below
   return victim ? victim->slot : -1;
 }
 
+int choose_pressure_victim(const std::vector<RunningView>& running) {
+  int victim = choose_victim(running, nullptr, true);
+  if (victim >= 0) return victim;
+  std::vector<RunningView> unguarded;
+  for (const auto& r : running)
+    if (r.preemptions == 0) unguarded.push_back(r);
+  victim = choose_victim(unguarded, nullptr, false);
+  return victim >= 0 ? victim : choose_victim(running, nullptr, false);
+}
+
 AdmissionDecision decide_admission(Priority head, bool fits, const std::vector<RunningView>& running) {
   // Alone, every request fits (its prompt and generation are capped to the context): with nothing
   // running, idle sequences are dropped for it.

@@ -134,6 +134,13 @@ constexpr int kStepsAfterResume = 8;
 // kStepsAfterResume steps, when it was preempted before). -1: none.
 int choose_victim(const std::vector<RunningView>& running, const Priority* below, bool require_progress);
 
+// The running request to preempt when the KV cache cannot hold the next decode step: one that made
+// progress first (lowest class, newest), else one that is not within its kStepsAfterResume steps after
+// a resume, else any. Without the middle tier a resumed request whose KV was dropped could be preempted
+// at its first step again and again by a stream of higher-class requests, never generating a token
+// (found by engine.scheduler.test.ts on a busy machine: a chat stuck at 360 of 400 tokens).
+int choose_pressure_victim(const std::vector<RunningView>& running);
+
 enum class Admission { kAdmit, kPreempt, kWait };
 struct AdmissionDecision {
   Admission what;

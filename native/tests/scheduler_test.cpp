@@ -120,6 +120,18 @@ TEST("victim: a request preempted before is protected for kStepsAfterResume step
   CHECK(choose_victim(run, &inter, true) == 0);
 }
 
+TEST("pressure victim: progressed first; a just-resumed request only when nothing else can yield") {
+  // Slot 0: a chat resumed 1 step ago (preempted before); slot 1: a completion admitted, no step yet.
+  std::vector<RunningView> run = {{0, C, 1, 1, 1}, {1, I, 2, 0}};
+  CHECK(choose_pressure_victim(run) == 1);  // the newcomer yields, the resumed chat keeps its step
+  run[1].steps = 1;                         // both progressed by their own measure? the chat not yet:
+  CHECK(choose_pressure_victim(run) == 1);  // only the completion has made progress
+  run[0].steps = kStepsAfterResume;         // now the chat is past its guard: the lowest class yields
+  CHECK(choose_pressure_victim(run) == 0);
+  std::vector<RunningView> guarded = {{0, C, 1, 0, 1}, {1, I, 2, 0, 2}};
+  CHECK(choose_pressure_victim(guarded) == 0);  // all guarded, no progress: the lowest class, as before
+}
+
 TEST("admission: fits -> admit; nothing running -> admit; higher class -> preempt; else wait") {
   std::vector<RunningView> run = {{0, C, 1, 3}};
   CHECK(decide_admission(C, true, run).what == Admission::kAdmit);
