@@ -254,7 +254,10 @@ async function runConfig(
   const idle: RequestSample[] = [];
   try {
     for (const w of trace!.warmup) await t.infill(w);
-    for (const [k, req] of keys.entries()) idle.push(check(await t.infill(req), k));
+    for (const [k, req] of keys.entries()) {
+      idle.push(check(await t.infill(req), k));
+      log(`    idle key ${k + 1}: ${fmt(idle.at(-1)!.latencyMs)} ms`);
+    }
   } finally {
     await t.stop();
   }
@@ -292,6 +295,7 @@ async function runConfig(
     for (const [k, req] of keys.entries()) {
       if (streaming) keysWhileStreaming++;
       busy.push(check(await t.infill(req), k));
+      log(`    busy key ${k + 1}: ${fmt(busy.at(-1)!.latencyMs)} ms (chat answers so far ${busyChats})`);
     }
     stopChats.abort();
     await chats;
