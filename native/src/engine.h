@@ -192,8 +192,10 @@ class Engine {
   // requests (guarded by this engine's mutex_) and runs its iterations after this one's.
   std::unique_ptr<Engine> chat_;
   std::string id_;
-  int chat_deferred_ = 0;        // iterations the chat model sat out (chat_may_decode)
-  uint64_t own_step_clock_ = 0;  // decodes run, all models (RequestStats.engine_steps)
+  int chat_deferred_ = 0;             // iterations the chat model sat out (chat_may_decode)
+  bool defer_lower_classes_ = false;  // on the CPU: chat sits out steps while completions run
+  int lower_deferred_ = 0;            // steps the lower classes sat out (chat_may_decode)
+  uint64_t own_step_clock_ = 0;       // decodes run, all models (RequestStats.engine_steps)
   uint64_t* step_clock_ = &own_step_clock_;
 };
 

@@ -158,8 +158,8 @@ std::vector<int> batch_order(std::vector<RunningView> running);
 // completion model's batch, then the chat model's. While an interactive request runs or waits on the
 // completion model, the chat model decodes only every kChatStepEvery-th iteration: a keystroke's
 // completion takes about one chat step per kChatStepEvery of its own instead of one per step, and a
-// stream of keystrokes slows a chat answer down, never stops it. (Requests on one model share its
-// batch instead: batch_order puts the interactive ones first.)
+// stream of keystrokes slows a chat answer down, never stops it. On one model, on the CPU, the same rule
+// decides whether the lower classes join a batch that has interactive requests (decode_step.cpp).
 constexpr int kChatStepEvery = 8;
 
 // Whether the chat model decodes in this iteration. `deferred` counts the iterations it has sat out in
