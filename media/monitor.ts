@@ -6,7 +6,8 @@
  * incremental ones every sample interval. Data goes into the DOM with textContent only.
  *
  * Hooks for tests and people: every chart card has `data-chart`, `data-points` (samples in the
- * window), `data-last` (newest sample time), `data-measured` (values measured), `data-threshold` and
+ * window), `data-last` (newest sample time), `data-measured` (values measured), `data-measured-sources`
+ * (labels of the sources measured, `|`-separated), `data-threshold` and
  * `data-unavailable`; the alerts
  * section has `data-severity` (none | warning | critical). Each deployment whose colours are
  * sources (blue and green side by side during a rollout) is an `article[data-deployment]` with
@@ -79,6 +80,7 @@ function renderCharts(): void {
     card.dataset.points = String(data.xs.length);
     card.dataset.last = String(data.xs[data.xs.length - 1] ?? '');
     card.dataset.measured = String(data.measured);
+    card.dataset.measuredSources = data.measuredSources.join('|');
     if (data.threshold) card.dataset.threshold = String(data.threshold.value);
     else delete card.dataset.threshold;
     card.dataset.unavailable = data.unavailable ?? '';
