@@ -158,10 +158,12 @@ function renderDeployments(): void {
         table.append(make('thead'), make('tbody'));
         table.tHead!.append(head);
         table.tBodies[0]!.append(...gateTableRows(d.rollout.gates));
-        if (inProgress) card.append(table);
+        const wrap = make('div', 'table-wrap');
+        wrap.append(table);
+        if (inProgress) card.append(wrap);
         else {
           const box = make('details');
-          box.append(make('summary', undefined, `Gates of the last rollout (${d.rollout.phase})`), table);
+          box.append(make('summary', undefined, `Gates of the last rollout (${d.rollout.phase})`), wrap);
           card.append(box);
         }
       }

@@ -192,6 +192,9 @@ test('during a rollout the monitor charts blue (active) and green (candidate) si
   await runCommand(page, 'View: Close All Editors');
   await runCommand(page, 'Pronto: Show Monitor');
   const monitor = await webviewFrame(page, '#deployments', 30_000);
+  // Room for the screenshots: the monitor's group fills the editor area, no toast over it.
+  await runCommand(page, 'View: Toggle Maximize Editor Group');
+  await runCommand(page, 'Notifications: Clear All Notifications');
   const sourceChips = () =>
     monitor.evaluate(() =>
       [...document.querySelectorAll<HTMLElement>('#sources li[data-role]')].map((li) => ({
@@ -258,5 +261,7 @@ test('during a rollout the monitor charts blue (active) and green (candidate) si
     after.map((c) => [c.role, c.text.split(' · ')[0]]),
     [['green', 'green (active)']],
   );
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  await monitor.evaluate(() => document.querySelector('[data-chart="kv"]')?.scrollIntoView({ block: 'center' }));
   await screenshot(page, shots, 'monitor-promoted');
 });
