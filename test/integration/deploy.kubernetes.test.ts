@@ -7,13 +7,15 @@
 // its selector, the old colour scaled to 0, the bearer token from the kubeconfig on every call.
 // Not a live cluster: the README says so.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseDeployConfig } from '../../server/src/deploy/config/load';
 import type { DeployConfig } from '../../server/src/deploy/config/schema';
+import { DeployMonitorLink } from '../../server/src/deploy/monitorLink';
 import { KubernetesPlatform } from '../../server/src/deploy/platform/kubernetes/platform';
+import { MonitorService } from '../../server/src/monitor/service';
 import { RolloutController, RolloutRefused, requestManual } from '../../server/src/deploy/rollout/controller';
 import { type RunningEngine, startEngine } from '../support/engine';
 import { FakeKubeApi, type RecordedRequest } from '../support/fakeKubeApi';
@@ -27,7 +29,13 @@ let kubeconfig: string;
 const engines: RunningEngine[] = [];
 
 function config(image: string, extra = ''): DeployConfig {
-  const r = parseDeployConfig(`name: team
+  const r = parseDeployConfig(configYaml(image, extra));
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config;
+}
+
+function configYaml(image: string, extra = ''): string {
+  return `name: team
 target: { kind: kubernetes, context: fake, namespace: pronto, port: 8080 }
 engine: { image: "${image}" }
 model: { url: "https://models.example.com/m.gguf", sha256: ${SHA} }
@@ -36,9 +44,7 @@ gates: { window: 3s, minRequests: 4, analysisRate: 4, maxP95Latency: 10s }
 timeouts: { ready: 20s, smoke: 30s }
 postPromotion: { window: 1s }
 scaleDownDelay: 0
-${extra}`);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.config;
+${extra}`;
 }
 
 before(async () => {
@@ -163,6 +169,57 @@ test('first deploy and a blue-green rollout: the exact API requests', { timeout:
     second.gates.some((g) => g.source === 'green /metrics' && g.name === 'requests' && g.passed),
     'gates from green’s real /metrics',
   );
+});
+
+test("the monitor samples the deployed colour through a port-forward to its pod, with the Secret's key", { timeout: 60_000 }, async () => {
+  // After the rollout above green is active. The link reads the Lease's record; the sampler's scrape
+  // goes through the platform (the in-cluster Service names do not resolve here).
+  mkdirSync(path.join(dir, '.pronto'), { recursive: true });
+  const configFile = path.join(dir, '.pronto', 'deploy.yaml');
+  writeFileSync(configFile, configYaml('reg.example.com/pronto-engine:2'));
+  const service = new MonitorService({
+    intervalMs: 1000,
+    windowMs: 60_000,
+    alerts: {
+      latencyP95Ms: 0,
+      gpuUtilisationPercent: 0,
+      memoryPercent: 0,
+      errorRatePercent: 0,
+      forMs: 0,
+      hysteresisPercent: 0,
+      cooldownMs: 0,
+    },
+  });
+  const link = new DeployMonitorLink({
+    registry: service.sources,
+    setDeployments: (d) => service.setDeployments(d),
+    intervalMs: () => 1000,
+    log: () => undefined,
+    createPlatform: async (c) => KubernetesPlatform.fromKubeconfig(c, { kubeconfig }),
+  });
+  try {
+    link.watch(configFile);
+    await link.refresh();
+    const mine = () => service.sourceInfos().filter((s) => s.kind === 'external');
+    assert.deepEqual(
+      mine().map((s) => [s.label, s.url]),
+      [['green (active)', 'http://pronto-team-active.pronto.svc']],
+    );
+    const mark = api.requests.length;
+    await service.tick();
+    const green = mine()[0]!;
+    assert.equal(green.state, 'ok', green.message);
+    assert.ok(
+      since(mark).some((r) => /\/pods\/pronto-team-green-[^/]+\/portforward$/.test(r.path)),
+      "scraped through a port-forward to green's pod",
+    );
+    const snap = service.snapshot({ windowMs: 60_000 }, { records: [] } as never);
+    assert.notEqual(snap.series[green.id]!.values.busySequences.at(-1), null, 'green is measured');
+    assert.ok(!JSON.stringify(snap).includes(KEY), 'no key in the snapshot');
+  } finally {
+    await link.dispose();
+    await service.stop();
+  }
 });
 
 test('an image that cannot be pulled rolls back at once, naming the pod and the reason', { timeout: 60_000 }, async () => {
