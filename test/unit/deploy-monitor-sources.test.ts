@@ -387,3 +387,68 @@ test('scrapeColour: an unreachable colour and a slow one end as "unreachable" wi
   assert.equal(r.ok, false);
   assert.match(!r.ok ? r.message : '', /larger than/);
 });
+
+test('a Kubernetes deployment found in a workspace folder is followed only once a deploy request used it; timer reads at most every 10 s', async () => {
+  const { dir, file } = workspace();
+  writeFileSync(
+    file,
+    `name: team\ntarget: { kind: kubernetes, context: c, namespace: n }\nengine: { image: "reg/pronto:1" }\nmodel: { url: "https://models.example.com/m.gguf", sha256: ${'ab'.repeat(32)} }\n`,
+  );
+  const platform = new FakePlatform();
+  platform.record = { name: 'team', active: 'blue', colours: {} };
+  platform.running = { blue: 'active' };
+  let made = 0;
+  let reads = 0;
+  const readRecord = platform.readRecord.bind(platform);
+  platform.readRecord = async () => {
+    reads++;
+    return readRecord();
+  };
+  const service = new MonitorService({
+    intervalMs: 1000,
+    windowMs: 60_000,
+    alerts: {
+      latencyP95Ms: 0,
+      gpuUtilisationPercent: 0,
+      memoryPercent: 0,
+      errorRatePercent: 0,
+      forMs: 0,
+      hysteresisPercent: 0,
+      cooldownMs: 0,
+    },
+  });
+  const link = new DeployMonitorLink({
+    registry: service.sources,
+    setDeployments: (d) => service.setDeployments(d),
+    intervalMs: () => 1000,
+    log: () => undefined,
+    createPlatform: async () => {
+      made++;
+      return platform as unknown as Platform;
+    },
+  });
+  try {
+    link.watch(file, false);
+    await link.refresh(true);
+    assert.equal(made, 0, 'no kubeconfig, no API call for a config only found in the workspace');
+    assert.deepEqual(
+      service.sourceInfos().map((s) => s.id),
+      ['engine'],
+    );
+    link.watch(file); // a deploy command named it
+    await link.refresh();
+    assert.deepEqual(
+      service.sourceInfos().map((s) => s.label),
+      ['Engine', 'blue (active)'],
+    );
+    const after = reads;
+    await link.refresh(true);
+    assert.equal(reads, after, 'the timer reuses a record read less than 10 s ago');
+    await link.refresh();
+    assert.equal(reads, after + 1, 'a rollout step reads it at once');
+  } finally {
+    await link.dispose();
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -34,7 +34,7 @@ export const deployFeature: Feature = {
       capabilities(params) {
         const folders = params.workspaceFolders?.map((f) => f.uri) ?? (params.rootUri ? [params.rootUri] : []);
         for (const uri of folders) {
-          if (uri.startsWith('file:')) link?.watch(path.join(fileURLToPath(uri), DEFAULT_CONFIG_PATH));
+          if (uri.startsWith('file:')) link?.watch(path.join(fileURLToPath(uri), DEFAULT_CONFIG_PATH), false);
         }
         return {};
       },

@@ -13,7 +13,9 @@
  *
  * Watched configs: each workspace folder's `.pronto/deploy.yaml` and every config a `pronto/deploy/*`
  * request named. A missing file contributes nothing; a broken one, or an unreachable cluster, keeps
- * the colours last read and says why.
+ * the colours last read and says why. A Kubernetes deployment costs API calls and port-forwards, and
+ * its config is often in git for the whole team: it is followed only once this window used it (a
+ * deploy command or the rollout view), and its record is read at most every 10 s between rollout steps.
  */
 import { stat } from 'node:fs/promises';
 import { loadDeployConfigFile } from './config/load';
@@ -37,7 +39,13 @@ export interface DeployMonitorLinkDeps {
   createPlatform?: typeof createPlatform;
 }
 
+/** Between rollout steps a Kubernetes deployment's record is read at most this often (API calls). */
+export const KUBERNETES_READ_INTERVAL_MS = 10_000;
+
 interface Watched {
+  /** A deploy request named it (else it was only found in a workspace folder). */
+  used: boolean;
+  readAt?: number;
   /** The platform of the config as last read (rebuilt when the config changes). */
   platform?: Platform;
   configKey?: string;
@@ -88,10 +96,20 @@ export class DeployMonitorLink {
     this.make = deps.createPlatform ?? createPlatform;
   }
 
-  /** Watch a config file (idempotent); the first time, read it at once. */
-  watch(configFile: string): void {
-    if (this.watched.has(configFile)) return;
-    this.watched.set(configFile, {});
+  /**
+   * Watch a config file (idempotent); the first time, read it at once. `used`: a deploy request
+   * named it (a Kubernetes deployment is followed only then); false: found in a workspace folder.
+   */
+  watch(configFile: string, used = true): void {
+    const known = this.watched.get(configFile);
+    if (known) {
+      if (used && !known.used) {
+        known.used = true;
+        if (this.running) void this.refresh();
+      }
+      return;
+    }
+    this.watched.set(configFile, { used });
     if (this.running) void this.refresh();
   }
 
@@ -105,23 +123,28 @@ export class DeployMonitorLink {
   private schedule(delayMs: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      void this.refresh().finally(() => {
+      void this.refresh(true).finally(() => {
         if (this.running) this.schedule(Math.max(1000, this.deps.intervalMs()));
       });
     }, delayMs);
     this.timer.unref?.();
   }
 
-  /** Reads the watched deployments and applies the plan. Calls during a refresh run once more after it. */
-  refresh(): Promise<void> {
+  /**
+   * Reads the watched deployments and applies the plan. Calls during a refresh run once more after
+   * it. `periodic` (the timer): a Kubernetes record read less than 10 s ago is reused.
+   */
+  refresh(periodic = false): Promise<void> {
     if (this.refreshing) {
-      this.again = true;
+      if (!periodic) this.again = true;
       return this.refreshing;
     }
     this.refreshing = (async () => {
+      let p = periodic;
       do {
         this.again = false;
-        await this.refreshOnce();
+        await this.refreshOnce(p);
+        p = false;
       } while (this.again);
     })().finally(() => {
       this.refreshing = undefined;
@@ -129,7 +152,7 @@ export class DeployMonitorLink {
     return this.refreshing;
   }
 
-  private async read(configFile: string, w: Watched): Promise<DeploymentReading | undefined> {
+  private async read(configFile: string, w: Watched, periodic: boolean): Promise<DeploymentReading | undefined> {
     const exists = await stat(configFile).then(
       () => true,
       () => false,
@@ -146,6 +169,10 @@ export class DeployMonitorLink {
         const p = loaded.problems[0]!;
         throw new Error(`${configFile}:${p.line}:${p.column}: ${p.message}`);
       }
+      if (loaded.config.target.kind === 'kubernetes') {
+        if (!w.used) return undefined;
+        if (periodic && w.last && !w.lastError && Date.now() - (w.readAt ?? 0) < KUBERNETES_READ_INTERVAL_MS) return w.last;
+      }
       const key = JSON.stringify(loaded.config);
       if (w.configKey !== key || !w.platform) {
         w.platform = await this.make(loaded.config, { root: workspaceOf(configFile), log: (l) => this.deps.log(`deploy: ${l}`) });
@@ -154,6 +181,7 @@ export class DeployMonitorLink {
       const record = await w.platform.readRecord();
       const endpoints = await w.platform.endpoints();
       w.last = { configFile, name: loaded.config.name, active: record.active, rollout: record.rollout, colours: endpoints.colours };
+      w.readAt = Date.now();
       if (w.lastError) this.deps.log(`monitor: deployment ${configFile} readable again`);
       w.lastError = undefined;
       return w.last;
@@ -165,10 +193,10 @@ export class DeployMonitorLink {
     }
   }
 
-  private async refreshOnce(): Promise<void> {
+  private async refreshOnce(periodic: boolean): Promise<void> {
     const readings: DeploymentReading[] = [];
     for (const [configFile, w] of this.watched) {
-      const r = await this.read(configFile, w);
+      const r = await this.read(configFile, w, periodic);
       if (r) readings.push(r);
     }
     const plan = planDeploymentSources(readings);
