@@ -111,13 +111,15 @@ test('the monitor samples blue (active) and green (candidate) during a rollout, 
   let snap = snapshot();
   const info = (id: string) => snap.sources.find((s) => s.id === id)!;
   for (const id of [ids.blue, ids.green]) assert.equal(info(id).state, 'ok', `${info(id).label}: ${info(id).message}`);
-  const last = (id: string, metric: 'requestsPerSecond' | 'kvCachePercent' | 'busySequences') => {
+  const last = (id: string, metric: 'requestsPerSecond' | 'kvCachePercent' | 'busySequences' | 'queueDepth') => {
     const column = snap.series[id]!.values[metric];
     return column[column.length - 1];
   };
   assert.ok((last(ids.green, 'requestsPerSecond') ?? 0) > 0, `green served the preview requests: ${last(ids.green, 'requestsPerSecond')}`);
   assert.equal(last(ids.blue, 'requestsPerSecond'), 0, 'blue saw none of them: each source reads its own colour');
   assert.notEqual(last(ids.blue, 'busySequences'), null, 'blue is measured');
+  for (const id of [ids.blue, ids.green])
+    assert.equal(last(id, 'queueDepth'), 0, `${info(id).label}: the engine's queue gauge, by the name the monitor reads`);
   const deployment = snap.deployments?.[0];
   assert.equal(deployment?.name, 'test');
   assert.equal(deployment?.rollout?.phase, 'awaitingPromotion');
