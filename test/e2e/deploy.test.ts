@@ -195,6 +195,7 @@ test('during a rollout the monitor charts blue (active) and green (candidate) si
   // Room for the screenshots: the monitor's group fills the editor area, no toast over it.
   await runCommand(page, 'View: Toggle Maximize Editor Group');
   await runCommand(page, 'Notifications: Clear All Notifications');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
   const sourceChips = () =>
     monitor.evaluate(() =>
       [...document.querySelectorAll<HTMLElement>('#sources li[data-role]')].map((li) => ({
@@ -262,6 +263,7 @@ test('during a rollout the monitor charts blue (active) and green (candidate) si
     [['green', 'green (active)']],
   );
   await runCommand(page, 'Notifications: Clear All Notifications');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
   await monitor.evaluate(() => document.querySelector('[data-chart="kv"]')?.scrollIntoView({ block: 'center' }));
   await screenshot(page, shots, 'monitor-promoted');
 });
