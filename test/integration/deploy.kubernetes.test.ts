@@ -13,10 +13,9 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseDeployConfig } from '../../server/src/deploy/config/load';
 import type { DeployConfig } from '../../server/src/deploy/config/schema';
-import { DeployMonitorLink } from '../../server/src/deploy/monitorLink';
 import { KubernetesPlatform } from '../../server/src/deploy/platform/kubernetes/platform';
-import { MonitorService } from '../../server/src/monitor/service';
 import { RolloutController, RolloutRefused, requestManual } from '../../server/src/deploy/rollout/controller';
+import { linkedMonitor } from '../support/deployMonitor';
 import { type RunningEngine, startEngine } from '../support/engine';
 import { FakeKubeApi, type RecordedRequest } from '../support/fakeKubeApi';
 import { ensureModel } from '../support/models';
@@ -177,26 +176,8 @@ test("the monitor samples the deployed colour through a port-forward to its pod,
   mkdirSync(path.join(dir, '.pronto'), { recursive: true });
   const configFile = path.join(dir, '.pronto', 'deploy.yaml');
   writeFileSync(configFile, configYaml('reg.example.com/pronto-engine:2'));
-  const service = new MonitorService({
-    intervalMs: 1000,
-    windowMs: 60_000,
-    alerts: {
-      latencyP95Ms: 0,
-      gpuUtilisationPercent: 0,
-      memoryPercent: 0,
-      errorRatePercent: 0,
-      forMs: 0,
-      hysteresisPercent: 0,
-      cooldownMs: 0,
-    },
-  });
-  const link = new DeployMonitorLink({
-    registry: service.sources,
-    setDeployments: (d) => service.setDeployments(d),
-    intervalMs: () => 1000,
-    log: () => undefined,
-    createPlatform: async (c) => KubernetesPlatform.fromKubeconfig(c, { kubeconfig }),
-  });
+  const m = linkedMonitor({ createPlatform: async (c) => KubernetesPlatform.fromKubeconfig(c, { kubeconfig }) });
+  const { service, link } = m;
   try {
     link.watch(configFile);
     await link.refresh();
@@ -213,12 +194,11 @@ test("the monitor samples the deployed colour through a port-forward to its pod,
       since(mark).some((r) => /\/pods\/pronto-team-green-[^/]+\/portforward$/.test(r.path)),
       "scraped through a port-forward to green's pod",
     );
-    const snap = service.snapshot({ windowMs: 60_000 }, { records: [] } as never);
+    const snap = m.snapshot();
     assert.notEqual(snap.series[green.id]!.values.busySequences.at(-1), null, 'green is measured');
     assert.ok(!JSON.stringify(snap).includes(KEY), 'no key in the snapshot');
   } finally {
-    await link.dispose();
-    await service.stop();
+    await m.dispose();
   }
 });
 

@@ -11,9 +11,10 @@
 import { strict as assert } from 'node:assert';
 import { after, before, test } from 'node:test';
 import type { MonitorSnapshot } from '../../protocol/monitorData';
-import { DeployMonitorLink } from '../../server/src/deploy/monitorLink';
+import type { DeployMonitorLink } from '../../server/src/deploy/monitorLink';
 import { deploySourceId } from '../../server/src/deploy/monitorSources';
-import { MonitorService } from '../../server/src/monitor/service';
+import type { MonitorService } from '../../server/src/monitor/service';
+import { type LinkedMonitor, linkedMonitor } from '../support/deployMonitor';
 import { cleanupWorkspace, localConfig, makeWorkspace, runCli, startCli, waitForState, type Workspace } from '../support/deploy';
 import { engineBinary } from '../support/engine';
 import { ensureModel } from '../support/models';
@@ -23,6 +24,7 @@ let blueModel: string;
 let greenModel: string;
 const env = { PRONTO_ENGINE_PATH: engineBinary };
 const logs: string[] = [];
+let monitor: LinkedMonitor;
 let service: MonitorService;
 let link: DeployMonitorLink;
 
@@ -30,41 +32,20 @@ before(async () => {
   blueModel = await ensureModel('chat');
   greenModel = await ensureModel('chatGreen');
   ws = await makeWorkspace('pronto-deploy-monitor-');
-  service = new MonitorService(
-    {
-      intervalMs: 1000,
-      windowMs: 60_000,
-      alerts: {
-        latencyP95Ms: 0,
-        gpuUtilisationPercent: 0,
-        memoryPercent: 0,
-        errorRatePercent: 0,
-        forMs: 0,
-        hysteresisPercent: 0,
-        cooldownMs: 0,
-      },
-    },
-    { log: (l) => logs.push(l) },
-  );
-  link = new DeployMonitorLink({
-    registry: service.sources,
-    setDeployments: (d) => service.setDeployments(d),
-    intervalMs: () => 1000,
-    log: (l) => logs.push(l),
-  });
+  monitor = linkedMonitor({ log: (l) => logs.push(l) });
+  ({ service, link } = monitor);
   link.watch(ws.configFile);
 });
 
 after(async () => {
-  await link?.dispose();
-  await service?.stop();
+  await monitor?.dispose();
   if (ws) {
     await runCli(ws, ['down'], env).catch(() => undefined);
     cleanupWorkspace(ws);
   }
 });
 
-const snapshot = (): MonitorSnapshot => service.snapshot({ windowMs: 60_000 }, { records: [] } as never);
+const snapshot = (): MonitorSnapshot => monitor.snapshot();
 const labels = () =>
   service
     .sourceInfos()

@@ -6,9 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { MonitorDeploymentInfo } from '../../protocol/monitorData';
 import type { Colour } from '../../server/src/deploy/manifests/render';
-import { DeployMonitorLink, scrapeColour } from '../../server/src/deploy/monitorLink';
+import { scrapeColour } from '../../server/src/deploy/monitorLink';
 import {
   colourStatus,
   deploySourceId,
@@ -18,7 +17,7 @@ import {
 } from '../../server/src/deploy/monitorSources';
 import type { DeploymentRecord, Endpoints, Platform, PlatformResponse } from '../../server/src/deploy/platform/types';
 import type { Phase } from '../../server/src/deploy/rollout/machine';
-import { MonitorService } from '../../server/src/monitor/service';
+import { linkedMonitor } from '../support/deployMonitor';
 
 const FILE = '/ws/.pronto/deploy.yaml';
 const endpoint = (colour: Colour, role: 'active' | 'preview' | 'idle') => ({
@@ -252,33 +251,11 @@ function workspace(): { dir: string; file: string } {
 test('the link adds both colours, relabels at the switch (same id, history kept), removes a stopped colour', async () => {
   const { dir, file } = workspace();
   const platform = new FakePlatform();
-  let deployments: MonitorDeploymentInfo[] = [];
-  const service = new MonitorService(
-    {
-      intervalMs: 1000,
-      windowMs: 60_000,
-      alerts: {
-        latencyP95Ms: 0,
-        gpuUtilisationPercent: 0,
-        memoryPercent: 0,
-        errorRatePercent: 0,
-        forMs: 0,
-        hysteresisPercent: 0,
-        cooldownMs: 0,
-      },
-    },
-    { scrape: async () => ({ ok: false, state: 'unreachable', message: 'no engine here' }) },
-  );
-  const link = new DeployMonitorLink({
-    registry: service.sources,
-    setDeployments: (d) => {
-      deployments = d;
-      service.setDeployments(d);
-    },
-    intervalMs: () => 1000,
-    log: () => undefined,
+  const m = linkedMonitor({
     createPlatform: async () => platform as unknown as Platform,
+    scrape: async () => ({ ok: false, state: 'unreachable', message: 'no engine here' }),
   });
+  const { service, link } = m;
   try {
     link.watch(file);
     link.watch(join(dir, 'missing', '.pronto', 'deploy.yaml'));
@@ -305,7 +282,7 @@ test('the link adds both colours, relabels at the switch (same id, history kept)
     await service.tick();
     await service.tick();
     assert.deepEqual(platform.requests.slice(0, 2).sort(), ['blue#0 /metrics', 'green#0 /metrics'], 'scraped through the platform');
-    const snap = service.snapshot({ windowMs: 60_000 }, { records: [] } as never);
+    const snap = m.snapshot();
     assert.equal(snap.series[ids.green]!.t.length, 2);
     assert.deepEqual(snap.series[ids.green]!.values.busySequences, [2, 2]);
     assert.deepEqual(snap.series[ids.blue]!.values.busySequences, [1, 1]);
@@ -317,7 +294,7 @@ test('the link adds both colours, relabels at the switch (same id, history kept)
     platform.running = { green: 'active', blue: 'idle' };
     await link.refresh();
     await service.tick();
-    const after = service.snapshot({ windowMs: 60_000 }, { records: [] } as never);
+    const after = m.snapshot();
     assert.deepEqual(
       after.sources.map((s) => s.label),
       ['Engine', 'blue (previous)', 'green (active)'],
@@ -332,7 +309,7 @@ test('the link adds both colours, relabels at the switch (same id, history kept)
       service.sourceInfos().map((s) => s.label),
       ['Engine', 'green (active)'],
     );
-    assert.equal(deployments[0]!.summary, 'green (active) serving; the last rollout r-2 ended succeeded');
+    assert.equal(m.deployments()[0]!.summary, 'green (active) serving; the last rollout r-2 ended succeeded');
 
     // A key the engine refuses is named.
     platform.status = 401;
@@ -348,7 +325,7 @@ test('the link adds both colours, relabels at the switch (same id, history kept)
       service.sourceInfos().map((s) => s.label),
       ['Engine', 'green (active)'],
     );
-    assert.match(deployments[0]!.error ?? '', /deploy\.yaml:\d+:\d+/);
+    assert.match(m.deployments()[0]!.error ?? '', /deploy\.yaml:\d+:\d+/);
 
     // The config removed: its sources leave.
     rmSync(file);
@@ -357,10 +334,9 @@ test('the link adds both colours, relabels at the switch (same id, history kept)
       service.sourceInfos().map((s) => s.id),
       ['engine'],
     );
-    assert.deepEqual(deployments, []);
+    assert.deepEqual(m.deployments(), []);
   } finally {
-    await link.dispose();
-    await service.stop();
+    await m.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -404,29 +380,13 @@ test('a Kubernetes deployment found in a workspace folder is followed only once 
     reads++;
     return readRecord();
   };
-  const service = new MonitorService({
-    intervalMs: 1000,
-    windowMs: 60_000,
-    alerts: {
-      latencyP95Ms: 0,
-      gpuUtilisationPercent: 0,
-      memoryPercent: 0,
-      errorRatePercent: 0,
-      forMs: 0,
-      hysteresisPercent: 0,
-      cooldownMs: 0,
-    },
-  });
-  const link = new DeployMonitorLink({
-    registry: service.sources,
-    setDeployments: (d) => service.setDeployments(d),
-    intervalMs: () => 1000,
-    log: () => undefined,
+  const m = linkedMonitor({
     createPlatform: async () => {
       made++;
       return platform as unknown as Platform;
     },
   });
+  const { service, link } = m;
   try {
     link.watch(file, false);
     await link.refresh(true);
@@ -447,8 +407,7 @@ test('a Kubernetes deployment found in a workspace folder is followed only once 
     await link.refresh();
     assert.equal(reads, after + 1, 'a rollout step reads it at once');
   } finally {
-    await link.dispose();
-    await service.stop();
+    await m.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 });
