@@ -124,6 +124,10 @@ test('two models: the ready line, /health and /v1/models list both with their pu
     const badType = await post(e, '/v1/completions', { prompt: 'x', model: 42 });
     assert.equal(badType.status, 400);
     assert.match(badType.body.error?.message ?? '', /model/);
+    const huge = await post(e, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], model: 'm'.repeat(60_000) });
+    assert.equal(huge.status, 400, 'a 60,000-character model name is refused by its length, not looked up');
+    assert.match(huge.body.error?.message ?? '', /model/);
+    assert.ok((huge.body.error?.message.length ?? 0) < 1000, 'the error does not echo the whole name');
     assert.equal((await post(e, '/v1/completions', { prompt: 'x', max_tokens: 2 })).status, 200);
 
     // /metrics counts both models' work in one place.
