@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureBenchModel } from '../test/support/models';
-import { intArg, listArg, strArg } from './lib/args';
+import { intArg, listArg, parseFlags, strArg } from './lib/args';
 import { ensureLlamaServer, llamaInfill, startLlamaServer, streamRequest, type LlamaServer } from './lib/llamaServer';
 import { prontoEngineBinary, prontoInfill, startProntoEngine, submit, type ProntoEngine } from './lib/prontoEngine';
 import { fmt, percentile, renderTable, type RequestSample } from './lib/stats';
@@ -46,47 +46,21 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { keystrokes: 16, nPredict: 8, chatTokens: 256, threads: 2, only: new Set(['ours', 'ours-2', 'peer']) };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string | undefined => argv[++i];
-    switch (a) {
-      case '--keystrokes':
-        o.keystrokes = intArg(a, v(), 1, 200);
-        break;
-      case '--n-predict':
-        o.nPredict = intArg(a, v(), 1, 512);
-        break;
-      case '--chat-tokens':
-        o.chatTokens = intArg(a, v(), 8, 4096);
-        break;
-      case '--threads':
-        o.threads = intArg(a, v(), 1, 256);
-        break;
-      case '--model':
-        o.model = strArg(a, v());
-        break;
-      case '--engine':
-        o.engine = strArg(a, v());
-        break;
-      case '--json':
-        o.json = strArg(a, v());
-        break;
-      case '--llama-server':
-        o.llamaServer = strArg(a, v());
-        break;
-      case '--only':
-        o.only = new Set(listArg(a, v(), Object.keys(CONFIG_LABEL) as ConfigName[]));
-        break;
-      case '--help':
-      case '-h':
-        console.log(
-          'usage: npm run bench:chat -- [--keystrokes N] [--n-predict N] [--chat-tokens N] [--threads N] [--only ours,ours-2,peer] [--model file.gguf] [--engine file] [--llama-server file] [--json file]',
-        );
-        return process.exit(0);
-      default:
-        throw new Error(`unknown argument ${a} (try --help)`);
-    }
-  }
+  parseFlags(
+    argv,
+    'usage: npm run bench:chat -- [--keystrokes N] [--n-predict N] [--chat-tokens N] [--threads N] [--only ours,ours-2,peer] [--model file.gguf] [--engine file] [--llama-server file] [--json file]',
+    {
+      '--keystrokes': (v, f) => (o.keystrokes = intArg(f, v, 1, 200)),
+      '--n-predict': (v, f) => (o.nPredict = intArg(f, v, 1, 512)),
+      '--chat-tokens': (v, f) => (o.chatTokens = intArg(f, v, 8, 4096)),
+      '--threads': (v, f) => (o.threads = intArg(f, v, 1, 256)),
+      '--model': (v, f) => (o.model = strArg(f, v)),
+      '--engine': (v, f) => (o.engine = strArg(f, v)),
+      '--json': (v, f) => (o.json = strArg(f, v)),
+      '--llama-server': (v, f) => (o.llamaServer = strArg(f, v)),
+      '--only': (v, f) => (o.only = new Set(listArg(f, v, Object.keys(CONFIG_LABEL) as ConfigName[]))),
+    },
+  );
   return o;
 }
 

@@ -18,3 +18,24 @@ export function listArg<T extends string>(flag: string, v: string | undefined, a
   if (!names.length) throw new Error(`${flag} needs a list: ${allowed.join(',')}`);
   return names as T[];
 }
+
+/**
+ * Parses `--flag value` pairs, one setter per flag; `--help` prints `usage` and exits; anything else
+ * is an error naming the argument.
+ */
+export function parseFlags(
+  argv: string[],
+  usage: string,
+  flags: Record<string, (value: string | undefined, flag: string) => unknown>,
+): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') {
+      console.log(usage);
+      process.exit(0);
+    }
+    const set = flags[a];
+    if (!set) throw new Error(`unknown argument ${a} (try --help)`);
+    set(argv[++i], a);
+  }
+}
