@@ -560,7 +560,10 @@ void Engine::admit(RequestPtr req, Slot& free_slot) {
   s.stats = RequestStats{};
   s.stats.prompt_tokens = static_cast<int>(prompt.size());
   s.stats.reused_tokens = static_cast<int>(lcp);
-  s.stats.evaluated_tokens = static_cast<int>(prompt.size() - lcp);
+  // Counted as the prompt's batches are decoded (step()): a request cancelled or timed out mid-prompt
+  // reports what it evaluated, not what it would have (the next request resumes from there, and
+  // counting both would report the same tokens twice).
+  s.stats.evaluated_tokens = 0;
   s.t_admit = now_us();
   s.stats.t_queue_ms = (s.t_admit - s.req->t_submit_us) / 1000.0;
   s.last_used = ++lru_clock_;
@@ -944,6 +947,7 @@ bool Engine::step() {
         llama_memory_seq_cp(mem, s.scratch, s.id, static_cast<llama_pos>(e.start),
                             static_cast<llama_pos>(e.start + e.n));
       s.cache.insert(s.cache.end(), p.begin() + s.cache.size(), p.begin() + s.cache.size() + e.n);
+      s.stats.evaluated_tokens += e.n;
       if (!e.prompt_done) continue;
       s.t_prompt_done = now_us();
       s.stats.t_prompt_ms = (s.t_prompt_done - s.t_admit) / 1000.0;

@@ -19,7 +19,7 @@ import type { Settings } from '../settings';
 import { identifiersNearCursor } from './definitions';
 import type { ContextRing } from './ring';
 import type { TokenEstimator } from './tokens';
-import { capChunk, keepHead, keepTail, lineOf, MAX_CHUNK_CHARS, MAX_LINE_CHARS } from './window';
+import { capChunk, type Kept, keepHead, keepTail, lineOf, MAX_CHUNK_CHARS, MAX_LINE_CHARS } from './window';
 
 export interface DocumentPosition {
   uri: string;
@@ -35,6 +35,23 @@ export interface DocumentPosition {
  * prompt start by a line every few keystrokes, and the engine would re-evaluate what follows it.
  */
 export const SEND_MARGIN = 1.5;
+
+/**
+ * The first line sent is a multiple of this many lines (when the window does not reach the file's
+ * start). Cut by characters alone, the window's first line moves down by one every line's worth of
+ * typing; in blocks, it moves once every PREFIX_BLOCK_LINES lines, so between two moves consecutive
+ * keystrokes send the same text up to the cursor line (the engine re-evaluates only what was typed).
+ */
+export const PREFIX_BLOCK_LINES = 16;
+
+/** `kept` (the end of a text whose first line is document line `firstLine`) without its lines before the next block start. */
+function startAtBlock(kept: Kept, firstLine: number, lastLine: number): Kept {
+  const blockStart = Math.ceil(firstLine / PREFIX_BLOCK_LINES) * PREFIX_BLOCK_LINES;
+  if (blockStart === firstLine || blockStart > lastLine) return kept;
+  let at = 0;
+  for (let i = firstLine; i < blockStart; i++) at = kept.text.indexOf('\n', at) + 1;
+  return { text: kept.text.slice(at), lines: kept.lines - (blockStart - firstLine) };
+}
 
 /** Character budgets of the cursor window: what the token budgets hold (the engine keeps about this much). */
 export interface WindowBudget {
@@ -123,7 +140,9 @@ export function windowBudget(settings: ContextSettings, tokens: Pick<TokenEstima
 export function cursorContext(input: DocumentPosition, budget: WindowBudget, multiline: Settings['completion.multiline']): CursorContext {
   const offset = Math.max(0, Math.min(input.offset, input.text.length));
   const margin = budget.sendMargin ?? SEND_MARGIN;
-  const before = keepTail(input.text.slice(0, offset), budget.prefixChars * margin, budget.maxLineChars);
+  const cursorLine = lineOf(input.text, offset);
+  const all = keepTail(input.text.slice(0, offset), budget.prefixChars * margin, budget.maxLineChars);
+  const before = all.lines > 0 ? startAtBlock(all, cursorLine - all.lines + 1, cursorLine) : all;
   const after = keepHead(input.text.slice(offset), budget.suffixChars * margin, budget.maxLineChars);
   // The lines within the budget itself (what the engine keeps), measured on the text already cut.
   const keptBefore = margin === 1 ? before : keepTail(before.text, budget.prefixChars, budget.maxLineChars);
@@ -131,7 +150,6 @@ export function cursorContext(input: DocumentPosition, budget: WindowBudget, mul
   const linePrefix = before.text.slice(before.text.lastIndexOf('\n') + 1);
   const nl = after.text.indexOf('\n');
   const lineSuffix = nl < 0 ? after.text : after.text.slice(0, nl);
-  const cursorLine = lineOf(input.text, offset);
   return {
     uri: input.uri,
     filename: filenameOf(input.uri),
