@@ -191,7 +191,8 @@ export class ProntoLspClient implements CompletionClient, AcceptClient {
       await this.waitIdle();
       const last = await this.lastRecord();
       if (last === undefined || (last.outcome !== 'cancelled' && last.outcome !== 'error')) return;
-      if (tries >= maxTries) throw new Error(`the warm-up request did not finish in ${maxTries} tries (last: ${last.outcome} ${last.message ?? ''})`);
+      if (tries >= maxTries)
+        throw new Error(`the warm-up request did not finish in ${maxTries} tries (last: ${last.outcome} ${last.message ?? ''})`);
     }
   }
 

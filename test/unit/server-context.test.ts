@@ -8,12 +8,13 @@ import {
   completionContext,
   cursorContext,
   fimBudget,
+  PREFIX_BLOCK_LINES,
   SEND_MARGIN,
   selectExtra,
   windowBudget,
   type WindowBudget,
 } from '../../server/src/context/completionContext';
-import { findDefinitions, identifiersNearCursor } from '../../server/src/context/definitions';
+import { findDefinitions, identifiersNearCursor, StickyDefinitions } from '../../server/src/context/definitions';
 import { ContextRing, lineSetSimilarity } from '../../server/src/context/ring';
 import { CALIBRATION_SAMPLE, DEFAULT_CHARS_PER_TOKEN, TokenEstimator } from '../../server/src/context/tokens';
 import {
@@ -362,4 +363,87 @@ test('findDefinitions finds declarations in other documents, one per name', () =
     { filename: 'util.ts', text: 'export async function computeTotal(items: Item[], tax: number) {\n  return 1;' },
     { filename: 'model.py', text: 'class Item:\n    price: float' },
   ]);
+});
+
+test('typing keeps the prompt stable: extra context and suffix fixed within a word, the prefix append-only between 16-line block moves of its start', () => {
+  // A file of 200 lines, then 40 lines typed key by key at line 200 (as the bench does), with a
+  // ring chunk of another file and definitions found in another open document.
+  const head = Array.from({ length: 200 }, (_, i) => `  let value${i} = compute(${i}, value${Math.max(0, i - 1)});`).join('\n');
+  const tail = Array.from({ length: 50 }, (_, i) => `  check(result${i});`).join('\n');
+  const typed = Array.from(
+    { length: 40 },
+    (_, i) => ['  const side = makeSquare(width);', '  const total = areaOf(side) + perimeterOf(side);', '  log(total);'][i % 3],
+  ).join('\n');
+  const shapes = {
+    uri: 'file:///work/shapes.ts',
+    filename: 'shapes.ts',
+    text: 'export function makeSquare(w: number) {\n  return { w, h: w };\n}\nexport const areaOf = (s: Shape) => s.w * s.h;\nexport function perimeterOf(s: Shape) {\n  return 2 * (s.w + s.h);\n}\n',
+  };
+  const ring = new ContextRing(4, 12);
+  ring.addAround('file:///work/util.ts', 'util.ts', 'export function log(x: unknown) {\n  console.log(x);\n}', 0);
+  const settings = parseSettings({ context: { prefixTokens: 200, suffixTokens: 60 } }).settings;
+  const sticky = new StickyDefinitions(); // as the completion feature wraps its definitions
+  const sources = {
+    tokens: new TokenEstimator(),
+    ring,
+    definitions: (uri: string, names: string[]) => sticky.update(uri, findDefinitions(names, [shapes], uri)),
+  };
+  let prev: { start: number; prefix: string; stable: string; wordKey: boolean } | undefined;
+  const starts = new Set<number>();
+  let startMoves = 0;
+  let stableChanges = 0;
+  for (let k = 0; k <= typed.length; k++) {
+    const text = `${head}\n${typed.slice(0, k)}\n${tail}`;
+    const offset = head.length + 1 + k;
+    const c = completionContext({ uri: 'file:///work/a.ts', text, offset }, settings, sources);
+    const start = c.cursorLine - (c.fim.prefix.split('\n').length - 1); // the document line the prefix starts at
+    const stable = JSON.stringify([c.fim.extra ?? [], c.fim.suffix]); // what the engine places before the prefix
+    const wordKey = k > 0 && /\w/.test(typed[k - 1]!) && k > 1 && /\w/.test(typed[k - 2]!);
+    starts.add(start);
+    if (prev) {
+      if (start !== prev.start) {
+        startMoves++;
+        assert.equal(start % PREFIX_BLOCK_LINES, 0, `key ${k}: the prefix starts at a block boundary (line ${start})`);
+      } else {
+        assert.ok(c.fim.prefix.startsWith(prev.prefix), `key ${k}: the prefix only grew at the cursor`);
+      }
+      if (stable !== prev.stable) {
+        stableChanges++;
+        assert.ok(!wordKey, `key ${k} (${JSON.stringify(typed.slice(k - 3, k))}): extra/suffix changed in the middle of a word`);
+      }
+    }
+    prev = { start, prefix: c.fim.prefix, stable, wordKey };
+  }
+  // 40 typed lines: the start moves about once per 16 lines (by one line every ~35 characters if cut by characters alone).
+  assert.ok(startMoves >= 1 && startMoves <= 4, `prefix start moved ${startMoves} times over 40 lines`);
+  // The extra context changes only when a definition is found for the first time (three here: makeSquare,
+  // areaOf, perimeterOf), not each time a name enters or leaves the lines near the cursor (65 times).
+  assert.equal(stableChanges, 3, `extra/suffix changed ${stableChanges} times over ${typed.length} keys`);
+  assert.ok(starts.size === startMoves + 1);
+});
+
+test('StickyDefinitions: found definitions stay in the order found, newest last, until capacity; edited text replaces in place', () => {
+  const d = (file: string, text: string) => ({ filename: file, text });
+  const s = new StickyDefinitions(3);
+  const u = 'file:///a.ts';
+  const steps: { found: { filename: string; text: string }[]; want: string[] }[] = [
+    { found: [d('s.ts', 'function a() {\n}')], want: ['function a() {\n}'] },
+    { found: [d('s.ts', 'function b() {\n}'), d('s.ts', 'function a() {\n}')], want: ['function a() {\n}', 'function b() {\n}'] },
+    { found: [], want: ['function a() {\n}', 'function b() {\n}'] }, // the names scrolled away: kept
+    { found: [d('s.ts', 'function a() {\n  return 1;\n}')], want: ['function a() {\n  return 1;\n}', 'function b() {\n}'] },
+    {
+      found: [d('t.ts', 'function c() {}'), d('t.ts', 'function d() {}')],
+      want: ['function b() {\n}', 'function c() {}', 'function d() {}'],
+    },
+  ];
+  for (const [i, step] of steps.entries()) {
+    assert.deepEqual(
+      s.update(u, step.found).map((c) => c.text),
+      step.want,
+      `step ${i}`,
+    );
+  }
+  assert.deepEqual(s.update('file:///b.ts', []), [], 'per document');
+  s.forget(u);
+  assert.deepEqual(s.update(u, []), []);
 });

@@ -113,6 +113,37 @@ function filenameOfUri(uri: string): string {
   }
 }
 
+/**
+ * The definitions a document's prompts carry, kept from one keystroke to the next. The names near
+ * the cursor change with every line typed (a name typed, a line scrolled out of the last three), and
+ * each change of the extra chunks (placed first in the prompt) makes the engine re-evaluate or shift
+ * what follows them. So a definition stays once found, in the order it was found (new ones last,
+ * nearest the cursor), until `capacity` newer ones push it out; one found again with other text (its
+ * file was edited) is replaced in place. Keyed by file and first line (the declaration).
+ */
+export class StickyDefinitions {
+  private readonly perUri = new Map<string, ContextChunk[]>();
+
+  constructor(private readonly capacity = 4) {}
+
+  update(uri: string, found: ContextChunk[]): ContextChunk[] {
+    const key = (c: ContextChunk) => `${c.filename ?? ''}\n${c.text.split('\n', 1)[0]}`;
+    const kept = [...(this.perUri.get(uri) ?? [])];
+    for (const c of found) {
+      const i = kept.findIndex((k) => key(k) === key(c));
+      if (i < 0) kept.push(c);
+      else if (kept[i]!.text !== c.text) kept[i] = c;
+    }
+    const out = kept.slice(Math.max(0, kept.length - this.capacity));
+    this.perUri.set(uri, out);
+    return out;
+  }
+
+  forget(uri: string): void {
+    this.perUri.delete(uri);
+  }
+}
+
 /** Cap on one snippet from the client (it caps too; this protects the prompt from a careless one). */
 export const MAX_DEFINITION_CHARS = 2000;
 

@@ -17,7 +17,7 @@ import {
 } from '../../../protocol/lsp';
 import { CompletionProvider } from '../completion/provider';
 import { cursorContext, windowBudget, type ContextSources } from '../context/completionContext';
-import { combineDefinitions, EditorDefinitions } from '../context/definitions';
+import { combineDefinitions, EditorDefinitions, StickyDefinitions } from '../context/definitions';
 import { ContextRing } from '../context/ring';
 import type { TemplatesFeature } from '../templates/feature';
 import type { Feature } from './feature';
@@ -41,11 +41,13 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
       /** Set at initialize when the client can answer pronto/resolveDefinitions. */
       let editorDefinitions: EditorDefinitions | undefined;
 
+      const stickyDefinitions = new StickyDefinitions();
       const openDocuments = () => documents.all().map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() }));
       const contextSources: ContextSources = {
         tokens: ctx.tokens,
         ring,
-        definitions: (uri, names) => combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri),
+        definitions: (uri, names) =>
+          stickyDefinitions.update(uri, combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri)),
       };
       const provider = new CompletionProvider({
         getClient: () => ctx.engine.client,
@@ -73,6 +75,7 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
         closed: (uri) => {
           lastEditLine.delete(uri);
           editorDefinitions?.forget(uri);
+          stickyDefinitions.forget(uri);
         },
       });
 
