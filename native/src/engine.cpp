@@ -537,7 +537,12 @@ void Engine::admit(RequestPtr req, Slot& free_slot) {
     target->ahead.clear();
     if (target->scratch_ready) llama_memory_seq_rm(mem, target->scratch, -1, -1);
     target->scratch_ready = false;
-    if (lcp < prompt.size() - 1 && min_chunk > 0) {
+    if (lcp < prompt.size() - 1 && min_chunk > 0 && !unshare_beyond(*target, lcp)) {
+      // Another sequence still decoding shares cells past the common prefix: moving them would move
+      // them under it. Evaluate what follows the common prefix instead.
+      llama_memory_seq_rm(mem, target->id, static_cast<llama_pos>(lcp), -1);
+      target->cache.resize(lcp);
+    } else if (lcp < prompt.size() - 1 && min_chunk > 0) {
       lcp = reuse_chunks(mem, target->id, target->cache, prompt, lcp, min_chunk, &target->ahead);
     } else {
       if (!llama_memory_seq_rm(mem, target->id, static_cast<llama_pos>(lcp), -1)) {
@@ -567,6 +572,30 @@ void Engine::admit(RequestPtr req, Slot& free_slot) {
   s.t_admit = now_us();
   s.stats.t_queue_ms = (s.t_admit - s.req->t_submit_us) / 1000.0;
   s.last_used = ++lru_clock_;
+}
+
+// llama.cpp's seq_add moves a KV cell for every sequence that holds it, and the unified cell pool
+// shares cells between sequences (seq_cp copies a prefix by reference: a prefetch, a second slot
+// starting from this one's file). Before chunk reuse moves `s`'s cells past `keep`, no other
+// sequence may share them: idle sequences that might (their tokens equal `s`'s past `keep`) are cut
+// back to `keep`, and a cancelled request is ended first. Returns false when a request still
+// decoding might share them (the caller then does not move anything). Seen as "inconsistent
+// sequence positions" from llama_decode when the other sequence decoded next.
+bool Engine::unshare_beyond(Slot& s, size_t keep) {
+  llama_memory_t mem = llama_get_memory(ctx_.get());
+  bool free_to_move = true;
+  for (auto& o : slots_) {
+    if (o.get() == &s) continue;
+    if (o->req && o->req->cancelled) finish(*o, "cancelled");  // it would end before its next step anyway
+    if (common_prefix(o->cache, s.cache) <= keep) continue;
+    if (o->req) {
+      free_to_move = false;
+      continue;
+    }
+    llama_memory_seq_rm(mem, o->id, static_cast<llama_pos>(keep), -1);
+    o->cache.resize(keep);
+  }
+  return free_to_move;
 }
 
 // A request that ends during its prompt may leave reused chunks beyond `cache` in the KV: drop them.

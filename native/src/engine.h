@@ -115,6 +115,7 @@ class Engine {
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const std::string& code, const std::string& message);
   void drop_ahead(Slot& s);
+  bool unshare_beyond(Slot& s, size_t keep);
   void attach_threadpool(int n_threads);
   // Feeds one accepted token; returns false when the request has ended.
   bool accept_token(Slot& s, llama_token t);

@@ -75,7 +75,7 @@ test('cursorContext: windows, the cursor line, the lines the window spans, singl
     prefixChars,
     suffixChars,
     maxLineChars: MAX_LINE_CHARS,
-    sendMargin: 1,
+    suffixMargin: 1,
   });
   const cases: {
     doc: string;
@@ -152,13 +152,33 @@ test('cursorContext: windows, the cursor line, the lines the window spans, singl
   }
 });
 
-test('cursorContext: more is sent than the budget holds (the engine’s cut decides); the lines counted as in the prompt are the budget’s', () => {
+test('cursorContext: the suffix sends more than its budget holds (the engine’s cut decides); the prefix its budget, from a block start', () => {
   const doc = 'l0\nl1\nl2\nl3\nl4 ║x\nl5\nl6\nl7';
-  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, sendMargin: 2 }, 'auto');
-  assert.equal(c.prefix, 'l1\nl2\nl3\nl4 ', '2 × 6 characters sent');
+  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, suffixMargin: 2 }, 'auto');
+  assert.equal(c.prefix, 'l3\nl4 ', 'lines 3-4 fit 6 characters (the next block start is past the cursor: cut by lines)');
   assert.equal(c.suffix, 'x\nl5\nl6\nl7', '2 × 5 characters sent');
-  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the lines within 6 / 5 characters');
+  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the prefix sent; the suffix lines within 5 characters');
   assert.equal(SEND_MARGIN > 1, true);
+});
+
+test('cursorContext: the prefix starts on a block of PREFIX_BLOCK_LINES lines, or where a pinned window starts', () => {
+  const lines = Array.from({ length: 40 }, (_, i) => `line ${String(i).padStart(2, '0')}`); // 7 characters + newline
+  const doc = `${lines.join('\n')}\ncall(║)`;
+  const budget: WindowBudget = { prefixChars: 8 * 20, suffixChars: 10, maxLineChars: MAX_LINE_CHARS };
+  const c = cursorContext(at(doc), budget, 'auto');
+  // 20 lines fit (lines 21-39 and the cursor line 40); the block start at or after line 21 is 32.
+  assert.equal(c.firstLine, 2 * PREFIX_BLOCK_LINES);
+  assert.ok(c.prefix.startsWith('line 32\n') && c.prefix.endsWith('call('));
+  // Pinned (a prefetch after a suggestion shown with the window above): the same start, even past the budget.
+  const typedOn = doc.replace('║', `${'value + '.repeat(12)}other║`);
+  const pinned = cursorContext(at(typedOn), budget, 'auto', { startLine: c.firstLine });
+  assert.equal(pinned.firstLine, c.firstLine);
+  assert.ok(pinned.prefix.startsWith(c.prefix), 'the prefetch’s prefix extends the request’s');
+  assert.notEqual(cursorContext(at(typedOn), budget, 'auto').firstLine, c.firstLine, 'unpinned, the window would start elsewhere');
+  // A pin reaching far past the budget (stale), or past the cursor, is ignored.
+  const big = `${Array.from({ length: 2000 }, (_, i) => `line ${i}`).join('\n')}\ncall(║)`;
+  assert.equal(cursorContext(at(big), budget, 'auto', { startLine: 0 }).firstLine, cursorContext(at(big), budget, 'auto').firstLine);
+  assert.equal(cursorContext(at(doc), budget, 'auto', { startLine: 99 }).firstLine, c.firstLine);
 });
 
 test('cursorContext: a 60,000-character line never reaches the engine as such', () => {
@@ -252,7 +272,7 @@ test('completionContext: ring chunks overlapping the window are left out; defini
   assert.equal(asked[0]![0], 'Point', 'the identifier nearest the cursor first');
   assert.deepEqual(c.fim.budget, { prefix_tokens: 100, suffix_tokens: 20, extra_tokens: 1024 });
   assert.equal(c.fim.prefix.length, c.prefix.length);
-  assert.ok(c.prefix.length <= estimator.chars(100) * SEND_MARGIN);
+  assert.ok(c.prefix.length <= estimator.chars(100));
   assert.equal(c.fim.filename, 'a.ts');
 });
 
