@@ -16,6 +16,7 @@ import {
   type ResolveDefinitionsResult,
 } from '../../../protocol/lsp';
 import { CompletionProvider } from '../completion/provider';
+import { offersSuggestionBefore } from '../completion/trigger';
 import { cursorContext, windowBudget, type ContextSources } from '../context/completionContext';
 import { combineDefinitions, EditorDefinitions, StickyDefinitions } from '../context/definitions';
 import { ContextRing } from '../context/ring';
@@ -27,6 +28,12 @@ export interface CompletionFeatureOptions {
   resolveDefinitionsTimeoutMs?: number;
   /** The prompt templates (the prompts feature): a custom FIM template renders the prompt. */
   templates?: () => TemplatesFeature | undefined;
+}
+
+/** The cursor line's text after `offset`. */
+function lineSuffixAt(text: string, offset: number): string {
+  const nl = text.indexOf('\n', offset);
+  return text.slice(offset, nl < 0 ? text.length : nl);
 }
 
 export function completionFeature(options: CompletionFeatureOptions = {}): Feature {
@@ -91,6 +98,8 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
           options.templates?.()?.store.refresh();
           const offset = doc.offsetAt(params.position);
           const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+          // In the middle of a word or before other text: no suggestion, no engine request, nothing counted.
+          if (!explicit && !offersSuggestionBefore(lineSuffixAt(doc.getText(), offset))) return { items: [] };
           // Background: ask the editor for definitions near the cursor; the answer serves this request
           // if it arrives during the debounce, and later keystrokes from the cache otherwise. The
           // lines the prompt holds (the same window the provider sends) are left out.

@@ -1,9 +1,11 @@
 /**
- * Typing through the real thing keeps the engine's KV cache useful: a JSON-RPC client ↔ the LSP
- * server (spawned) ↔ the real pronto-engine on a generated GGUF. The prompt is over a thousand tokens
- * (the engine's prefix budget is cut), so a keystroke that shifted the window, reordered the extra
- * chunks or changed the suffix would show up as hundreds of evaluated tokens. Counted with the
- * engine's own figures (each request's `evaluated` in `pronto/stats`, and `/metrics`), never time.
+ * Typing through the real thing: a JSON-RPC client ↔ the LSP server (spawned) ↔ the real
+ * pronto-engine on a generated GGUF.
+ * - The engine's KV cache stays useful: the prompt is over a thousand tokens, so a keystroke that
+ *   shifted the window, reordered the extra chunks or changed the suffix would show up as hundreds of
+ *   evaluated tokens. Counted with the engine's own figures (each request's `evaluated` in
+ *   `pronto/stats`, and `/metrics`), never time.
+ * - Where suggestions are offered (server/src/completion/trigger.ts): not in the middle of a word.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +30,7 @@ const SHAPES = [
   '}',
 ].join('\n');
 
-describe('typing with the real engine: tokens evaluated per keystroke stay small', { timeout: 600_000 }, () => {
+describe('typing with the real engine', { timeout: 600_000 }, () => {
   let h: LspHarness;
   before(async () => {
     assertEngineBuilt();
@@ -83,5 +85,35 @@ describe('typing with the real engine: tokens evaluated per keystroke stay small
     // ~1,000-token prefix: before the fix, 13 keys of these 97 evaluated over 1,000 tokens, 15,276 in all.
     assert.ok(worst <= 96, `worst keystroke evaluated ${worst} tokens (${detail})`);
     assert.ok(total <= 16 * TYPED.length, `engine evaluated ${total} tokens over ${TYPED.length} keys, prefetches included (${detail})`);
+  });
+
+  test('in the middle of a word or before other text: no suggestion and no engine request; before closers, and when asked explicitly: answered', async () => {
+    const uri = 'file:///work/where.js';
+    // line 0: "const total = computeTotal(items);"   line 1: "call(arg);"
+    await h.open(uri, 'const total = computeTotal(items);\ncall(arg);\n', 'javascript');
+    const stats = async () => (await h.connection.sendRequest('pronto/stats')) as StatsResult;
+    const count = async () => ({ engine: await engineMetric(h, 'pronto_requests_total'), records: (await stats()).requests });
+    const before = await count();
+    for (const [line, character, where] of [
+      [0, 3, 'con║st'],
+      [0, 17, 'comp║uteTotal'],
+      [0, 6, 'const ║total'],
+      [1, 5, 'call(║arg)'],
+    ] as const) {
+      const r = await h.inline(uri, line, character);
+      assert.deepEqual(r.items, [], where);
+    }
+    assert.deepEqual(await count(), before, 'no engine request and nothing counted for the four positions');
+    // Before closers only (`call(arg║);`): asked.
+    await h.inline(uri, 1, 8);
+    const afterCloser = await count();
+    assert.equal(afterCloser.records, before.records + 1, 'a request before ");" is answered and counted');
+    // Explicit (Alt+\): answered even in the middle of a word.
+    await h.connection.sendRequest('textDocument/inlineCompletion', {
+      textDocument: { uri },
+      position: { line: 0, character: 3 },
+      context: { triggerKind: 1 },
+    });
+    assert.equal((await count()).records, afterCloser.records + 1, 'an explicit request is answered');
   });
 });
