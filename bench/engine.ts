@@ -3,16 +3,19 @@
 //                           [--threads 2] [--only vscode,best,ours] [--speculative] [--model path.gguf]
 //                           [--engine path/to/pronto-engine]   (default: npm run -s engine:path, the prebuilt-linked build)
 //                           [--window small|llama.vscode] [--decode-rounds 6] [--engine-args "--kv-type q8_0"]
-// See bench/README.md for what is measured and how to read the table.
+//                           [--sections traces,speculation,busy] (default traces,speculation)
+// See bench/README.md for what is measured and how to read the tables.
 
 import { existsSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureBenchModel } from '../test/support/models';
+import { ensureBenchModel, ensureModel } from '../test/support/models';
+import { startCpuLoad } from './lib/cpuLoad';
+import { speculationBounds, speculationTable } from './lib/speculation';
 import { ensureLlamaServer, llamaDecode, llamaInfill, startLlamaServer } from './lib/llamaServer';
 import { prontoDecode, prontoEngineBinary, prontoInfill, startProntoEngine } from './lib/prontoEngine';
 import { fmt, median, ratio, renderTable, summarize, type RequestSample, type TraceSummary } from './lib/stats';
-import { type FimRequest, standardTraces, windowPresets, type WindowName } from './lib/traces';
+import { type FimRequest, standardTraces, type Trace, windowPresets, type WindowName } from './lib/traces';
 import { intArg, strArg } from './lib/args';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -33,7 +36,13 @@ interface Options {
   engine?: string;
   /** Extra pronto-engine flags, e.g. "--kv-type q8_0". */
   engineArgs: string[];
+  sections: Set<Section>;
+  /** Unrelated draft model for the speculation bounds (default: the tiny qwen2 test model, same vocabulary as the bench model). */
+  unrelatedDraft?: string;
 }
+
+type Section = 'traces' | 'speculation' | 'busy';
+const SECTIONS: Section[] = ['traces', 'speculation', 'busy'];
 
 type ConfigName = 'vscode' | 'best' | 'ours';
 const CONFIG_LABEL: Record<ConfigName, string> = {
@@ -53,6 +62,7 @@ function parseArgs(argv: string[]): Options {
     threads: 2,
     only: new Set(['vscode', 'best', 'ours']),
     speculative: false,
+    sections: new Set<Section>(['traces', 'speculation']),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -94,6 +104,16 @@ function parseArgs(argv: string[]): Options {
       case '--engine':
         o.engine = strArg(a, v());
         break;
+      case '--unrelated-draft':
+        o.unrelatedDraft = strArg(a, v());
+        break;
+      case '--sections': {
+        const names = (v() ?? '').split(',').filter(Boolean);
+        for (const n of names) if (!SECTIONS.includes(n as Section)) throw new Error(`--sections: unknown "${n}" (${SECTIONS.join(', ')})`);
+        if (!names.length) throw new Error(`--sections needs a list: ${SECTIONS.join(',')}`);
+        o.sections = new Set(names as Section[]);
+        break;
+      }
       case '--only': {
         const names = (v() ?? '').split(',').filter(Boolean);
         for (const n of names) if (!(n in CONFIG_LABEL)) throw new Error(`--only: unknown config "${n}" (vscode, best, ours)`);
@@ -104,7 +124,7 @@ function parseArgs(argv: string[]): Options {
       case '--help':
       case '-h':
         console.log(
-          'usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N] [--engine-args flags]',
+          'usage: npm run bench:engine -- [--json file] [--keystrokes N] [--n-predict N] [--decode-tokens N] [--threads N] [--only vscode,best,ours] [--speculative] [--model file.gguf] [--engine file] [--window small|llama.vscode] [--decode-rounds N] [--engine-args flags] [--sections traces,speculation,busy] [--unrelated-draft file.gguf]',
         );
         return process.exit(0);
       default:
@@ -127,63 +147,82 @@ async function startTarget(
   llamaBin: string | undefined,
   engineBin: string | undefined,
 ): Promise<Target> {
-  if (name === 'ours') {
-    const e = await startProntoEngine({ bin: engineBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: o.engineArgs });
-    return {
-      infill: (r) => prontoInfill(e, r, o.nPredict, o.speculative),
-      decode: (p) => prontoDecode(e, p, o.decodeTokens),
-      stop: () => e.stop(),
-    };
-  }
-  const s = await startLlamaServer(
-    name === 'vscode'
-      ? { bin: llamaBin!, model, threads: o.threads, ctx: 8192, parallel: 1, args: ['--cache-reuse', '256'] }
-      : { bin: llamaBin!, model, threads: o.threads, ctx: 16384, parallel: 4, args: ['--cache-reuse', '256', '--spm-infill'] },
-  );
-  return { infill: (r) => llamaInfill(s, r, o.nPredict), decode: (p) => llamaDecode(s, p, o.decodeTokens), stop: () => s.stop() };
+  if (name === 'ours') return startOurs(o, model, engineBin!, o.threads, o.engineArgs);
+  return startPeer(name, o, model, llamaBin!, o.threads, []);
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  const started = Date.now();
-  const log = (s: string): void => console.error(s);
+function startOurs(o: Options, model: string, bin: string, threads: number, args: string[]): Promise<Target> {
+  return startProntoEngine({ bin, model, threads, ctx: 16384, parallel: 4, args }).then((e) => ({
+    infill: (r: FimRequest) => prontoInfill(e, r, o.nPredict, o.speculative),
+    decode: (p: string) => prontoDecode(e, p, o.decodeTokens),
+    stop: () => e.stop(),
+  }));
+}
 
-  if (!o.model) log('bench model: generating if missing (.cache/models)...');
-  const model = o.model ?? (await ensureBenchModel());
-  const needPeer = o.only.has('vscode') || o.only.has('best');
-  if (needPeer) log('llama-server: building if needed...');
-  const llamaBin = needPeer ? await ensureLlamaServer(repoRoot) : undefined;
-  let engineBin: string | undefined;
-  const skipped: Record<string, string> = {};
-  if (o.only.has('ours')) {
-    const r = o.engine
-      ? existsSync(o.engine)
-        ? { bin: path.resolve(o.engine) }
-        : { why: `--engine ${o.engine} does not exist` }
-      : await prontoEngineBinary();
-    if (r.bin) engineBin = r.bin;
-    else {
-      skipped.ours = `pronto-engine not available: ${r.why}`;
-      o.only.delete('ours');
-      log(`NOTE: ${skipped.ours}`);
+function startPeer(name: 'vscode' | 'best', o: Options, model: string, bin: string, threads: number, extra: string[]): Promise<Target> {
+  return startLlamaServer(
+    name === 'vscode'
+      ? { bin, model, threads, ctx: 8192, parallel: 1, args: ['--cache-reuse', '256', ...extra] }
+      : { bin, model, threads, ctx: 16384, parallel: 4, args: ['--cache-reuse', '256', '--spm-infill', ...extra] },
+  ).then((s) => ({
+    infill: (r: FimRequest) => llamaInfill(s, r, o.nPredict),
+    decode: (p: string) => llamaDecode(s, p, o.decodeTokens),
+    stop: () => s.stop(),
+  }));
+}
+
+/**
+ * Runs one trace on already started targets: warm-up requests (not measured), then every keystroke
+ * on every target, taking turns request by request (the first in turn rotates) so a change in machine
+ * load hits them alike; only one request is in flight at any time.
+ */
+async function runKeystrokes(
+  targets: Map<string, Target>,
+  trace: Trace,
+  o: Options,
+  log: (s: string) => void,
+  beforeKeys?: () => void,
+): Promise<Map<string, RequestSample[]>> {
+  const names = [...targets.keys()];
+  for (const c of names) for (const w of trace.warmup) await targets.get(c)!.infill(w);
+  beforeKeys?.();
+  const samples = new Map<string, RequestSample[]>(names.map((c) => [c, []]));
+  for (const [k, req] of trace.keystrokes.entries()) {
+    const order = names.map((_, j) => names[(j + k) % names.length]!);
+    for (const c of order) {
+      const s = await targets.get(c)!.infill(req);
+      if (s.generated !== o.nPredict)
+        throw new Error(`${c} keystroke ${k + 1}: generated ${s.generated} tokens, expected ${o.nPredict} (ignore_eos)`);
+      samples.get(c)!.push(s);
+      log(
+        `    key ${String(k + 1).padStart(2)} ${c.padEnd(10)}: evaluated ${String(s.evaluated).padStart(4)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`,
+      );
     }
   }
+  return samples;
+}
 
-  const traces = standardTraces(repoRoot, o.keystrokes, windowPresets[o.window]);
+type TraceResults = Partial<
+  Record<
+    ConfigName,
+    {
+      traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>;
+      decode?: Awaited<ReturnType<Target['decode']>> & { rounds: number[] };
+    }
+  >
+>;
+
+async function tracesSection(
+  o: Options,
+  model: string,
+  llamaBin: string | undefined,
+  engineBin: string | undefined,
+  traces: Trace[],
+  log: (s: string) => void,
+): Promise<{ table: string; results: TraceResults; configs: ConfigName[] }> {
   const configs = (['vscode', 'best', 'ours'] as ConfigName[]).filter((c) => o.only.has(c));
-  const results: Partial<
-    Record<
-      ConfigName,
-      {
-        traces: Record<string, { summary: TraceSummary; samples: RequestSample[] }>;
-        decode?: Awaited<ReturnType<Target['decode']>> & { rounds: number[] };
-      }
-    >
-  > = {};
+  const results: TraceResults = {};
   const decodePrompt = traces[0]!.keystrokes[0]!.prefix.split('\n').slice(-12).join('\n');
-
-  // All configurations run side by side and take turns request by request, so a change in machine
-  // load (other processes) hits them alike; only one request is in flight at any time.
   for (const c of configs) results[c] = { traces: {} };
   for (const [i, trace] of traces.entries()) {
     log(`\n== trace ${trace.name}: ${trace.description}`);
@@ -194,21 +233,7 @@ async function main(): Promise<void> {
         log(`  starting ${CONFIG_LABEL[c]}`);
         targets.set(c, await startTarget(c, o, model, llamaBin, engineBin));
       }
-      for (const c of configs) for (const w of trace.warmup) await targets.get(c)!.infill(w);
-      const samples = new Map<ConfigName, RequestSample[]>(configs.map((c) => [c, []]));
-      for (const [k, req] of trace.keystrokes.entries()) {
-        // Rotate who goes first, so no configuration always follows the same one.
-        const order = configs.map((_, j) => configs[(j + k) % configs.length]!);
-        for (const c of order) {
-          const s = await targets.get(c)!.infill(req);
-          if (s.generated !== o.nPredict)
-            throw new Error(`${c} keystroke ${k + 1}: generated ${s.generated} tokens, expected ${o.nPredict} (ignore_eos)`);
-          samples.get(c)!.push(s);
-          log(
-            `    key ${String(k + 1).padStart(2)} ${c.padEnd(6)}: evaluated ${String(s.evaluated).padStart(4)} / ${s.promptTokens} prompt tokens, ttft ${fmt(s.ttftMs)} ms (first text ${fmt(s.firstTextMs)}), total ${fmt(s.latencyMs)} ms`,
-          );
-        }
-      }
+      const samples = await runKeystrokes(targets, trace, o, log);
       for (const c of configs) results[c]!.traces[trace.name] = { summary: summarize(samples.get(c)!), samples: samples.get(c)! };
       // Plain decode on the last trace's servers (vscode is the same binary as best: skipped), with
       // the trace's sequences still resident. Decode speed swings 10-20% from run to run on a shared
@@ -240,7 +265,6 @@ async function main(): Promise<void> {
     }
   }
 
-  // ----- table
   const cols = configs.map((c) => (c === 'vscode' ? 'peer:vscode' : c === 'best' ? 'peer:best' : 'ours'));
   const header = ['metric', ...cols];
   if (results.ours && results.vscode) header.push('ours/vscode');
@@ -269,22 +293,164 @@ async function main(): Promise<void> {
   if (results.ours && results.best)
     decRow.push(ratio(results.ours.decode?.clientTokPerS ?? NaN, results.best.decode?.clientTokPerS ?? NaN));
   rows.push(decRow);
+  return { table: renderTable(header, rows), results, configs };
+}
 
-  const table = renderTable(header, rows);
+/**
+ * The keystroke trace (one file) on a machine that is not idle: a process spins on one core while the
+ * keystrokes run. llama-server and ours with the thread counts and spin/sleep settings that matter.
+ */
+async function busySection(
+  o: Options,
+  model: string,
+  llamaBin: string | undefined,
+  engineBin: string | undefined,
+  trace: Trace,
+  log: (s: string) => void,
+) {
+  const variants: Array<{ key: string; label: string; start: () => Promise<Target> }> = [];
+  if (llamaBin) {
+    variants.push({
+      key: 'peer t2',
+      label: 'llama-server best config, -t 2 (default --poll 50)',
+      start: () => startPeer('best', o, model, llamaBin, 2, []),
+    });
+    variants.push({ key: 'peer t1', label: 'llama-server best config, -t 1', start: () => startPeer('best', o, model, llamaBin, 1, []) });
+  }
+  if (engineBin) {
+    for (const [threads, poll] of [
+      [2, 50],
+      [2, 0],
+      [1, 50],
+      [1, 0],
+    ] as const)
+      variants.push({
+        key: `ours t${threads} p${poll}`,
+        label: `pronto-engine --threads ${threads} --poll ${poll}`,
+        start: () => startOurs(o, model, engineBin, threads, [...o.engineArgs, '--poll', String(poll)]),
+      });
+  }
+  log(`\n== busy machine: trace ${trace.name} with a process spinning on one core`);
+  const targets = new Map<string, Target>();
+  let load: ReturnType<typeof startCpuLoad> | undefined;
+  try {
+    for (const v of variants) {
+      log(`  starting ${v.label}`);
+      targets.set(v.key, await v.start());
+    }
+    const samples = await runKeystrokes(targets, trace, o, log, () => {
+      load = startCpuLoad(1);
+      log(`  competing load started (${load.core === undefined ? 'not pinned: no taskset' : `pinned to CPU ${load.core}`})`);
+    });
+    const summaries = new Map([...samples].map(([k, v]) => [k, summarize(v)]));
+    const base = summaries.get('peer t2');
+    const header = [
+      'busy machine: configuration',
+      'TTFT p50',
+      'latency p50',
+      'latency p95',
+      'evaluated/req',
+      'p50 vs peer t2',
+      'p95 vs peer t2',
+    ];
+    const rows = variants.map((v) => {
+      const s = summaries.get(v.key)!;
+      return [
+        `  ${v.label}`,
+        fmt(s.ttftP50),
+        fmt(s.latencyP50),
+        fmt(s.latencyP95),
+        fmt(s.evaluatedMean, 1),
+        base ? ratio(s.latencyP50, base.latencyP50) : 'n/a',
+        base ? ratio(s.latencyP95, base.latencyP95) : 'n/a',
+      ];
+    });
+    return { table: renderTable(header, rows), pinned: load?.core, samples: Object.fromEntries(samples) };
+  } finally {
+    load?.stop();
+    for (const t of targets.values()) await t.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const log = (s: string): void => console.error(s);
+
+  if (!o.model) log('bench model: generating if missing (.cache/models)...');
+  const model = o.model ?? (await ensureBenchModel());
+  const needPeer = (o.sections.has('traces') && (o.only.has('vscode') || o.only.has('best'))) || o.sections.has('busy');
+  if (needPeer) log('llama-server: building if needed...');
+  const llamaBin = needPeer ? await ensureLlamaServer(repoRoot) : undefined;
+  let engineBin: string | undefined;
+  const skipped: Record<string, string> = {};
+  {
+    const r = o.engine
+      ? existsSync(o.engine)
+        ? { bin: path.resolve(o.engine) }
+        : { why: `--engine ${o.engine} does not exist` }
+      : await prontoEngineBinary();
+    if (r.bin) engineBin = r.bin;
+    else {
+      skipped.ours = `pronto-engine not available: ${r.why}`;
+      o.only.delete('ours');
+      log(`NOTE: ${skipped.ours}`);
+    }
+  }
+
+  const traces = standardTraces(repoRoot, o.keystrokes, windowPresets[o.window]);
+  const out: Record<string, unknown> = {};
+  const tables: string[] = [];
+  if (o.sections.has('traces')) {
+    const t = await tracesSection(o, model, llamaBin, engineBin, traces, log);
+    out.traces = { configs: Object.fromEntries(t.configs.map((c) => [c, CONFIG_LABEL[c]])), results: t.results, table: t.table };
+    tables.push(t.table);
+  }
+  if (o.sections.has('speculation') && engineBin) {
+    log('\n== speculation bounds');
+    const unrelatedDraft = o.unrelatedDraft ?? (o.model ? undefined : await ensureModel('qwen2'));
+    if (!unrelatedDraft) skipped.unrelated = 'no --unrelated-draft for this --model (it needs the same vocabulary)';
+    const rows = await speculationBounds(
+      {
+        engineBin,
+        model,
+        unrelatedDraft,
+        threads: o.threads,
+        decodeTokens: o.decodeTokens,
+        rounds: o.decodeRounds,
+        engineArgs: o.engineArgs,
+        prompt: traces[0]!.keystrokes[0]!.prefix.split('\n').slice(-12).join('\n'),
+      },
+      log,
+    );
+    const t = speculationTable(rows, o.decodeTokens, o.decodeRounds);
+    const table = renderTable(t.header, t.rows);
+    out.speculation = { rows, unrelatedDraft, table };
+    tables.push(table);
+  }
+  if (o.sections.has('busy')) {
+    const b = await busySection(o, model, llamaBin, engineBin, traces[0]!, log);
+    out.busy = b;
+    tables.push(b.table);
+  }
+
   console.log(
     `\nEngine benchmark: ${path.basename(model)}, ${o.threads} threads, ${o.keystrokes} keystrokes/trace, ${o.nPredict} tokens/request (ignore_eos), window ${o.window} (${windowPresets[o.window].prefixLines}/${windowPresets[o.window].suffixLines}/${windowPresets[o.window].extraLines} lines)` +
-      `${o.speculative ? ', ours WITH speculation' : ', no speculation'}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+      `${o.speculative ? ', ours WITH speculation' : ', no speculation'}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
   );
   if (engineBin)
     console.log(
       `ours: ${engineBin} (${o.engine ? '--engine' : 'npm run -s engine:path'})${o.engineArgs.length ? ` ${o.engineArgs.join(' ')}` : ''}`,
     );
-  console.log(table);
+  console.log(tables.join('\n\n'));
   for (const [k, why] of Object.entries(skipped)) console.log(`(${k} skipped: ${why})`);
   console.log(`total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   if (o.json) {
-    const out = {
+    const json = {
       date: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, totalMemBytes: os.totalmem(), loadavg: os.loadavg() },
       model,
@@ -298,14 +464,13 @@ async function main(): Promise<void> {
         speculative: o.speculative,
         window: windowPresets[o.window],
         windowName: o.window,
+        sections: [...o.sections],
       },
-      configs: Object.fromEntries(configs.map((c) => [c, CONFIG_LABEL[c]])),
       traces: traces.map((t) => ({ name: t.name, description: t.description })),
-      results,
+      ...out,
       skipped,
-      table,
     };
-    writeFileSync(o.json, JSON.stringify(out, null, 2));
+    writeFileSync(o.json, JSON.stringify(json, null, 2));
     log(`wrote ${o.json}`);
   }
 }

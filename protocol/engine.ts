@@ -81,7 +81,8 @@ export interface SamplingParams {
 export interface Limits {
   /** Tokens to generate at most (default 64, engine caps at 4096). */
   max_tokens?: number;
-  /** Stop generating after this many milliseconds of decoding (finish_reason "time"). */
+  /** Stop after this many milliseconds from submission, waiting included (finish_reason "time"; a
+   *  request still waiting for a sequence when it runs out ends with no tokens). */
   time_budget_ms?: number;
   /** Stop before any of these strings; the stop string is not included. */
   stop?: string[];
@@ -100,6 +101,13 @@ export interface SpeculativeParams {
   ngram?: boolean;
 }
 
+/**
+ * Scheduling class: interactive completions are admitted and decoded ahead of chat, chat ahead of batch
+ * work, and a waiting request of a higher class preempts a running one of a lower class (it pauses and
+ * resumes later where it stopped). Default: `chat` for `messages`, `interactive` otherwise.
+ */
+export type Priority = 'interactive' | 'chat' | 'batch';
+
 /** Exactly one of `fim`, `prompt`, `messages`. */
 export interface SubmitMessage {
   type: 'submit';
@@ -117,6 +125,7 @@ export interface SubmitMessage {
   sampling?: SamplingParams;
   limits?: Limits;
   speculative?: SpeculativeParams;
+  priority?: Priority;
 }
 
 export interface CancelMessage {
@@ -155,6 +164,8 @@ export const requestStatsSchema = z.object({
    * it was not cancelled. Bounds cancellation by steps, whatever the machine's speed.
    */
   steps_after_cancel: z.number(),
+  /** Times the request yielded its sequence (to a higher class, or for KV room) and resumed; older engines omit it. */
+  preemptions: z.number().optional(),
 });
 export type RequestStats = z.infer<typeof requestStatsSchema>;
 

@@ -2,6 +2,7 @@
 // Builds llama.cpp's llama-server (CPU, Release) from the pinned source in native/.deps/llama.cpp
 // into native/.deps/llama-server-build. It is the peer the engine benchmark compares against.
 // Incremental: re-running only rebuilds what changed. Prints the binary path on success.
+// PRONTO_LLAMA_SERVER_BUILD=dir builds elsewhere (e.g. when native/.deps is a shared read-only cache).
 //   node scripts/build-llama-server.mjs [--print-path]
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -11,7 +12,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'native/.deps/llama.cpp');
-const build = join(root, 'native/.deps/llama-server-build');
+const build = process.env.PRONTO_LLAMA_SERVER_BUILD
+  ? resolve(process.env.PRONTO_LLAMA_SERVER_BUILD)
+  : join(root, 'native/.deps/llama-server-build');
 const bin = join(build, 'bin/llama-server');
 
 const { values: options } = parseArgs({ args: process.argv.slice(2), strict: true, options: { 'print-path': { type: 'boolean' } } });

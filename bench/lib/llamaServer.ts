@@ -7,8 +7,12 @@ import type { FimRequest } from './traces';
 import { startServerProcess, type InferenceServerOptions, type ServerProcess } from './process';
 import type { RequestSample } from './stats';
 
+/** Where scripts/build-llama-server.mjs builds it ($PRONTO_LLAMA_SERVER_BUILD, else native/.deps/llama-server-build). */
 export function llamaServerBinary(repoRoot: string): string {
-  return path.join(repoRoot, 'native/.deps/llama-server-build/bin/llama-server');
+  const build = process.env.PRONTO_LLAMA_SERVER_BUILD
+    ? path.resolve(process.env.PRONTO_LLAMA_SERVER_BUILD)
+    : path.join(repoRoot, 'native/.deps/llama-server-build');
+  return path.join(build, 'bin/llama-server');
 }
 
 /** Builds llama-server if needed (scripts/build-llama-server.mjs, incremental) and returns its path. */

@@ -1,53 +1,40 @@
 // The engine: one llama.cpp model + context, several sequences in it, ONE inference thread fed by a
 // queue. The protocol layer (protocol_json.cpp, http_server.cpp) turns JSON into `Request`s and hands
 // them over with submit(); results come back through each request's `Sink`.
+//
+// Where things are (native/README.md has the map):
+//   engine.cpp        this class: lifecycle, the inference loop (intake, waiting, admission,
+//                     preemption, the exception boundary), finishing requests
+//   decode_step.cpp   one batched decode: batch building, KV room, verification of drafts
+//   scheduler.h       the policy: priorities, the bounded wait queue, whom to preempt (pure)
+//   kv_reuse.h        which sequence a request runs in, chunk reuse with shifts (pure)
+//   kv_cache.h        the sequence operations and the exact model of the cell pool (pure)
+//   sampler.h         logits -> token (llama.cpp's sampler chain + the request's generator)
+//   speculator.h      n-gram and draft-model drafts, verification, adaptive draft length
+//   model_loader.h    model and context creation, the KV-type policy, the CPU thread pool
+//   tokenizer.h       the one tokenize function;  fim.cpp  the FIM prompt
 #pragma once
-#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "kv_cache.h"
+#include "kv_reuse.h"
 #include "llama.h"
 #include "metrics.h"
+#include "model_loader.h"
+#include "sampler.h"
+#include "scheduler.h"
+#include "speculator.h"
+#include "tokenizer.h"
 #include "types.h"
 
 namespace pronto {
-
-struct LlamaModelDeleter {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct LlamaContextDeleter {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-using ModelPtr = std::unique_ptr<llama_model, LlamaModelDeleter>;
-using ContextPtr = std::unique_ptr<llama_context, LlamaContextDeleter>;
-
-struct EngineOptions {
-  std::string model_path;
-  std::string draft_model_path;
-  int gpu_layers = -1;  // -1 = all when a GPU is present
-  int n_ctx = 4096;
-  int n_parallel = 4;
-  int n_threads = 0;  // 0 = hardware concurrency
-  int n_batch = 512;
-  int cache_reuse = 32;  // min chunk for reuse with position shift, 0 = off
-  // KV cache element type: auto (default: q8_0 for head sizes divisible by 64, else f16), q8_0 or f16.
-  // q8_0: half the memory, balanced CPU attention with several long sequences resident. Why: load().
-  std::string kv_type = "auto";
-  std::string fim_order = "spm";  // spm (reuse-friendly, default) | psm
-};
-
-struct ModelInfo {
-  std::string path, name, arch;
-  uint64_t n_params = 0, size_bytes = 0;
-  int n_ctx_train = 0, n_vocab = 0;
-};
 
 struct DeviceInfo {
   std::string name, type;
@@ -59,16 +46,24 @@ struct FimInfo {
   std::string order = "spm";
 };
 
-// Prompt tokens whose KV entries were kept (and moved) by chunk reuse, beyond the common prefix.
-struct KeptChunk {
-  size_t pos;
-  std::vector<llama_token> tokens;
-};
-
 // Output of the pure prompt builders.
 struct BuiltPrompt {
   std::vector<llama_token> tokens;
   std::string line_prefix;
+};
+
+// The engine's sequence operations: llama.cpp's memory and the ledger that models it, in step.
+class LlamaKv : public KvCache {
+ public:
+  LlamaKv(llama_context* ctx, KvLedger& ledger) : ctx_(ctx), ledger_(ledger) {}
+  void seq_rm(int seq, int p0, int p1) override;
+  void seq_cp(int src, int dst, int p0, int p1) override;
+  void seq_add(int seq, int p0, int p1, int delta) override;
+  void clear();
+
+ private:
+  llama_context* ctx_;
+  KvLedger& ledger_;
 };
 
 class Engine {
@@ -83,76 +78,95 @@ class Engine {
   void start();
   void stop();
 
-  // Thread-safe. Tokenizes with the target vocabulary.
+  // Thread-safe. Tokenizes with the target vocabulary (tokenizer.h: safe for any input).
   std::vector<llama_token> tokenize(const std::string& text, bool add_special, bool parse_special) const;
   std::string token_piece(llama_token t) const;
   BuiltPrompt build_fim(const FimInput& fim, int max_tokens) const;
   // Applies `chat_template` (a llama.cpp built-in name or template text) when given, else the model's
-  // own. Throws BadRequest no_chat_template when neither is one llama.cpp supports.
+  // own. Throws EngineError no_chat_template when neither is one llama.cpp supports.
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,
                                   const std::string& chat_template = "") const;
 
-  // Thread-safe: queue a request (already validated); results arrive on its sink.
+  // Thread-safe: queue a request (already validated); results arrive on its sink (from the inference
+  // thread), including `overloaded` when the wait queue is full.
   void submit(RequestPtr req);
   // Thread-safe: stop the request within one decode step.
   void cancel(const RequestPtr& req);
 
-  const ModelInfo& model_info() const { return model_info_; }
-  const ModelInfo* draft_info() const { return draft_ ? &draft_info_ : nullptr; }
+  const ModelInfo& model_info() const { return models_.info; }
+  const ModelInfo* draft_info() const { return models_.draft ? &models_.draft_info : nullptr; }
   const FimInfo& fim_info() const { return fim_info_; }
   int n_ctx() const { return n_ctx_; }
-  const std::string& kv_type() const { return kv_type_; }
+  const std::string& kv_type() const { return models_.kv_type; }
   int n_parallel() const { return n_parallel_; }
   int busy_sequences() const { return std::max(0, busy_.load()); }
   Metrics& metrics() { return metrics_; }
   double kv_usage() const { return kv_usage_.load(); }
 
  private:
+  struct Job;
   struct Slot;
+  using JobPtr = std::shared_ptr<Job>;
+
+  // engine.cpp: the inference thread
   void loop();
-  void admit(RequestPtr req, Slot& slot);
-  bool step();  // one batched decode; returns false when idle
+  void iterate(std::deque<RequestPtr>& submitted);
+  void take_submitted(std::deque<RequestPtr>& submitted);
+  void expire_waiting();
+  void admit_waiting();
+  bool has_idle_slot() const;
+  int room_for(const Placement& p) const;
+  void start_job(JobPtr job, const Placement& p);
+  void preempt(Slot& s);
+  bool make_room(int cells);
+  bool free_one();
+  void evict(Slot& s);
+  void drop_ahead(Slot& s);
+  std::vector<RunningView> running() const;
+  std::vector<SlotView> slot_views() const;
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const std::string& code, const std::string& message);
-  void drop_ahead(Slot& s);
-  bool unshare_beyond(Slot& s, size_t keep);
-  void attach_threadpool(int n_threads);
-  // Feeds one accepted token; returns false when the request has ended.
-  bool accept_token(Slot& s, llama_token t);
-  llama_token sample(Slot& s, const float* logits, std::vector<std::pair<llama_token, float>>* probs);
-  std::vector<llama_token> ngram_draft(const Slot& s, int n_max) const;
-  using Dist = std::vector<std::pair<llama_token, float>>;
-  std::vector<llama_token> model_draft(Slot& s, int n_max, std::vector<Dist>* q);
-  bool sync_draft(Slot& s);
+  void finish_waiting(Job& job, const std::string& reason);
+  void report_done(Job& job, const std::string& reason);
+  void report_error(Job& job, const std::string& code, const std::string& message);
+  void release(Slot& s);
+  void abort_request(Slot& s, const std::exception& ex);
+  void recover(const std::string& why);
+  void update_gauges();
 
-  // A persistent CPU thread pool attached to the contexts (as llama-server does): without one, ggml
-  // builds without OpenMP (the prebuilt libraries) create and join worker threads on every decode.
-  struct ThreadPool {
-    ggml_threadpool* pool = nullptr;
-    void (*free_fn)(ggml_threadpool*) = nullptr;
-    ~ThreadPool() {
-      if (pool && free_fn) free_fn(pool);
-    }
-  };
-  ThreadPool threadpool_;  // declared before the contexts: destroyed after them
-  ModelPtr model_;
-  ContextPtr ctx_;
-  ModelPtr draft_;
-  ContextPtr draft_ctx_;
+  // decode_step.cpp: one batched decode
+  bool step();
+  bool accept_token(Slot& s, llama_token t);
+  void verify(Slot& s, int first, const std::vector<llama_token>& draft, const std::vector<Dist>& q,
+              DraftControl* control);
+  std::vector<llama_token> model_draft(Slot& s, int n, std::vector<Dist>* q);
+  int draft_room(const Slot& s) const;
+
+  LoadedModels models_;  // first: destroyed last
+  std::unique_ptr<DraftModel> draft_;
   const llama_vocab* vocab_ = nullptr;
-  ModelInfo model_info_, draft_info_;
+  Tokenizer tokenizer_;
   FimInfo fim_info_;
   std::vector<llama_token> eog_tokens_;
   int n_ctx_ = 0, n_parallel_ = 0, n_batch_ = 512, n_vocab_ = 0;
-  std::string kv_type_;
-  int64_t lru_clock_ = 0;
   bool can_shift_ = false;
   int cache_reuse_ = 32;
+  bool share_kv_across_tenants_ = false;
 
+  KvLedger ledger_;
+  std::unique_ptr<LlamaKv> kv_;
   llama_batch batch_{};
   bool batch_ready_ = false;
+  std::vector<float> dense_q_;  // verification scratch, n_vocab zeros
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::deque<RequestPtr> queue_;
+  WaitQueue<JobPtr> waiting_;
+  int64_t lru_clock_ = 0;
+  uint64_t arrivals_ = 0, admissions_ = 0;
+  int failed_iterations_ = 0;
+  DraftControl ngram_prior_, model_prior_;  // where each draft source stood when the last request ended
+  enum class Failpoint { kNone, kOnce, kAlways } failpoint_ = Failpoint::kNone;
+
+  std::deque<RequestPtr> submitted_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable cv_;
   bool running_ = false;
@@ -161,7 +175,5 @@ class Engine {
   std::atomic<double> kv_usage_{0.0};
   Metrics metrics_;
 };
-
-ModelInfo describe_model(const llama_model* model, const std::string& path);
 
 }  // namespace pronto

@@ -32,6 +32,7 @@
 #include <algorithm>
 
 #include "engine.h"
+#include "errors.h"
 
 namespace pronto {
 
@@ -64,7 +65,7 @@ BuiltPrompt Engine::build_fim(const FimInput& fim, int max_tokens) const {
 
   // Budget: the prompt plus the generation must fit the context.
   int budget = n_ctx_ - std::min(max_tokens, n_ctx_ / 2) - 8;
-  if (budget < 16) throw BadRequest{"prompt_too_long", "context too small for this request"};
+  if (budget < 16) throw EngineError("prompt_too_long", "context too small for this request");
 
   std::vector<std::vector<llama_token>> chunks;
   for (const auto& c : fim.extra) {

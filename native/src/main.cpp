@@ -70,12 +70,17 @@ static const char* kUsage =
     "  --ctx N              context size in tokens, shared by all sequences (default 4096)\n"
     "  --parallel N         sequences kept in the context (default 4)\n"
     "  --batch N            prompt tokens per decode (default 512)\n"
-    "  --threads N          CPU threads (default: all cores)\n"
+    "  --threads N          CPU threads (default: all cores but one; see bench/README.md, busy machine)\n"
     "  --kv-type T          KV cache type: auto (default: q8_0 when the head size is divisible by 64,\n"
     "                       else f16), q8_0, f16. q8_0 takes half the memory and keeps CPU decode\n"
     "                       fast with several long sequences resident\n"
     "  --fim-order spm|psm  FIM prompt order (default spm: suffix first, the text before the cursor last)\n"
     "  --cache-reuse N      reuse cached chunks of >= N tokens after an edit, shifting them (default 32, 0 = off)\n"
+    "  --max-queue N        requests that may wait for a sequence or KV room (default 256); beyond: overloaded\n"
+    "  --share-kv-across-tenants\n"
+    "                       let KV prefix reuse cross tenants (API keys); off: a tenant never reuses (or\n"
+    "                       learns anything about) another tenant's prompts\n"
+    "  --poll N             CPU threads spin N% before sleeping between computations (0-100, default 50)\n"
     "  --host ADDR          bind address (default 127.0.0.1)\n"
     "  --port N             port, 0 = any free port (default 0)\n"
     "  --api-key KEY        require Authorization: Bearer KEY (required off loopback); visible to other local\n"
@@ -171,6 +176,12 @@ int main(int argc, char** argv) {
       eo.n_batch = parse_int(a, need(), 32, 8192);
     else if (a == "--cache-reuse")
       eo.cache_reuse = parse_int(a, need(), 0, 1 << 20);
+    else if (a == "--max-queue")
+      eo.max_queue = parse_int(a, need(), 1, 1 << 20);
+    else if (a == "--share-kv-across-tenants")
+      eo.share_kv_across_tenants = true;
+    else if (a == "--poll")
+      eo.poll = parse_int(a, need(), 0, 100);
     else if (a == "--kv-type") {
       eo.kv_type = need();
       if (eo.kv_type != "auto" && eo.kv_type != "f16" && eo.kv_type != "q8_0")

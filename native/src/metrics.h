@@ -50,7 +50,8 @@ struct Metrics {
   Histogram latency{{0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30}};
   Histogram per_token{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}};
   std::atomic<uint64_t> requests{0}, prompt_evaluated{0}, prompt_reused{0}, generated{0}, drafted{0}, accepted{0},
-      cancellations{0}, evictions{0};
+      cancellations{0}, evictions{0}, preemptions{0}, admission_waits{0}, queue_timeouts{0};
+  std::atomic<int64_t> queue_depth{0};  // requests waiting for a sequence or KV room
   std::mutex errors_mutex;
   std::map<std::string, uint64_t> errors;
 
@@ -75,6 +76,13 @@ struct Metrics {
     counter("pronto_accepted_tokens_total", "Speculative tokens accepted.", accepted.load());
     counter("pronto_cancellations_total", "Requests cancelled.", cancellations.load());
     counter("pronto_kv_evictions_total", "Idle sequences evicted from the KV cache for room.", evictions.load());
+    counter("pronto_preemptions_total",
+            "Running requests that yielded their sequence (to a higher priority, or for KV room) and resumed later.",
+            preemptions.load());
+    counter("pronto_admission_waits_total", "Requests that had to wait for a free sequence or KV room.",
+            admission_waits.load());
+    counter("pronto_queue_timeouts_total", "Requests whose time budget ran out while they waited.",
+            queue_timeouts.load());
     o << "# HELP pronto_errors_total Errors by kind.\n# TYPE pronto_errors_total counter\n";
     {
       std::lock_guard<std::mutex> lock(errors_mutex);
@@ -89,6 +97,8 @@ struct Metrics {
     gauge("pronto_busy_sequences", "Sequences decoding a request.", busy);
     gauge("pronto_sequences", "Sequences in the context (--parallel).", n_parallel);
     gauge("pronto_models_loaded", "Models loaded (target and draft).", models_loaded);
+    gauge("pronto_queue_depth", "Requests waiting for a free sequence or KV room.",
+          static_cast<double>(queue_depth.load()));
     render_system_metrics(o);  // GPU, CPU and memory figures (system_metrics.h)
     return o.str();
   }

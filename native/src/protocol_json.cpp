@@ -4,11 +4,63 @@
 #include <cmath>
 #include <cstdio>
 
+#include "errors.h"
 #include "text.h"
 
 namespace pronto {
 
 static BadRequest bad(const std::string& msg) { return BadRequest{"bad_request", msg}; }
+
+static constexpr int64_t kMaxGenerated = 4096;         // tokens one request may generate
+static constexpr size_t kMaxText = 4u << 20;           // bytes per text field (prompt, prefix, message, ...)
+static constexpr size_t kMaxMessages = 1024;           // chat messages per request
+static constexpr size_t kMaxChatTemplate = 64u << 10;  // a built-in name or a template text
+
+namespace {
+
+// Walks a JSON text to name where parsing failed (`limits.max_tokens`, `messages[2].content`): the DOM
+// parser only says "number overflow", and the client needs to know which of its fields was wrong.
+struct JsonPathFinder : nlohmann::json_sax<json> {
+  struct Frame {
+    bool array;
+    size_t index;
+    std::string key;
+  };
+  std::vector<Frame> stack;
+  std::string failed_at;
+
+  void value() {
+    if (!stack.empty() && stack.back().array) stack.back().index++;
+  }
+  std::string path() const {
+    std::string p;
+    for (const auto& f : stack) {
+      if (f.array)
+        p += "[" + std::to_string(f.index) + "]";
+      else
+        p += (p.empty() ? "" : ".") + f.key;
+    }
+    return p;
+  }
+  bool null() override { return value(), true; }
+  bool boolean(bool) override { return value(), true; }
+  bool number_integer(number_integer_t) override { return value(), true; }
+  bool number_unsigned(number_unsigned_t) override { return value(), true; }
+  bool number_float(number_float_t, const string_t&) override { return value(), true; }
+  bool string(string_t&) override { return value(), true; }
+  bool binary(binary_t&) override { return value(), true; }
+  bool start_object(std::size_t) override { return stack.push_back({false, 0, ""}), true; }
+  bool key(string_t& k) override { return stack.back().key = k, true; }
+  bool end_object() override { return stack.pop_back(), value(), true; }
+  bool start_array(std::size_t) override { return stack.push_back({true, 0, ""}), true; }
+  bool end_array() override { return stack.pop_back(), value(), true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    failed_at = path();
+    return false;
+  }
+};
+
+}  // namespace
 
 json parse_json_object(const std::string& body) {
   if (!utf8_is_valid(body)) throw bad("request is not valid UTF-8");
@@ -17,6 +69,14 @@ json parse_json_object(const std::string& body) {
     j = json::parse(body);
   } catch (const json::parse_error& e) {
     throw bad(std::string("malformed JSON: ") + e.what());
+  } catch (const json::exception& e) {
+    // Valid syntax the parser cannot represent: a number beyond a double's range (1e400).
+    JsonPathFinder finder;
+    json::sax_parse(body, &finder);
+    const std::string where = finder.failed_at.empty() ? "request" : finder.failed_at;
+    std::string what = e.what();  // "[json.exception.out_of_range.406] number overflow parsing '1e400'"
+    if (what.find("] ") != std::string::npos) what = what.substr(what.find("] ") + 2);
+    throw bad(where + (e.id == 406 ? " is a number out of range (" + what + ")" : ": " + what));
   }
   if (!j.is_object()) throw bad("request must be a JSON object");
   return j;
@@ -96,25 +156,33 @@ void parse_sampling(const json& s, SamplingParams& out, const char* where) {
   }
 }
 
+static void parse_stop(const json& st, std::vector<std::string>& out, const char* where) {
+  const auto one = [&](const json& x) {
+    if (!x.is_string()) throw bad(std::string(where) + ".stop must be a string or an array of strings");
+    const auto& s = x.get_ref<const std::string&>();
+    if (s.empty() || s.size() > 256) throw bad(std::string(where) + ".stop strings must be 1 to 256 bytes long");
+    out.push_back(s);
+  };
+  if (st.is_string()) return one(st);
+  if (!st.is_array()) throw bad(std::string(where) + ".stop must be a string or an array of strings");
+  if (st.size() > 16) throw bad(std::string(where) + ".stop has more than 16 strings");
+  for (auto& x : st) one(x);
+}
+
 void parse_limits(const json& l, Limits& out, const char* where) {
-  out.max_tokens = static_cast<int>(get_int(l, "max_tokens", where, out.max_tokens, 1, 4096));
+  out.max_tokens = static_cast<int>(get_int(l, "max_tokens", where, out.max_tokens, 1, kMaxGenerated));
   out.time_budget_ms = get_int(l, "time_budget_ms", where, 0, 0, 3600000);
-  if (const json* st = field(l, "stop")) {
-    if (st->is_string()) st = nullptr, out.stop = {l.at("stop").get<std::string>()};
-    if (st) {
-      if (!st->is_array()) throw bad(std::string(where) + ".stop must be an array of strings");
-      if (st->size() > 16) throw bad(std::string(where) + ".stop has more than 16 strings");
-      for (auto& x : *st) {
-        if (!x.is_string()) throw bad(std::string(where) + ".stop must be an array of strings");
-        const auto& s = x.get_ref<const std::string&>();
-        if (s.empty() || s.size() > 256) throw bad(std::string(where) + ".stop strings must be 1 to 256 bytes long");
-        out.stop.push_back(s);
-      }
-    }
-  }
+  if (const json* st = field(l, "stop")) parse_stop(*st, out.stop, where);
   out.stop_at_eol = get_bool(l, "stop_at_eol", where, false);
   out.stop_at_block_end = get_bool(l, "stop_at_block_end", where, false);
   out.ignore_eos = get_bool(l, "ignore_eos", where, false);
+}
+
+void parse_openai_limits(const json& body, Limits& out, const char* where) {
+  parse_limits(body, out, where);
+  // llama-server's name for max_tokens: only the token count; the other limits stay as parsed.
+  if (!field(body, "max_tokens"))
+    out.max_tokens = static_cast<int>(get_int(body, "n_predict", where, out.max_tokens, 1, kMaxGenerated));
 }
 
 void check_prompt_fits(const Engine& engine, Request& req) {
@@ -126,9 +194,6 @@ void check_prompt_fits(const Engine& engine, Request& req) {
   // Generation stops at the end of the context ("length").
   req.limits.max_tokens = std::min(req.limits.max_tokens, n_ctx - 1 - static_cast<int>(req.prompt.size()));
 }
-
-static constexpr size_t kMaxText = 4u << 20;           // 4 MiB per text field
-static constexpr size_t kMaxChatTemplate = 64u << 10;  // a built-in name or a template text
 
 // fim.budget: {prefix_tokens?, suffix_tokens?, extra_tokens?}, each a non-negative integer; unknown
 // fields are rejected so a misspelt budget does not silently do nothing.
@@ -143,6 +208,49 @@ static void parse_fim_budget(const json& b, FimBudget& out) {
   out.extra_tokens = static_cast<int>(get_int(b, "extra_tokens", "fim.budget", -1, 0, kMaxBudgetTokens));
 }
 
+// priority: "interactive" | "chat" | "batch" (scheduler.h); absent: the default of the request's kind.
+static Priority parse_priority(const json& j, const char* where, Priority def) {
+  const json* v = field(j, "priority");
+  if (!v) return def;
+  if (v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    if (s == "interactive") return Priority::kInteractive;
+    if (s == "chat") return Priority::kChat;
+    if (s == "batch") return Priority::kBatch;
+  }
+  throw bad(std::string(where) + ".priority must be \"interactive\", \"chat\" or \"batch\"");
+}
+
+// messages: [{role, content}], the same rules on the WebSocket and over HTTP.
+static std::vector<ChatMessage> parse_messages(const json* messages, const char* where) {
+  const std::string w(where);
+  if (!messages || !messages->is_array() || messages->empty())
+    throw bad(w + ".messages must be a non-empty array of {role, content}");
+  if (messages->size() > kMaxMessages)
+    throw bad(w + ".messages has more than " + std::to_string(kMaxMessages) + " items");
+  std::vector<ChatMessage> ms;
+  for (auto& m : *messages) {
+    if (!m.is_object()) throw bad(w + ".messages items must be objects {role, content}");
+    ChatMessage cm{get_string(m, "role", "messages[]", true, 32),
+                   get_string(m, "content", "messages[]", true, kMaxText)};
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
+      throw bad("messages[].role must be system, user or assistant, got \"" + cm.role + "\"");
+    ms.push_back(std::move(cm));
+  }
+  return ms;
+}
+
+// Engine calls made while parsing (prompt building, tokenizing) report EngineError; to the client it is
+// a bad request like any other.
+template <class F>
+static void build_prompt(F&& f) {
+  try {
+    f();
+  } catch (const EngineError& e) {
+    throw BadRequest{e.code, e.what()};
+  }
+}
+
 RequestPtr parse_submit(const json& msg, const Engine& engine) {
   auto req = std::make_shared<Request>();
   req->id = get_string(msg, "id", "submit", true, 256);
@@ -152,6 +260,7 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
   const json* messages = field(msg, "messages");
   int kinds = (fim != nullptr) + (prompt != nullptr) + (messages != nullptr);
   if (kinds != 1) throw bad("submit needs exactly one of fim, prompt, messages");
+  req->priority = parse_priority(msg, "submit", messages ? Priority::kChat : Priority::kInteractive);
   if (const json* s = get_object(msg, "sampling", "submit")) parse_sampling(*s, req->sampling, "sampling");
   if (const json* l = get_object(msg, "limits", "submit")) parse_limits(*l, req->limits, "limits");
   if (const json* sp = get_object(msg, "speculative", "submit")) {
@@ -173,28 +282,18 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
       }
     }
     if (const json* b = get_object(*fim, "budget", "fim")) parse_fim_budget(*b, in.budget);
-    BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
-    req->prompt = std::move(bp.tokens);
-    req->line_prefix = std::move(bp.line_prefix);
+    build_prompt([&] {
+      BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
+      req->prompt = std::move(bp.tokens);
+      req->line_prefix = std::move(bp.line_prefix);
+    });
   } else if (prompt) {
-    if (!prompt->is_string()) throw bad("submit.prompt must be a string");
-    const auto& p = prompt->get_ref<const std::string&>();
-    if (p.size() > kMaxText) throw bad("submit.prompt is too long");
-    req->prompt = engine.tokenize(p, true, true);
+    const std::string p = get_string(msg, "prompt", "submit", true, kMaxText);
+    build_prompt([&] { req->prompt = engine.tokenize(p, true, true); });
   } else {
-    if (!messages->is_array() || messages->empty())
-      throw bad("submit.messages must be a non-empty array of {role, content}");
-    std::vector<ChatMessage> ms;
-    for (auto& m : *messages) {
-      if (!m.is_object()) throw bad("submit.messages items must be objects {role, content}");
-      ChatMessage cm{get_string(m, "role", "messages[]", true, 32),
-                     get_string(m, "content", "messages[]", true, kMaxText)};
-      if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
-        throw bad("messages[].role must be system, user or assistant, got \"" + cm.role + "\"");
-      ms.push_back(std::move(cm));
-    }
-    std::string tmpl = get_string(msg, "chat_template", "submit", false, kMaxChatTemplate);
-    req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true);
+    std::vector<ChatMessage> ms = parse_messages(messages, "submit");
+    const std::string tmpl = get_string(msg, "chat_template", "submit", false, kMaxChatTemplate);
+    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true); });
   }
   if (!messages && field(msg, "chat_template")) throw bad("submit.chat_template is only for messages");
   check_prompt_fits(engine, *req);
@@ -208,44 +307,28 @@ OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
   const char* where = chat ? "chat.completions" : "completions";
   req->limits.max_tokens = chat ? 256 : 16;
   parse_sampling(body, req->sampling, where);
-  parse_limits(body, req->limits, where);
-  if (auto it = body.find("n_predict"); it != body.end() && !body.contains("max_tokens")) {
-    json tmp{{"max_tokens", *it}};
-    parse_limits(tmp, req->limits, where);
-  }
+  parse_openai_limits(body, req->limits, where);
+  req->priority = parse_priority(body, where, chat ? Priority::kChat : Priority::kInteractive);
   OpenAiRequest out;
-  bool& stream = out.stream;
-  if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-    if (!it->is_boolean()) throw BadRequest{"bad_request", std::string(where) + ".stream must be a boolean"};
-    stream = it->get<bool>();
-  }
+  out.stream = get_bool(body, "stream", where, false);
   if (chat) {
-    auto it = body.find("messages");
-    if (it == body.end() || !it->is_array() || it->empty())
-      throw BadRequest{"bad_request", "chat.completions.messages must be a non-empty array of {role, content}"};
-    std::vector<ChatMessage> ms;
-    for (auto& m : *it) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-          !m["content"].is_string())
-        throw BadRequest{"bad_request", "chat.completions.messages items must be {role: string, content: string}"};
-      ms.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-    }
-    std::string tmpl = get_string(body, "chat_template", where, false, kMaxChatTemplate);
-    req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true);
+    std::vector<ChatMessage> ms = parse_messages(field(body, "messages"), where);
+    const std::string tmpl = get_string(body, "chat_template", where, false, kMaxChatTemplate);
+    build_prompt([&] { req->prompt = engine.tokenize(engine.apply_chat_template(ms, tmpl), true, true); });
   } else {
-    auto it = body.find("prompt");
-    if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "completions.prompt must be a string"};
-    auto sf = body.find("suffix");
-    if (sf != body.end() && !sf->is_null()) {
-      if (!sf->is_string()) throw BadRequest{"bad_request", "completions.suffix must be a string"};
-      FimInput in;
-      in.prefix = it->get<std::string>();
-      in.suffix = sf->get<std::string>();
-      BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
-      req->prompt = std::move(bp.tokens);
-      req->line_prefix = std::move(bp.line_prefix);
+    const json* prompt = field(body, "prompt");
+    if (!prompt || !prompt->is_string()) throw bad("completions.prompt must be a string");
+    FimInput in;
+    in.prefix = get_string(body, "prompt", where, true, kMaxText);
+    if (field(body, "suffix")) {
+      in.suffix = get_string(body, "suffix", where, false, kMaxText);
+      build_prompt([&] {
+        BuiltPrompt bp = engine.build_fim(in, req->limits.max_tokens);
+        req->prompt = std::move(bp.tokens);
+        req->line_prefix = std::move(bp.line_prefix);
+      });
     } else {
-      req->prompt = engine.tokenize(it->get<std::string>(), true, true);
+      build_prompt([&] { req->prompt = engine.tokenize(in.prefix, true, true); });
     }
   }
   check_prompt_fits(engine, *req);
@@ -255,9 +338,9 @@ OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
 
 TokenizeRequest parse_tokenize(const json& body) {
   TokenizeRequest t;
-  auto it = body.find("content");
-  if (it == body.end() || !it->is_string()) throw BadRequest{"bad_request", "tokenize.content must be a string"};
-  t.content = it->get<std::string>();
+  const json* content = field(body, "content");
+  if (!content || !content->is_string()) throw bad("tokenize.content must be a string");
+  t.content = get_string(body, "content", "tokenize", true, kMaxText);
   t.add_special = get_bool(body, "add_special", "tokenize", false);
   t.parse_special = get_bool(body, "parse_special", "tokenize", false);
   return t;
@@ -277,7 +360,8 @@ json stats_json(const RequestStats& s) {
               {"t_first_token_ms", s.t_first_token_ms},
               {"t_total_ms", s.t_total_ms},
               {"decode_steps", s.decode_steps},
-              {"steps_after_cancel", s.steps_after_cancel}};
+              {"steps_after_cancel", s.steps_after_cancel},
+              {"preemptions", s.preemptions}};
 }
 
 std::string token_event(const std::string& id, const std::string& text) {

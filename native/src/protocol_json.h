@@ -33,6 +33,8 @@ TokenizeRequest parse_tokenize(const json& body);
 // Shared validators for the HTTP endpoints.
 void parse_sampling(const json& j, SamplingParams& out, const char* where);
 void parse_limits(const json& j, Limits& out, const char* where);
+// The limits of an OpenAI-style body: parse_limits plus n_predict (llama-server's max_tokens).
+void parse_openai_limits(const json& body, Limits& out, const char* where);
 void check_prompt_fits(const Engine& engine, Request& req);
 
 std::string dump(const json& j);  // never throws on bad UTF-8 (replaces it)

@@ -68,6 +68,7 @@ struct RequestStats {
   double t_queue_ms = 0, t_prompt_ms = 0, t_first_token_ms = 0, t_total_ms = 0;
   int decode_steps = 0;        // batched decodes the request took part in
   int steps_after_cancel = 0;  // of those, after its cancel arrived (bounded by 1; 0 if not cancelled)
+  int preemptions = 0;         // times it yielded its sequence to a higher class or for KV room
 };
 
 // Where a request's results go. Called from the inference thread; implementations must not block long.

@@ -72,7 +72,11 @@ export const settingsTable = {
       'Context size (tokens) of the engine: the TOTAL shared by all its parallel sequences (pronto.engine.parallel), not a per-sequence size.',
   },
   'engine.parallel': { schema: int(1, 16), default: 2, description: 'Sequences the engine decodes in parallel.' },
-  'engine.threads': { schema: int(0, 256), default: 0, description: 'CPU threads for the engine (0: the engine decides, all cores).' },
+  'engine.threads': {
+    schema: int(0, 256),
+    default: 0,
+    description: 'CPU threads for the engine (0: the engine decides: all cores but one).',
+  },
   'completion.debounceMs': {
     schema: int(0, 2000),
     default: 75,

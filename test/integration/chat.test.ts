@@ -6,20 +6,20 @@
  * budget counted by the engine's tokenizer, and the clear error of a model without a chat template.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
-import { EngineSocket, engineBinary, startEngine } from '../support/engine';
+import { EngineSocket, assertEngineBuilt, startEngine } from '../support/engine';
 import { engineAuthHeaders, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 import { metric as readMetric, metricsText, waitForMetric } from '../support/net';
 
-const built = existsSync(engineBinary);
-const skip = built ? false : `engine not built (${engineBinary}): run npm run build:native`;
+// These tests exist to drive the real engine: a missing binary fails them (never a skip).
+assertEngineBuilt();
 
 const engineUrl = engineUrlFromLogs;
 /** The key the server gave the engine it started (its /metrics and /tokenize need it). */
@@ -55,7 +55,7 @@ function chat(h: LspHarness, params: ChatParams, token?: CancellationTokenSource
   return token ? h.connection.sendRequest('pronto/chat', params, token.token) : h.connection.sendRequest('pronto/chat', params);
 }
 
-describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
+describe('pronto/chat with the real engine', { timeout: 240_000 }, () => {
   let h: LspHarness;
   let url: string;
   let workspace: string;
@@ -224,7 +224,7 @@ describe('pronto/chat with the real engine', { timeout: 240_000, skip }, () => {
   });
 });
 
-describe('a model without a chat template', { timeout: 120_000, skip }, () => {
+describe('a model without a chat template', { timeout: 120_000 }, () => {
   test('the demo model (pronto.model.demo) has one, so chat can be tried offline through the sidecar', async () => {
     // The recipe the build ships as dist/models/pronto-demo.gguf (scripts/build-demo-model.ts).
     const h = startLspServer({ PRONTO_DEMO_MODEL: await ensureModel('demo') });
@@ -308,7 +308,7 @@ describe('a model without a chat template', { timeout: 120_000, skip }, () => {
   });
 });
 
-describe('pronto/chat with a remote engine and an API key', { timeout: 120_000, skip }, () => {
+describe('pronto/chat with a remote engine and an API key', { timeout: 120_000 }, () => {
   test('the answer, the token counts (/tokenize) and the cancel all go through with the key', async () => {
     const engine = await startEngine({ model: await ensureModel('chat'), env: { ...process.env, PRONTO_API_KEY: 'sekrit-key' } });
     const h = startLspServer();

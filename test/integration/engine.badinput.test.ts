@@ -53,7 +53,11 @@ const cases: Array<[string, unknown, RegExp, string?]> = [
     /limits\.max_tokens must be between 1 and 4096/,
   ],
   ['zero max_tokens', { type: 'submit', id: 'a', prompt: 'x', limits: { max_tokens: 0 } }, /limits\.max_tokens must be between 1 and 4096/],
-  ['stop of wrong type', { type: 'submit', id: 'a', prompt: 'x', limits: { stop: [1] } }, /limits\.stop must be an array of strings/],
+  [
+    'stop of wrong type',
+    { type: 'submit', id: 'a', prompt: 'x', limits: { stop: [1] } },
+    /limits\.stop must be a string or an array of strings/,
+  ],
   ['too many stops', { type: 'submit', id: 'a', prompt: 'x', limits: { stop: Array(17).fill('x') } }, /more than 16 strings/],
   ['ignore_eos as string', { type: 'submit', id: 'a', prompt: 'x', limits: { ignore_eos: 'yes' } }, /limits\.ignore_eos must be a boolean/],
   [
@@ -168,4 +172,89 @@ test('bad HTTP requests get 4xx JSON errors naming the problem', async () => {
   const metrics = await (await fetch(`${engine.url}/metrics`)).text();
   assert.match(metrics, /pronto_errors_total\{kind="bad_request"\} [1-9]/);
   assert.match(metrics, /pronto_errors_total\{kind="prompt_too_long"\} [1-9]/);
+});
+
+test('numbers beyond a double (1e400), also nested, are 400 naming the field, on HTTP and the WebSocket', async () => {
+  const checks: Array<[string, string, RegExp]> = [
+    ['/v1/completions', '{"prompt": "x", "max_tokens": 1e400}', /^max_tokens is a number out of range/],
+    ['/v1/completions', '{"prompt": "x", "temperature": -1e999}', /^temperature is a number out of range/],
+    [
+      '/v1/chat/completions',
+      '{"messages": [{"role": "user", "content": "hi", "extra": [1, {"w": 1e400}]}]}',
+      /^messages\[0\]\.extra\[1\]\.w is a number/,
+    ],
+    ['/tokenize', '{"content": "x", "n": 2e308}', /^n is a number out of range/],
+  ];
+  for (const [route, body, pattern] of checks) {
+    const res = await fetch(`${engine.url}${route}`, { method: 'POST', body });
+    assert.equal(res.status, 400, body);
+    const json = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(json.error.code, 'bad_request');
+    assert.match(json.error.message, pattern);
+  }
+  const s = await EngineSocket.open(engine.url);
+  try {
+    const msg = await s.rawExpectOrphan('{"type": "submit", "id": "big", "prompt": "x", "limits": {"max_tokens": 1e400}}');
+    assert.equal(msg.type, 'error');
+    assert.equal(msg.type === 'error' && msg.error.code, 'bad_request');
+    assert.match(msg.type === 'error' ? msg.error.message : '', /^limits\.max_tokens is a number out of range/);
+    const ok = await s.request({ type: 'submit', id: 'after-big', prompt: 'x', limits: { max_tokens: 1 } });
+    assert.ok(ok.done);
+  } finally {
+    await s.close();
+  }
+});
+
+interface Completion {
+  choices: Array<{ text: string; finish_reason: string }>;
+  usage: { completion_tokens: number };
+}
+async function complete(body: Record<string, unknown>): Promise<Completion> {
+  const res = await fetch(`${engine.url}/v1/completions`, { method: 'POST', body: JSON.stringify(body) });
+  const json = (await res.json()) as Completion;
+  assert.equal(res.status, 200, JSON.stringify(json));
+  return json;
+}
+
+test('n_predict keeps time_budget_ms', async () => {
+  // time_budget_ms 1 with ignore_eos ends long before 200 tokens (each decode takes longer than that
+  // on any machine); without the budget nothing but the count could stop it.
+  const timed = await complete({ prompt: 'x', n_predict: 200, time_budget_ms: 1, ignore_eos: true });
+  assert.ok(timed.usage.completion_tokens < 200, `time budget ignored: ${timed.usage.completion_tokens} tokens`);
+  // ignore_eos and stop_at_eol cannot be provoked reliably from a random model (its end-of-generation
+  // and newline tokens are rare); native/tests/protocol_json_test.cpp checks that n_predict keeps them.
+});
+
+test('a temperature below the greedy threshold (1e-40) samples greedily', async () => {
+  const greedy = await complete({ prompt: 'def f(x):', max_tokens: 16, ignore_eos: true, temperature: 0 });
+  const tiny = await complete({ prompt: 'def f(x):', max_tokens: 16, ignore_eos: true, temperature: 1e-40 });
+  assert.equal(tiny.choices[0]!.text, greedy.choices[0]!.text);
+  const s = await EngineSocket.open(engine.url);
+  try {
+    const ws = await s.request({
+      type: 'submit',
+      id: 't',
+      prompt: 'def f(x):',
+      sampling: { temperature: 1e-40 },
+      limits: { max_tokens: 16, ignore_eos: true },
+    });
+    assert.equal(ws.done?.text, greedy.choices[0]!.text);
+  } finally {
+    await s.close();
+  }
+});
+
+test('HTTP text fields have the same 4 MiB cap as the WebSocket', async () => {
+  const big = 'a'.repeat((4 << 20) + 1);
+  const checks: Array<[string, unknown, RegExp]> = [
+    ['/tokenize', { content: big }, /^tokenize\.content is too long \(4194305 bytes, limit 4194304\)/],
+    ['/v1/completions', { prompt: big }, /^completions\.prompt is too long/],
+    ['/v1/completions', { prompt: 'x', suffix: big }, /^completions\.suffix is too long/],
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: big }] }, /^messages\[\]\.content is too long/],
+  ];
+  for (const [route, body, pattern] of checks) {
+    const res = await fetch(`${engine.url}${route}`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(res.status, 400, route);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, pattern);
+  }
 });

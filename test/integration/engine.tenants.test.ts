@@ -1,11 +1,8 @@
 // Tenants on a shared engine: each API key of --api-keys-file names a tenant, and KV prefix reuse
 // must not cross tenants, or `reused_tokens` tells a client how much of its prompt matches what
 // another client sent (issue 8: a correct guess of a secret line reused 30 of 31 tokens, a wrong one
-// 16 of 32). Within one tenant reuse keeps working.
-//
-// PENDING: the isolation itself is engine-core's change (Engine keys reuse by Request.tenant, which
-// the network layer sets from the API key). Until that lands, the cross-tenant assertion fails, so the
-// test is marked todo: it runs and reports, it is not counted as passing. Remove `todo` after merging.
+// 16 of 32). Within one tenant reuse keeps working. The isolation is the engine's slot choice
+// (native/src/kv_reuse.h, keyed by Request.tenant, which the network layer sets from the API key).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -21,9 +18,7 @@ interface Stats {
   reused_tokens: number;
 }
 
-test("a tenant cannot learn another tenant's prompt from reused_tokens; reuse within a tenant still works", {
-  todo: 'needs engine-core: KV reuse isolated by Request.tenant',
-}, async () => {
+test("a tenant cannot learn another tenant's prompt from reused_tokens; reuse within a tenant still works", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pronto-tenants-'));
   const file = path.join(dir, 'keys');
   writeFileSync(

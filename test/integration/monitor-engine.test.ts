@@ -94,6 +94,7 @@ test("the engine's /metrics after a known sequence of requests, parsed with the 
   // Gauges, and the machine's figures.
   assert.equal(after.busy, 0);
   assert.equal(after.sequences, 2);
+  assert.equal(after.queueDepth, 0, 'the scheduler reports its queue (nothing waits now)');
   assert.ok(after.kvUsage! > 0 && after.kvUsage! <= 1);
   assert.equal(after.gpuDevices, 0, 'no GPU on this machine');
   assert.equal(after.nvml, 0, 'no NVML on this machine');
@@ -104,6 +105,7 @@ test("the engine's /metrics after a known sequence of requests, parsed with the 
   assert.equal(after.cpus, os.availableParallelism());
   // What the monitor then says: GPU figures unavailable with the reason, never 0.
   assert.match(unavailableReasons(after).gpuUtilisationPercent ?? '', /no GPU/);
+  assert.equal(unavailableReasons(after).queueDepth, undefined, 'the queue depth is measured, not unavailable');
 });
 
 test('the sampler scrapes the real engine with its API key, and says so when the key is wrong', async () => {

@@ -7,18 +7,17 @@
  * is raised; sources are added and removed, bad ones refused with a message.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { MonitorAlertParams, MonitorSnapshot, MonitorSourceInfo } from '../../protocol/monitor';
-import { engineBinary, startEngine, type RunningEngine } from '../support/engine';
+import { assertEngineBuilt, startEngine, type RunningEngine } from '../support/engine';
 import { startLspServer, type LspHarness } from '../support/lsp';
 import { ensureTestModels } from '../support/models';
 
-const built = existsSync(engineBinary);
+// These tests exist to drive the real engine: a missing binary fails them (never a skip).
+assertEngineBuilt();
 
 describe('the monitor over LSP with real engines', {
   timeout: 240_000,
-  skip: built ? false : `engine not built (${engineBinary}): run npm run build:native`,
 }, () => {
   let h: LspHarness;
   let green: RunningEngine;

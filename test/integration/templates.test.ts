@@ -18,11 +18,13 @@ import type { TemplatesState } from '../../protocol/templates';
 import { defaultFimTemplateText } from '../../server/src/templates/defaults';
 import { renderFimTemplate } from '../../server/src/templates/fim';
 import { readFimTokens } from '../../server/src/templates/fimTokens';
-import { EngineSocket, engineBinary, startEngine } from '../support/engine';
+import { EngineSocket, assertEngineBuilt, startEngine } from '../support/engine';
 import { engineAuthHeaders, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 
-const skip = existsSync(engineBinary) ? false : `engine not built (${engineBinary}): run npm run build:native`;
+// These tests exist to drive the real engine: a missing binary fails them (never a skip).
+assertEngineBuilt();
+
 const noBudget = { prefix_tokens: 100000, suffix_tokens: 100000, extra_tokens: 100000 };
 
 /** The key the server gave the engine it started (its /tokenize needs it). */
@@ -37,7 +39,7 @@ async function tokenize(url: string, content: string): Promise<number[]> {
   return ((await r.json()) as { tokens: number[] }).tokens;
 }
 
-describe('the default FIM template is the engine’s own prompt', { timeout: 120_000, skip }, () => {
+describe('the default FIM template is the engine’s own prompt', { timeout: 120_000 }, () => {
   for (const name of ['target', 'starcoder'] as const) {
     test(`${name}: rendering it gives the tokens the engine builds`, async () => {
       const model = await ensureModel(name);
@@ -82,7 +84,7 @@ describe('the default FIM template is the engine’s own prompt', { timeout: 120
   }
 });
 
-describe('.pronto/templates.json drives the completion prompt', { timeout: 240_000, skip }, () => {
+describe('.pronto/templates.json drives the completion prompt', { timeout: 240_000 }, () => {
   let h: LspHarness;
   let workspace: string;
   let url: string;

@@ -4,7 +4,7 @@
 // name and renames (the files are byte-identical, so whichever rename lands last is fine).
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   DEEPSEEK_CODER_FIM,
@@ -15,6 +15,8 @@ import {
   writeRandomModel,
   type RandomModelOptions,
 } from './randomModel';
+import { GgmlType } from '../../server/src/models/gguf';
+import { readGgufFile } from './gguf';
 
 export const repoRoot = path.resolve(__dirname, '../..');
 export const modelCacheDir = path.join(repoRoot, '.cache', 'models');
@@ -98,6 +100,22 @@ export const recipes = {
     fim: STARCODER_FIM,
     name: 'pronto-test-starcoder-draft',
   },
+  /** The third test vocabulary (qwen2, with Qwen2.5's special/FIM tokens) on a tiny model: tokenizer tests. */
+  qwen2: {
+    vocabPath: path.join(vocabDir, 'ggml-vocab-qwen2.gguf'),
+    arch: 'qwen2',
+    nLayer: 1,
+    nEmbd: 32,
+    nHead: 2,
+    nHeadKv: 1,
+    nFf: 64,
+    ctx: 4096,
+    type: 'f16',
+    seed: 6,
+    extraTokens: QWEN25_SPECIAL_TOKENS,
+    fim: QWEN25_FIM,
+    name: 'pronto-test-qwen2',
+  },
   /** The demo model shipped with the extension (dist/models/pronto-demo.gguf, made by
    * scripts/build-demo-model.ts): deepseek-coder's tokenizer, small random weights, and
    * DeepSeek-Coder-Instruct's chat template so the chat panel works on it offline. */
@@ -170,6 +188,34 @@ export async function ensureTestModels(): Promise<{ target: string; draft: strin
     draft: await ensureModel('draft'),
     starcoder: await ensureModel('starcoder'),
   };
+}
+
+/**
+ * The test target with corrupt weights: `output_norm.weight` is all NaN, so every logit is NaN. It
+ * loads (llama.cpp does not look at weight values) and must fail each request, not the engine.
+ */
+export function ensureNanModel(): Promise<string> {
+  const out = path.join(modelCacheDir, `nan-${path.basename(modelPath('target'))}`);
+  let p = pending.get(out);
+  if (!p) {
+    p = (async () => {
+      if (existsSync(out)) return out;
+      const source = await ensureModel('target');
+      const file = readGgufFile(source);
+      const norm = file.tensors.find((t) => t.name === 'output_norm.weight');
+      if (!norm || norm.type !== GgmlType.F32) throw new Error(`${source}: no F32 output_norm.weight to corrupt`);
+      const bytes = readFileSync(source);
+      const nan = new Float32Array(norm.byteSize / 4).fill(Number.NaN);
+      Buffer.from(nan.buffer).copy(bytes, norm.fileOffset);
+      const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+      writeFileSync(tmp, bytes);
+      renameSync(tmp, out);
+      return out;
+    })();
+    pending.set(out, p);
+    p.catch(() => pending.delete(out));
+  }
+  return p;
 }
 
 /** The engine benchmark's model (takes ~20-60 s to generate the first time). */
