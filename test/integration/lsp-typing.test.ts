@@ -10,9 +10,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import type { StatsResult } from '../../protocol/lsp';
-import { assertEngineBuilt } from '../support/engine';
-import { engineMetric, startLspServer, type LspHarness } from '../support/lsp';
-import { ensureTestModels } from '../support/models';
+import { engineMetric, type LspHarness } from '../support/lsp';
+import { startLspOnTestModel } from '../support/realLsp';
 
 const HEAD = Array.from({ length: 300 }, (_, i) => `  const value${i} = compute(${i}, value${Math.max(0, i - 1)}, "item ${i}");`).join(
   '\n',
@@ -33,18 +32,7 @@ const SHAPES = [
 describe('typing with the real engine', { timeout: 600_000 }, () => {
   let h: LspHarness;
   before(async () => {
-    assertEngineBuilt();
-    const { target } = await ensureTestModels();
-    h = startLspServer();
-    await h.initialize({
-      pronto: {
-        model: { path: target },
-        engine: { threads: 1, contextSize: 8192, parallel: 2 },
-        completion: { debounceMs: 0, maxTokens: 8, timeBudgetMs: 30000 },
-      },
-    });
-    const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
-    assert.equal(s.state, 'ready', s.message);
+    h = await startLspOnTestModel({ debounceMs: 0, maxTokens: 8, timeBudgetMs: 30000 });
   });
   after(async () => {
     await h?.stop();
