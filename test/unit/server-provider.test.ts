@@ -285,3 +285,17 @@ test('an explicit request (triggerKind Invoked) skips the debounce', async () =>
   assert.deepEqual(r.items, ['now']);
   assert.ok(Date.now() - started < 1500, 'answered before the 2 s debounce would have ended');
 });
+
+test('an answer with nothing generated is not cached: asking again at the same place asks the engine (it continues the prompt)', async () => {
+  const { engine, provider } = await setup();
+  const at = doc('/*fake:*/\ncall(║);');
+  assert.equal((await provider.provide(at)).outcome, 'empty');
+  const again = await provider.provide(at);
+  assert.equal(again.fromCache, false);
+  assert.equal(submits(engine).length, 2);
+  // An answer with text is cached as before.
+  const shown = doc('/*fake:x*/\ncall(║);');
+  await provider.provide(shown);
+  assert.equal((await provider.provide(shown)).fromCache, true);
+  assert.equal(submits(engine).length, 3);
+});

@@ -227,7 +227,10 @@ export class CompletionProvider {
           this.deps.log?.(`completion #${id} failed: ${result.message}`);
           return { items: [], fromCache: false, outcome: 'error', message: result.message };
         }
-        this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
+        // An answer with nothing generated is not kept: the engine may have spent the time budget on
+        // the prompt (a cold file on a slow CPU), and asking again there continues from what it evaluated.
+        if (result.stats.generated > 0)
+          this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
         figures = { lastLatencyMs: this.now() - started, tokensPerSecond: this.deps.stats.tokensPerSecond };
         return this.answer(input, position, started, filterAnswers(result.raw, context), { fromCache: false }, result.stats);
       } finally {
@@ -394,7 +397,7 @@ export class CompletionProvider {
         extraPrefixTokens: settings['completion.maxTokens'],
       });
       const result = await this.generate(client, context.fim, context.multiline, settings, signal, 1, languageId);
-      if (result.kind === 'raw')
+      if (result.kind === 'raw' && result.stats.generated > 0)
         this.cache.set({ uri: position.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'prefetch' });
       else if (result.kind === 'error') this.deps.log?.(`prefetch failed: ${result.message}`);
     });
