@@ -6,13 +6,17 @@
  * incremental ones every sample interval. Data goes into the DOM with textContent only.
  *
  * Hooks for tests and people: every chart card has `data-chart`, `data-points` (samples in the
- * window), `data-last` (newest sample time), `data-measured` (values measured), `data-threshold` and
+ * window), `data-last` (newest sample time), `data-measured` (values measured), `data-measured-sources`
+ * (labels of the sources measured, `|`-separated), `data-threshold` and
  * `data-unavailable`; the alerts
- * section has `data-severity` (none | warning | critical).
+ * section has `data-severity` (none | warning | critical). Each deployment whose colours are
+ * sources (blue and green side by side during a rollout) is an `article[data-deployment]` with
+ * `data-phase` and its gate rows (`tr[data-gate]`), above the charts.
  */
 import 'uplot/dist/uPlot.min.css';
 import { MONITOR_WINDOWS_MS, type MonitorSnapshot, type MonitorWindowMs } from '../protocol/monitorData';
 import type { ExtensionToWebview, MonitorPanelState, StatusMessage, WebviewToExtension } from '../protocol/webview';
+import { gateTableRows } from './lib/gateTable';
 import { ChartView, composePng, readTheme, type Theme } from './lib/monitorCharts';
 import { CHARTS, chartData, formatValue, mergeSnapshot, sourceLine, windowLabel, type SeriesStore } from './lib/monitorFormat';
 import { acceptanceRows, clock, counters, recentRows, serverLine } from './lib/statsFormat';
@@ -76,6 +80,7 @@ function renderCharts(): void {
     card.dataset.points = String(data.xs.length);
     card.dataset.last = String(data.xs[data.xs.length - 1] ?? '');
     card.dataset.measured = String(data.measured);
+    card.dataset.measuredSources = data.measuredSources.join('|');
     if (data.threshold) card.dataset.threshold = String(data.threshold.value);
     else delete card.dataset.threshold;
     card.dataset.unavailable = data.unavailable ?? '';
@@ -128,6 +133,41 @@ function renderSources(): void {
       li.dataset.source = s.id;
       if (s.role) li.dataset.role = s.role;
       return li;
+    }),
+  );
+}
+
+/** A deployment's line (phase, which colour is which), its rollout's gates and why it ended, above the charts. */
+function renderDeployments(): void {
+  const section = el('deployments');
+  const deployments = snapshot?.deployments ?? [];
+  section.hidden = !deployments.length;
+  section.replaceChildren(
+    ...deployments.map((d) => {
+      const card = make('article', 'deployment');
+      card.dataset.deployment = d.name;
+      card.dataset.phase = d.rollout?.phase ?? 'none';
+      const inProgress = d.rollout && !['succeeded', 'rolledBack', 'aborted'].includes(d.rollout.phase);
+      card.append(make('h2', undefined, `Deployment ${d.name}`), make('p', 'summary', d.summary));
+      if (d.error) card.append(make('p', 'error', `Cannot read it now: ${d.error}`));
+      if (d.rollout?.reason) card.append(make('p', 'reason', d.rollout.reason));
+      if (d.rollout) {
+        const table = make('table', 'gates');
+        const head = make('tr');
+        for (const h of ['gate', 'measured by', 'threshold', 'measured', 'result']) head.append(make('th', undefined, h));
+        table.append(make('thead'), make('tbody'));
+        table.tHead!.append(head);
+        table.tBodies[0]!.append(...gateTableRows(d.rollout.gates));
+        const wrap = make('div', 'table-wrap');
+        wrap.append(table);
+        if (inProgress) card.append(wrap);
+        else {
+          const box = make('details');
+          box.append(make('summary', undefined, `Gates of the last rollout (${d.rollout.phase})`), wrap);
+          card.append(box);
+        }
+      }
+      return card;
     }),
   );
 }
@@ -253,6 +293,7 @@ function renderAll(): void {
   renderControls();
   renderServer();
   renderSources();
+  renderDeployments();
   renderAlerts();
   renderTables();
   renderUpdated();

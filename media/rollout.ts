@@ -5,6 +5,7 @@
  */
 import type { DeployPhase, ExtensionToRolloutView, RolloutViewState, RolloutViewToExtension } from '../protocol/deploy';
 import { el, vscodeApi } from './lib/page';
+import { gateTableRows } from './lib/gateTable';
 
 const vscode = vscodeApi<RolloutViewState, RolloutViewToExtension>();
 
@@ -83,47 +84,7 @@ function render(state: RolloutViewState | undefined): void {
   reason.hidden = !r?.reason;
   reason.textContent = r?.reason ?? '';
 
-  const body = el<HTMLTableElement>('gates').tBodies[0]!;
-  if (!r?.gates.length) {
-    const tr = document.createElement('tr');
-    const td = document.createElement('td');
-    td.colSpan = 5;
-    td.className = 'muted';
-    td.textContent = 'No gate measured yet.';
-    tr.append(td);
-    body.replaceChildren(tr);
-  } else {
-    const STAGE: Record<string, string> = {
-      smoke: 'Smoke test',
-      analysis: 'Before the switch (preview)',
-      watch: 'After the switch (active)',
-    };
-    const rows: HTMLTableRowElement[] = [];
-    for (const stage of ['smoke', 'analysis', 'watch']) {
-      const gates = r.gates.filter((g) => g.stage === stage);
-      if (!gates.length) continue;
-      const head = document.createElement('tr');
-      head.className = 'stage';
-      const th = document.createElement('th');
-      th.colSpan = 5;
-      th.textContent = STAGE[stage]!;
-      head.append(th);
-      rows.push(head);
-      for (const g of gates) {
-        const tr = document.createElement('tr');
-        tr.className = g.passed ? 'pass' : 'fail';
-        tr.dataset.gate = g.name;
-        tr.dataset.stage = g.stage;
-        for (const text of [g.name, g.source, g.threshold, g.measured, g.passed ? 'pass' : 'FAIL']) {
-          const td = document.createElement('td');
-          td.textContent = text;
-          tr.append(td);
-        }
-        rows.push(tr);
-      }
-    }
-    body.replaceChildren(...rows);
-  }
+  el<HTMLTableElement>('gates').tBodies[0]!.replaceChildren(...gateTableRows(r?.gates ?? []));
   el('history').replaceChildren(
     ...(r?.history ?? [])
       .slice(-12)

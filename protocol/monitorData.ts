@@ -6,6 +6,7 @@
  * A value is `null` when it was not measured in that interval (no requests, a failed scrape) or the
  * engine does not report it (the source lists it as `unavailable`, with the reason): never 0.
  */
+import type { DeployGate, DeployPhase } from './deploy';
 import type { StatsResult } from './lsp';
 
 // ---------------------------------------------------------------------------------------------
@@ -103,6 +104,34 @@ export interface MonitorSourceInfo {
   unavailable: Partial<Record<MonitorMetricId, string>>;
   /** "GPU" when the engine reports a GPU, "CPU" otherwise; undefined before the first scrape. */
   compute?: 'GPU' | 'CPU';
+}
+
+/**
+ * A deployment whose colours the monitor samples (the deploy feature adds them while the deployment
+ * runs): what the panel shows next to the charts, so a rollout's gates sit beside its curves.
+ */
+export interface MonitorDeploymentInfo {
+  /** The config's `name`. */
+  name: string;
+  /** Its `.pronto/deploy.yaml` (absolute path). */
+  configFile: string;
+  /** The colour the `active` service selects. */
+  active?: 'blue' | 'green';
+  /** The rollout in progress, or the last one (a terminal phase), with its gates. */
+  rollout?: {
+    id: string;
+    phase: DeployPhase;
+    candidate: 'blue' | 'green';
+    switched: boolean;
+    gates: DeployGate[];
+    reason?: string;
+  };
+  /** The sources of its colours (ids in `MonitorSnapshot.sources`), active first. */
+  sources: string[];
+  /** One line for a person: "green (candidate) analysing next to blue (active)". */
+  summary: string;
+  /** The deployment could not be read (the config broke, the cluster is unreachable): why. */
+  error?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,4 +236,6 @@ export interface MonitorSnapshot {
   alerts: MonitorAlerts;
   /** The per-request counters and recent records (the former Statistics panel). */
   stats: StatsResult;
+  /** Deployments whose colours are among the sources (blue-green side by side during a rollout). */
+  deployments?: MonitorDeploymentInfo[];
 }

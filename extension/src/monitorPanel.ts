@@ -287,6 +287,7 @@ export class MonitorPanel implements vscode.Disposable {
   <p id="error" class="error" role="alert" hidden></p>
   <p id="exported" class="exported" role="status" hidden></p>
   <ul id="sources" class="sources" aria-label="Sources"></ul>
+  <section id="deployments" class="deployments" aria-label="Deployments" hidden></section>
   <section id="alerts" class="alerts" aria-label="Alerts" data-severity="none">
     <div class="alerts-head"><h2>Alerts</h2><button id="alert-settings" type="button" class="link">Thresholds…</button></div>
     <ul id="alerts-active" class="alerts-active"></ul>

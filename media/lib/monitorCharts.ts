@@ -70,7 +70,11 @@ export function lineColour(theme: Theme, data: ChartData, i: number): string {
   if (sources <= 1) return theme.palette[line.seriesIndex % theme.palette.length]!;
   if (line.role === 'blue') return theme.palette[0]!;
   if (line.role === 'green') return theme.palette[3]!;
-  return theme.palette[line.sourceIndex % theme.palette.length]!;
+  // Next to a deployment's colours, another source (the local engine) takes neither blue nor green.
+  const others = data.lines.some((l) => l.role === 'blue' || l.role === 'green')
+    ? theme.palette.filter((_, k) => k !== 0 && k !== 3)
+    : theme.palette;
+  return others[line.sourceIndex % others.length]!;
 }
 
 function lineDash(data: ChartData, i: number): number[] | undefined {

@@ -190,6 +190,8 @@ export interface ChartData {
   headline: number | null;
   /** Values measured (non-null) over all lines: the e2e test watches it grow. */
   measured: number;
+  /** Labels of the sources with at least one measured value in this chart (blue and green side by side). */
+  measuredSources: string[];
 }
 
 function newest(series: MonitorSeries | undefined, metric: MonitorMetricId): number | null {
@@ -261,6 +263,11 @@ export function chartData(def: ChartDef, sources: MonitorSourceInfo[], store: Se
     current: firstLine ? newest(store.bySource[firstLine.source], firstLine.metric) : null,
     headline: def.headline && headlineSource ? newest(store.bySource[headlineSource.id], def.headline) : null,
     measured: ys.reduce((n, col) => n + col.filter((v) => v !== null).length, 0),
+    measuredSources: [
+      ...new Set(
+        lines.filter((_, i) => ys[i]!.some((v) => v !== null)).map((l) => sources.find((s) => s.id === l.source)?.label ?? l.source),
+      ),
+    ],
   };
 }
 

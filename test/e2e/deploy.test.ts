@@ -4,11 +4,14 @@
  *   - "Pronto: Deploy Engine…" through to promoted, with the rollout view showing each gate with
  *     its threshold and measured value;
  *   - "Pronto: Use Deployed Endpoint" then gives ghost text through HAProxy (the deployed engine's
- *     own counters and HAProxy's sessions go up), with the key in SecretStorage, not in settings.
+ *     own counters and HAProxy's sessions go up), with the key in SecretStorage, not in settings;
+ *   - a second rollout (green, waiting for a manual promote): "Pronto: Show Monitor" charts
+ *     "blue (active)" and "green (candidate)" side by side with the rollout's gates above them;
+ *     "Pronto: Promote" turns green into "green (active)" and blue, scaled down, leaves the panel.
  * Screenshots in test-output/e2e/deploy/screenshots/.
  */
 import * as assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runtimeCommand, parseShowStat } from '../../server/src/deploy/platform/local/haproxy';
@@ -25,33 +28,36 @@ let session: BrowserSession | undefined;
 let real: RealEngine;
 let activePort = 0;
 let ws: Workspace | undefined;
+let deployConfig: (model: string, extra?: string) => string;
+let greenModel = '';
 
 before(async () => {
   real = await realEngineAndModel();
   // The deployment runs a model with a chat template: the smoke test sends a real chat request.
   const deployModel = await ensureModel('chat');
+  greenModel = await ensureModel('chatGreen');
   activePort = await freePort();
   let previewPort = await freePort();
   while (previewPort === activePort) previewPort = await freePort();
-  const config = `name: e2e
+  deployConfig = (model, extra = '') => `name: e2e
 target:
   kind: local
   activePort: ${activePort}
   previewPort: ${previewPort}
   engineBinary: ${JSON.stringify(real.engine)}
   engineArgs: ["--threads", "1"]
-model: { path: ${JSON.stringify(deployModel)} }
+model: { path: ${JSON.stringify(model)} }
 engine: { parallel: 2, contextSize: 2048 }
 gpus: 0
 gates: { window: 4s, minRequests: 6, analysisRate: 3, maxP95Latency: 10s }
 timeouts: { ready: 60s }
 postPromotion: { window: 2s }
 scaleDownDelay: 1s
-`;
+${extra}`;
   server = await startCodeServer({
     name: NAME,
     settings: baseSettings(real),
-    files: { ...sampleFiles, '.pronto/deploy.yaml': config },
+    files: { ...sampleFiles, '.pronto/deploy.yaml': deployConfig(deployModel) },
     installExtension: 'copy',
   });
   const configFile = join(server.workspace, '.pronto', 'deploy.yaml');
@@ -168,4 +174,96 @@ test('"Pronto: Use Deployed Endpoint" then gives ghost text through HAProxy', { 
   // The suggestion came from the deployed engine, through HAProxy's active frontend.
   assert.ok((await served()) > servedBefore, 'the deployed engine served completions');
   assert.ok((await sessions()) > sessionsBefore, 'through HAProxy (its active backend opened sessions)');
+});
+
+test('during a rollout the monitor charts blue (active) and green (candidate) side by side, with the gates; it follows "Pronto: Promote"', {
+  timeout: 300_000,
+}, async () => {
+  const page = session!.page;
+  // A new revision (another model) that waits for a person to promote it.
+  writeFileSync(ws!.configFile, deployConfig(greenModel, 'autoPromote: false\n'));
+  await runCommand(page, 'Pronto: Deploy Engine…');
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Deploy e2e' }).first();
+  await row.waitFor({ state: 'visible', timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  const rollout = await webviewFrame(page, '#gates', 60_000);
+  await rollout.waitForFunction(() => document.body.dataset.phase === 'awaitingPromotion', undefined, { timeout: 180_000 });
+
+  await runCommand(page, 'View: Close All Editors');
+  await runCommand(page, 'Pronto: Show Monitor');
+  const monitor = await webviewFrame(page, '#deployments', 30_000);
+  // Room for the screenshots: the monitor's group fills the editor area, no toast over it.
+  await runCommand(page, 'View: Toggle Maximize Editor Group');
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+  const sourceChips = () =>
+    monitor.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('#sources li[data-role]')].map((li) => ({
+        role: li.dataset.role ?? '',
+        text: li.textContent ?? '',
+        ok: li.classList.contains('state-ok'),
+      })),
+    );
+  // Both colours sampled from their own engines and drawn on the same charts.
+  await monitor.waitForFunction(
+    () => {
+      const measured = (document.querySelector<HTMLElement>('[data-chart="kv"]')?.dataset.measuredSources ?? '').split('|');
+      return measured.includes('blue (active)') && measured.includes('green (candidate)');
+    },
+    undefined,
+    { timeout: 60_000 },
+  );
+  const chips = await sourceChips();
+  assert.deepEqual(
+    chips.map((c) => [c.role, c.text.split(' · ')[0], c.ok]),
+    [
+      ['blue', 'blue (active)', true],
+      ['green', 'green (candidate)', true],
+    ],
+    JSON.stringify(chips),
+  );
+  const legend = (await monitor.locator('[data-chart="kv"] .u-legend').textContent()) ?? '';
+  assert.ok(legend.includes('blue (active)') && legend.includes('green (candidate)'), `legend: ${legend}`);
+  // The rollout's phase and gates next to the charts.
+  const card = monitor.locator('article[data-deployment="e2e"]');
+  assert.equal(await card.getAttribute('data-phase'), 'awaitingPromotion');
+  assert.match((await card.locator('.summary').textContent()) ?? '', /green \(candidate\) awaitingPromotion next to blue \(active\)/);
+  const gates = await card
+    .locator('tr[data-gate]')
+    .evaluateAll((rows) =>
+      rows.map((r) => [(r as HTMLElement).dataset.stage, ...[...r.querySelectorAll('td')].map((td) => td.textContent)]),
+    );
+  assert.ok(
+    gates.some((g) => g[0] === 'analysis' && g[1] === 'requests' && g[3] === '≥ 6' && g[5] === 'pass'),
+    `gates: ${JSON.stringify(gates)}`,
+  );
+  const html = await monitor.content();
+  assert.ok(!html.includes(readFileSync(join(ws!.stateDir, 'api-key'), 'utf8').trim()), 'no API key in the webview');
+  await monitor.evaluate(() => document.querySelector('[data-chart="kv"]')?.scrollIntoView({ block: 'center' }));
+  await screenshot(page, shots, 'monitor-rollout-side-by-side');
+  await monitor.evaluate(() => window.scrollTo(0, 0));
+  await screenshot(page, shots, 'monitor-rollout-gates');
+
+  await runCommand(page, 'Pronto: Promote');
+  await monitor.waitForFunction(
+    () =>
+      document.querySelector<HTMLElement>('article[data-deployment="e2e"]')?.dataset.phase === 'succeeded' &&
+      document.querySelectorAll('#sources li[data-role="blue"]').length === 0,
+    undefined,
+    { timeout: 120_000 },
+  );
+  await monitor.waitForFunction(
+    () => (document.querySelector<HTMLElement>('[data-chart="kv"]')?.dataset.measuredSources ?? '').split('|').includes('green (active)'),
+    undefined,
+    { timeout: 60_000 },
+  );
+  const after = await sourceChips();
+  assert.deepEqual(
+    after.map((c) => [c.role, c.text.split(' · ')[0]]),
+    [['green', 'green (active)']],
+  );
+  await runCommand(page, 'Notifications: Clear All Notifications');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+  await monitor.evaluate(() => document.querySelector('[data-chart="kv"]')?.scrollIntoView({ block: 'center' }));
+  await screenshot(page, shots, 'monitor-promoted');
 });

@@ -7,7 +7,7 @@
 // its selector, the old colour scaled to 0, the bearer token from the kubeconfig on every call.
 // Not a live cluster: the README says so.
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +15,7 @@ import { parseDeployConfig } from '../../server/src/deploy/config/load';
 import type { DeployConfig } from '../../server/src/deploy/config/schema';
 import { KubernetesPlatform } from '../../server/src/deploy/platform/kubernetes/platform';
 import { RolloutController, RolloutRefused, requestManual } from '../../server/src/deploy/rollout/controller';
+import { linkedMonitor } from '../support/deployMonitor';
 import { type RunningEngine, startEngine } from '../support/engine';
 import { FakeKubeApi, type RecordedRequest } from '../support/fakeKubeApi';
 import { ensureModel } from '../support/models';
@@ -27,7 +28,13 @@ let kubeconfig: string;
 const engines: RunningEngine[] = [];
 
 function config(image: string, extra = ''): DeployConfig {
-  const r = parseDeployConfig(`name: team
+  const r = parseDeployConfig(configYaml(image, extra));
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return r.config;
+}
+
+function configYaml(image: string, extra = ''): string {
+  return `name: team
 target: { kind: kubernetes, context: fake, namespace: pronto, port: 8080 }
 engine: { image: "${image}" }
 model: { url: "https://models.example.com/m.gguf", sha256: ${SHA} }
@@ -36,9 +43,7 @@ gates: { window: 3s, minRequests: 4, analysisRate: 4, maxP95Latency: 10s }
 timeouts: { ready: 20s, smoke: 30s }
 postPromotion: { window: 1s }
 scaleDownDelay: 0
-${extra}`);
-  if (!r.ok) throw new Error(JSON.stringify(r.problems));
-  return r.config;
+${extra}`;
 }
 
 before(async () => {
@@ -163,6 +168,38 @@ test('first deploy and a blue-green rollout: the exact API requests', { timeout:
     second.gates.some((g) => g.source === 'green /metrics' && g.name === 'requests' && g.passed),
     'gates from green’s real /metrics',
   );
+});
+
+test("the monitor samples the deployed colour through a port-forward to its pod, with the Secret's key", { timeout: 60_000 }, async () => {
+  // After the rollout above green is active. The link reads the Lease's record; the sampler's scrape
+  // goes through the platform (the in-cluster Service names do not resolve here).
+  mkdirSync(path.join(dir, '.pronto'), { recursive: true });
+  const configFile = path.join(dir, '.pronto', 'deploy.yaml');
+  writeFileSync(configFile, configYaml('reg.example.com/pronto-engine:2'));
+  const m = linkedMonitor({ createPlatform: async (c) => KubernetesPlatform.fromKubeconfig(c, { kubeconfig }) });
+  const { service, link } = m;
+  try {
+    link.watch(configFile);
+    await link.refresh();
+    const mine = () => service.sourceInfos().filter((s) => s.kind === 'external');
+    assert.deepEqual(
+      mine().map((s) => [s.label, s.url]),
+      [['green (active)', 'http://pronto-team-active.pronto.svc']],
+    );
+    const mark = api.requests.length;
+    await service.tick();
+    const green = mine()[0]!;
+    assert.equal(green.state, 'ok', green.message);
+    assert.ok(
+      since(mark).some((r) => /\/pods\/pronto-team-green-[^/]+\/portforward$/.test(r.path)),
+      "scraped through a port-forward to green's pod",
+    );
+    const snap = m.snapshot();
+    assert.notEqual(snap.series[green.id]!.values.busySequences.at(-1), null, 'green is measured');
+    assert.ok(!JSON.stringify(snap).includes(KEY), 'no key in the snapshot');
+  } finally {
+    await m.dispose();
+  }
 });
 
 test('an image that cannot be pulled rolls back at once, naming the pod and the reason', { timeout: 60_000 }, async () => {

@@ -180,6 +180,7 @@ test('several sources side by side: lines named by source, keystroke chart only 
     ],
   );
   assert.deepEqual(decode.ys[2], [null, 40], 'aligned on the shared sample times');
+  assert.deepEqual(decode.measuredSources, ['Blue', 'Green'], 'the engine measured no decode speed: only the colours are named');
   const keystroke = chartData(chart('keystroke'), snap.sources, store, rules);
   assert.deepEqual(
     keystroke.lines.map((l) => l.source),

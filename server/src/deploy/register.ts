@@ -32,6 +32,10 @@ export interface DeployDeps {
   log: (line: string) => void;
   /** Platform factory (tests). */
   createPlatform?: typeof createPlatform;
+  /** A request named this config (the monitor link watches it). */
+  onConfig?: (configFile: string) => void;
+  /** A rollout changed here (progress, promote, abort): the monitor link reads it again at once. */
+  onRolloutChange?: () => void;
 }
 
 interface Running {
@@ -44,6 +48,7 @@ export function registerDeploy(connection: Connection, deps: DeployDeps): { disp
   const make = deps.createPlatform ?? createPlatform;
 
   async function load(configFile: string): Promise<{ config: DeployConfig; platform: Platform }> {
+    deps.onConfig?.(configFile);
     const r = await loadDeployConfigFile(configFile);
     if (!r.ok) {
       const first = r.problems[0]!;
@@ -55,6 +60,7 @@ export function registerDeploy(connection: Connection, deps: DeployDeps): { disp
   }
 
   connection.onRequest(DeployStatusRequest.type, async ({ configFile }): Promise<DeployStatusResult> => {
+    deps.onConfig?.(configFile);
     const r = await loadDeployConfigFile(configFile);
     if (!r.ok) return { ok: false, problems: r.problems };
     const platform = await make(r.config, { root: workspaceOf(configFile), log: (l) => deps.log(`deploy: ${l}`) });
@@ -93,6 +99,7 @@ export function registerDeploy(connection: Connection, deps: DeployDeps): { disp
       onUpdate: ({ state, message }) => {
         last = state as DeployRollout;
         started(state.id);
+        deps.onRolloutChange?.();
         void connection.sendNotification(DeployProgressNotification.type, { configFile, rollout: last, message, finished: false });
       },
     });
@@ -119,7 +126,10 @@ export function registerDeploy(connection: Connection, deps: DeployDeps): { disp
             error: err.message,
           });
       })
-      .finally(() => running.delete(configFile));
+      .finally(() => {
+        running.delete(configFile);
+        deps.onRolloutChange?.();
+      });
     running.set(configFile, { controller, done });
     return { rolloutId: await startedP, resumed };
   });
@@ -127,6 +137,7 @@ export function registerDeploy(connection: Connection, deps: DeployDeps): { disp
   connection.onRequest(DeployManualRequest.type, async ({ configFile, action }) => {
     const { config, platform } = await load(configFile);
     const r = await requestManual(platform, action, { tool: 'VS Code', config, log: (l) => deps.log(`deploy: ${l}`) });
+    deps.onRolloutChange?.();
     return { message: r.message };
   });
 

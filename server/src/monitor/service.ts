@@ -10,7 +10,13 @@
  */
 import type { CompletionRecord, DidAcceptParams, StatsResult, StatusAlert } from '../../../protocol/lsp';
 import type { MonitorAlertParams } from '../../../protocol/monitor';
-import type { MonitorSnapshot, MonitorSnapshotParams, MonitorSourceInfo, MonitorSourceState } from '../../../protocol/monitorData';
+import type {
+  MonitorDeploymentInfo,
+  MonitorSnapshot,
+  MonitorSnapshotParams,
+  MonitorSourceInfo,
+  MonitorSourceState,
+} from '../../../protocol/monitorData';
 import { AcceptanceTracker } from './acceptance';
 import { AlertEvaluator, type AlertSettings } from './alerts';
 import {
@@ -22,7 +28,9 @@ import {
   type MonitorValues,
 } from './engineSample';
 import { MAX_METRICS_BYTES, parseExposition } from './prometheusText';
-import { ENGINE_SOURCE_ID, SourceRegistry, type RegisteredSource } from './sources';
+import { ENGINE_SOURCE_ID, SourceRegistry, type RegisteredSource, type ScrapeOutcome } from './sources';
+
+export type { ScrapeOutcome } from './sources';
 import { TimeSeriesRing } from './timeSeries';
 
 export const HISTORY_MS = 2 * 60 * 60 * 1000;
@@ -33,10 +41,6 @@ export interface MonitorSettings {
   windowMs: number;
   alerts: AlertSettings;
 }
-
-export type ScrapeOutcome =
-  | { ok: true; text: string }
-  | { ok: false; state: Exclude<MonitorSourceState, 'ok' | 'waiting'>; message: string };
 
 export interface MonitorDeps {
   /** GET <url>/metrics. Injected by unit tests; the default uses fetch with a deadline and a size cap. */
@@ -128,6 +132,7 @@ export class MonitorService {
   private running = false;
   private ticking: Promise<void> | undefined;
   private lastStatusAlert = '';
+  private deployments: MonitorDeploymentInfo[] = [];
   private readonly scrape: NonNullable<MonitorDeps['scrape']>;
   private readonly now: () => number;
 
@@ -238,7 +243,7 @@ export class MonitorService {
       st.message = source.kind === 'engine' ? 'The engine is not running.' : 'No URL.';
     } else {
       const timeoutMs = Math.min(10_000, Math.max(1000, this.settings.intervalMs * 2));
-      const outcome = await this.scrape(source.url, source.apiKey, timeoutMs);
+      const outcome = source.scrape ? await source.scrape(timeoutMs) : await this.scrape(source.url, source.apiKey, timeoutMs);
       // The source may have been removed or replaced while the scrape ran.
       if (this.states.get(source.id) !== st) return;
       const parsed = outcome.ok ? parseExposition(outcome.text) : undefined;
@@ -284,6 +289,11 @@ export class MonitorService {
     this.deps.onStatusAlert?.(a);
   }
 
+  /** The deployments whose colours are sources, for the panel (set by the deploy feature). */
+  setDeployments(deployments: MonitorDeploymentInfo[]): void {
+    this.deployments = deployments;
+  }
+
   sourceInfos(): MonitorSourceInfo[] {
     return this.sources.list().map((s) => {
       const st = this.states.get(s.id);
@@ -321,6 +331,7 @@ export class MonitorService {
       acceptance: this.acceptance.summary(),
       alerts: this.alerts.snapshot(),
       stats,
+      ...(this.deployments.length ? { deployments: this.deployments } : {}),
     };
   }
 }

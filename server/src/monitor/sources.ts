@@ -4,7 +4,18 @@
  * their own (deployment: `blue` and `green`) with `add`/`remove`, in-process or through
  * `pronto/monitor/addSource` / `removeSource` (protocol/monitor.ts). Listeners hear every change.
  */
-import type { MonitorSourceSpec } from '../../../protocol/monitorData';
+import type { MonitorSourceSpec, MonitorSourceState } from '../../../protocol/monitorData';
+
+/** What one scrape of a source's `/metrics` gave. */
+export type ScrapeOutcome =
+  | { ok: true; text: string }
+  | { ok: false; state: Exclude<MonitorSourceState, 'ok' | 'waiting'>; message: string };
+
+/**
+ * A source's own way to its `/metrics`, for in-process features whose engines are not reachable by
+ * a plain URL from here (deployment: a Kubernetes pod through a port-forward). It holds the key.
+ */
+export type SourceScrape = (timeoutMs: number) => Promise<ScrapeOutcome>;
 
 export const ENGINE_SOURCE_ID = 'engine';
 /** More would make the panel unreadable and the sampling costly. */
@@ -12,6 +23,8 @@ export const MAX_SOURCES = 8;
 
 export interface RegisteredSource extends MonitorSourceSpec {
   kind: 'engine' | 'external';
+  /** In-process sources only: fetch `/metrics` this way instead of GET `url` with `apiKey`. */
+  scrape?: SourceScrape;
 }
 
 export class SourceRegistry {
@@ -35,12 +48,15 @@ export class SourceRegistry {
     for (const l of this.listeners) l();
   }
 
-  /** Adds or replaces a source added by a feature. Throws a readable Error when it cannot be. */
-  add(spec: MonitorSourceSpec): void {
+  /**
+   * Adds or replaces a source added by a feature (a replaced source keeps its history). Throws a
+   * readable Error when it cannot be.
+   */
+  add(spec: MonitorSourceSpec, options: { scrape?: SourceScrape } = {}): void {
     if (spec.id === ENGINE_SOURCE_ID) throw new Error(`the source id "${ENGINE_SOURCE_ID}" is the sidecar's own engine; choose another id`);
     if (!this.sources.has(spec.id) && this.sources.size >= MAX_SOURCES)
       throw new Error(`at most ${MAX_SOURCES} monitor sources; remove one first`);
-    this.sources.set(spec.id, { ...spec, kind: 'external' });
+    this.sources.set(spec.id, { ...spec, kind: 'external', ...(options.scrape ? { scrape: options.scrape } : {}) });
     this.changed();
   }
 
