@@ -154,7 +154,7 @@ export const requestStatsSchema = z.object({
   prompt_tokens: z.number(),
   /** Prompt tokens whose KV entries were reused from a resident sequence. */
   reused_tokens: z.number(),
-  /** Prompt tokens actually evaluated (prompt_tokens - reused_tokens). */
+  /** Prompt tokens actually evaluated (prompt_tokens - reused_tokens once the prompt is done; less when the request ended mid-prompt). */
   evaluated_tokens: z.number(),
   generated_tokens: z.number(),
   drafted_tokens: z.number(),

@@ -178,10 +178,28 @@ export class ProntoLspClient implements CompletionClient, AcceptClient {
     return { items, fromCache: false };
   }
 
-  /** The warm-up request (opening the file): waits for the answer and then for the engine to go idle. */
-  async warmup(): Promise<void> {
-    await this.request(this.session.initialLine, this.session.initialCharacter);
-    await this.waitIdle();
+  /**
+   * The warm-up request (opening the file): waits for the answer and then for the engine to go idle,
+   * and asks again while the server's record says its prompt was not all evaluated (the file's cold
+   * prompt can take longer than the request's time budget or deadline on a slow or busy CPU: the
+   * engine then stops mid-prompt, and without a retry the first measured keystrokes would pay for the
+   * rest of the cold prompt).
+   * A retry resumes from what the engine evaluated so far.
+   */
+  async warmup(maxTries = 6): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      await this.request(this.session.initialLine, this.session.initialCharacter);
+      await this.waitIdle();
+      const last = await this.lastRecord();
+      // Cut short: cancelled, failed, or stopped by its time budget before its prompt was all evaluated
+      // (the engine's time budget counts the wait and the prompt too).
+      const cut =
+        last !== undefined &&
+        (last.outcome === 'cancelled' || last.outcome === 'error' || last.reusedTokens + last.evaluatedTokens < last.promptTokens);
+      if (!cut) return;
+      if (tries >= maxTries)
+        throw new Error(`the warm-up request did not finish in ${maxTries} tries (last: ${last.outcome} ${last.message ?? ''})`);
+    }
   }
 
   stats(): Promise<StatsResult> {

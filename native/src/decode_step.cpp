@@ -226,6 +226,7 @@ bool Engine::step() {
         if (e.via_scratch)  // the gap joins the slot's own sequence (shared cells, no copy of data)
           kv_->seq_cp(s.scratch, s.id, static_cast<int>(e.start), static_cast<int>(e.start + e.n));
         s.cache.insert(s.cache.end(), p.begin() + s.cache.size(), p.begin() + s.cache.size() + e.n);
+        job.stats.evaluated_tokens += e.n;
         if (!e.prompt_done) continue;
         job.t_prompt_done = now_us();
         job.stats.t_prompt_ms = (job.t_prompt_done - job.t_admit) / 1000.0;

@@ -5,7 +5,9 @@
 // step. Each iteration of the loop:
 //   1. takes the submitted requests into the wait queue (scheduler.h: bounded, by priority; a full
 //      queue answers `overloaded`),
-//   2. ends waiting requests that were cancelled or ran out of their time budget,
+//   2. ends waiting requests that were cancelled or ran out of their time budget, and running requests
+//      that were cancelled (before admission: the sidecar cancels a prefetch and submits the request
+//      that replaces it together, and the new request may reuse — and move — what the old one holds),
 //   3. admits waiting requests while a sequence is idle and the KV cache can hold them, preempting a
 //      running request of a lower class for a higher one (scheduler.h),
 //   4. runs one batched decode (decode_step.cpp).
@@ -253,6 +255,7 @@ void Engine::iterate(std::deque<RequestPtr>& submitted, bool decode) {
   try {
     take_submitted(submitted);
     expire_waiting();
+    end_cancelled_running();
     admit_waiting();
     if (failpoint_ != Failpoint::kNone && has_running()) {
       if (failpoint_ == Failpoint::kOnce) failpoint_ = Failpoint::kNone;
@@ -339,6 +342,11 @@ int Engine::room_for(const Placement& p) const {
   return ledger_.free() + ledger_.exclusive_cells(droppable) - kept;
 }
 
+void Engine::end_cancelled_running() {
+  for (auto& s : slots_)
+    if (s->job && s->job->req->cancelled) finish(*s, "cancelled");
+}
+
 void Engine::admit_waiting() {
   while (JobPtr job = waiting_.front()) {
     bool fits = false;
@@ -347,9 +355,7 @@ void Engine::admit_waiting() {
       PlacementOptions po;
       po.min_chunk = can_shift_ ? static_cast<size_t>(cache_reuse_) : 0;
       po.share_across_tenants = share_kv_across_tenants_;
-      po.movable = [this](int slot, size_t p0, size_t p1) {
-        return !ledger_.shared(slots_[slot]->id, static_cast<int>(p0), static_cast<int>(p1));
-      };
+      po.movable = [this](int slot, size_t p0, size_t p1) { return movable(*slots_[slot], p0, p1); };
       p = choose_placement(slot_views(), job->tokens, job->req->tenant, po);
       const int need = static_cast<int>(job->tokens.size() - p.reused()) + 1;
       fits = p.target >= 0 && need <= room_for(p);
@@ -382,6 +388,7 @@ void Engine::start_job(JobPtr job, const Placement& p) {
     s.cache.assign(tokens.begin(), tokens.begin() + p.keep);
   } else if (!p.wipe) {
     drop_ahead(s);
+    unshare_moved(s, p.reuse);
     apply_reuse(*kv_, s.id, p.reuse, s.cache, s.ahead);
   }
   if (s.tenant != job->req->tenant && draft_) draft_->drop(s.id, s.draft_cache);  // the draft's copy too
@@ -395,7 +402,9 @@ void Engine::start_job(JobPtr job, const Placement& p) {
     job->stats.t_queue_ms = (now - job->req->t_submit_us) / 1000.0;
     job->t_admit = now;
   }
-  job->stats.evaluated_tokens += static_cast<int>(tokens.size() - p.reused());
+  // evaluated_tokens grows as the prompt's batches are decoded (decode_step.cpp): a request that ends
+  // or is preempted mid-prompt counts what it evaluated, not what it would have; whoever resumes from
+  // there counts the rest (counting the plan counted those tokens twice).
   job->admitted = ++admissions_;
   job->steps = 0;
   s.job = std::move(job);
@@ -452,6 +461,36 @@ bool Engine::free_one() {
 }
 
 // A request that ends during its prompt may leave reused chunks beyond `cache` in the KV: drop them.
+Engine::Slot* Engine::idle_slot_with_seq(int seq) const {
+  for (auto& o : slots_)
+    if (o->id == seq && !o->job) return o.get();
+  return nullptr;
+}
+
+// Chunk reuse may shift the cells of `s` at cached positions [p0, p1) when no sequence that must keep
+// them shares them: a shift moves a shared cell for every holder (kv_cache.h). Sharers that may give
+// them up: `s`'s own scratch (dropped at admission) and idle sequences — typically a prefetch or a
+// second request that copied this file's prefix, whose copy is cut back to before the moved cells
+// (unshare_moved) rather than making this request evaluate its whole prompt again (measured: a
+// definition chunk inserted ahead of a 1,000-token prefix while a prefetch's copy shared it).
+bool Engine::movable(const Slot& s, size_t p0, size_t p1) const {
+  for (int other : ledger_.sharers(s.id, static_cast<int>(p0), static_cast<int>(p1)))
+    if (other != s.scratch && !idle_slot_with_seq(other)) return false;
+  return true;
+}
+
+void Engine::unshare_moved(Slot& s, const ReusePlan& plan) {
+  for (const auto& c : plan.chunks) {
+    if (c.from == c.to) continue;
+    for (int other : ledger_.sharers(s.id, static_cast<int>(c.from), static_cast<int>(c.from + c.n))) {
+      Slot* o = idle_slot_with_seq(other);
+      if (!o) continue;  // s's scratch: dropped already (drop_ahead)
+      kv_->seq_rm(o->id, static_cast<int>(c.from), -1);
+      if (o->cache.size() > c.from) o->cache.resize(c.from);
+    }
+  }
+}
+
 void Engine::drop_ahead(Slot& s) {
   if (s.scratch_ready) kv_->seq_rm(s.scratch, -1, -1);
   s.scratch_ready = false;

@@ -134,6 +134,10 @@ class Engine {
   bool free_one();
   void evict(Slot& s);
   void drop_ahead(Slot& s);
+  void end_cancelled_running();
+  Slot* idle_slot_with_seq(int seq) const;
+  bool movable(const Slot& s, size_t p0, size_t p1) const;
+  void unshare_moved(Slot& s, const ReusePlan& plan);
   std::vector<RunningView> running() const;
   std::vector<SlotView> slot_views() const;
   void finish(Slot& s, const std::string& reason);

@@ -135,6 +135,15 @@ bool KvLedger::shared(int seq, int p0, int p1) const {
   return false;
 }
 
+std::vector<int> KvLedger::sharers(int seq, int p0, int p1) const {
+  std::bitset<kMaxSeqs> others;
+  for (int cell : cells_of(seq, p0, p1)) others |= cells_[cell].seqs;
+  std::vector<int> out;
+  for (int i = 0; i < kMaxSeqs; i++)
+    if (i != seq && others.test(i)) out.push_back(i);
+  return out;
+}
+
 std::map<int, Token> KvLedger::contents(int seq) const {
   std::map<int, Token> out;
   for (int cell : cells_of(seq, 0, -1)) out[cells_[cell].pos] = cells_[cell].token;

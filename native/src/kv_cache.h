@@ -53,6 +53,8 @@ class KvLedger : public KvCache {
   int exclusive_cells(const std::vector<int>& seqs) const;
   // Whether a cell of `seq` with a position in [p0, p1) is also held by another sequence.
   bool shared(int seq, int p0, int p1) const;
+  // The other sequences holding a cell of `seq` with a position in [p0, p1).
+  std::vector<int> sharers(int seq, int p0, int p1) const;
   // Position -> token of every cell of `seq` (tests and invariant checks).
   std::map<int, Token> contents(int seq) const;
 

@@ -6,9 +6,8 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import type { StatsResult } from '../../protocol/lsp';
-import { assertEngineBuilt } from '../support/engine';
-import { engineMetric, startLspServer, type LspHarness } from '../support/lsp';
-import { ensureTestModels } from '../support/models';
+import { engineMetric, type LspHarness } from '../support/lsp';
+import { startLspOnTestModel } from '../support/realLsp';
 
 async function stats(h: LspHarness): Promise<StatsResult> {
   return (await h.connection.sendRequest('pronto/stats')) as StatsResult;
@@ -38,18 +37,7 @@ function insertAt(doc: string, line: number, character: number, text: string): s
 describe('prefetch with the real engine', { timeout: 240_000 }, () => {
   let h: LspHarness;
   before(async () => {
-    assertEngineBuilt();
-    const { target } = await ensureTestModels();
-    h = startLspServer();
-    await h.initialize({
-      pronto: {
-        model: { path: target },
-        engine: { threads: 1, contextSize: 8192, parallel: 2 },
-        completion: { debounceMs: 0, prefetch: true, maxTokens: 24, timeBudgetMs: 30000, multiline: 'never' },
-      },
-    });
-    const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
-    assert.equal(s.state, 'ready', s.message);
+    h = await startLspOnTestModel({ debounceMs: 0, prefetch: true, maxTokens: 24, timeBudgetMs: 30000, multiline: 'never' });
   });
   after(async () => {
     await h?.stop();

@@ -71,7 +71,7 @@ function enginePid(h: LspHarness): number {
   return pids[0]!;
 }
 
-describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
+describe('LSP server with a local engine process', { timeout: 240_000 }, () => {
   let h: LspHarness;
   before(async () => {
     h = server();
@@ -155,7 +155,7 @@ describe('LSP server with a local engine process', { timeout: 60_000 }, () => {
   });
 });
 
-describe('LSP server settings and failures', { timeout: 60_000 }, () => {
+describe('LSP server settings and failures', { timeout: 240_000 }, () => {
   test('a client that vanishes without shutdown does not leave the engine behind', async () => {
     const h = server();
     await h.initialize(localOptions());

@@ -8,12 +8,13 @@ import {
   completionContext,
   cursorContext,
   fimBudget,
+  PREFIX_BLOCK_LINES,
   SEND_MARGIN,
   selectExtra,
   windowBudget,
   type WindowBudget,
 } from '../../server/src/context/completionContext';
-import { findDefinitions, identifiersNearCursor } from '../../server/src/context/definitions';
+import { findDefinitions, identifiersNearCursor, StickyDefinitions } from '../../server/src/context/definitions';
 import { ContextRing, lineSetSimilarity } from '../../server/src/context/ring';
 import { CALIBRATION_SAMPLE, DEFAULT_CHARS_PER_TOKEN, TokenEstimator } from '../../server/src/context/tokens';
 import {
@@ -74,7 +75,7 @@ test('cursorContext: windows, the cursor line, the lines the window spans, singl
     prefixChars,
     suffixChars,
     maxLineChars: MAX_LINE_CHARS,
-    sendMargin: 1,
+    suffixMargin: 1,
   });
   const cases: {
     doc: string;
@@ -151,13 +152,33 @@ test('cursorContext: windows, the cursor line, the lines the window spans, singl
   }
 });
 
-test('cursorContext: more is sent than the budget holds (the engine’s cut decides); the lines counted as in the prompt are the budget’s', () => {
+test('cursorContext: the suffix sends more than its budget holds (the engine’s cut decides); the prefix its budget, from a block start', () => {
   const doc = 'l0\nl1\nl2\nl3\nl4 ║x\nl5\nl6\nl7';
-  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, sendMargin: 2 }, 'auto');
-  assert.equal(c.prefix, 'l1\nl2\nl3\nl4 ', '2 × 6 characters sent');
+  const c = cursorContext(at(doc), { prefixChars: 6, suffixChars: 5, maxLineChars: MAX_LINE_CHARS, suffixMargin: 2 }, 'auto');
+  assert.equal(c.prefix, 'l3\nl4 ', 'lines 3-4 fit 6 characters (the next block start is past the cursor: cut by lines)');
   assert.equal(c.suffix, 'x\nl5\nl6\nl7', '2 × 5 characters sent');
-  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the lines within 6 / 5 characters');
+  assert.deepEqual([c.firstLine, c.lastLine], [3, 5], 'the prefix sent; the suffix lines within 5 characters');
   assert.equal(SEND_MARGIN > 1, true);
+});
+
+test('cursorContext: the prefix starts on a block of PREFIX_BLOCK_LINES lines, or where a pinned window starts', () => {
+  const lines = Array.from({ length: 40 }, (_, i) => `line ${String(i).padStart(2, '0')}`); // 7 characters + newline
+  const doc = `${lines.join('\n')}\ncall(║)`;
+  const budget: WindowBudget = { prefixChars: 8 * 20, suffixChars: 10, maxLineChars: MAX_LINE_CHARS };
+  const c = cursorContext(at(doc), budget, 'auto');
+  // 20 lines fit (lines 21-39 and the cursor line 40); the block start at or after line 21 is 32.
+  assert.equal(c.firstLine, 2 * PREFIX_BLOCK_LINES);
+  assert.ok(c.prefix.startsWith('line 32\n') && c.prefix.endsWith('call('));
+  // Pinned (a prefetch after a suggestion shown with the window above): the same start, even past the budget.
+  const typedOn = doc.replace('║', `${'value + '.repeat(12)}other║`);
+  const pinned = cursorContext(at(typedOn), budget, 'auto', { startLine: c.firstLine });
+  assert.equal(pinned.firstLine, c.firstLine);
+  assert.ok(pinned.prefix.startsWith(c.prefix), 'the prefetch’s prefix extends the request’s');
+  assert.notEqual(cursorContext(at(typedOn), budget, 'auto').firstLine, c.firstLine, 'unpinned, the window would start elsewhere');
+  // A pin reaching far past the budget (stale), or past the cursor, is ignored.
+  const big = `${Array.from({ length: 2000 }, (_, i) => `line ${i}`).join('\n')}\ncall(║)`;
+  assert.equal(cursorContext(at(big), budget, 'auto', { startLine: 0 }).firstLine, cursorContext(at(big), budget, 'auto').firstLine);
+  assert.equal(cursorContext(at(doc), budget, 'auto', { startLine: 99 }).firstLine, c.firstLine);
 });
 
 test('cursorContext: a 60,000-character line never reaches the engine as such', () => {
@@ -251,7 +272,7 @@ test('completionContext: ring chunks overlapping the window are left out; defini
   assert.equal(asked[0]![0], 'Point', 'the identifier nearest the cursor first');
   assert.deepEqual(c.fim.budget, { prefix_tokens: 100, suffix_tokens: 20, extra_tokens: 1024 });
   assert.equal(c.fim.prefix.length, c.prefix.length);
-  assert.ok(c.prefix.length <= estimator.chars(100) * SEND_MARGIN);
+  assert.ok(c.prefix.length <= estimator.chars(100));
   assert.equal(c.fim.filename, 'a.ts');
 });
 
@@ -362,4 +383,87 @@ test('findDefinitions finds declarations in other documents, one per name', () =
     { filename: 'util.ts', text: 'export async function computeTotal(items: Item[], tax: number) {\n  return 1;' },
     { filename: 'model.py', text: 'class Item:\n    price: float' },
   ]);
+});
+
+test('typing keeps the prompt stable: extra context and suffix fixed within a word, the prefix append-only between 16-line block moves of its start', () => {
+  // A file of 200 lines, then 40 lines typed key by key at line 200 (as the bench does), with a
+  // ring chunk of another file and definitions found in another open document.
+  const head = Array.from({ length: 200 }, (_, i) => `  let value${i} = compute(${i}, value${Math.max(0, i - 1)});`).join('\n');
+  const tail = Array.from({ length: 50 }, (_, i) => `  check(result${i});`).join('\n');
+  const typed = Array.from(
+    { length: 40 },
+    (_, i) => ['  const side = makeSquare(width);', '  const total = areaOf(side) + perimeterOf(side);', '  log(total);'][i % 3],
+  ).join('\n');
+  const shapes = {
+    uri: 'file:///work/shapes.ts',
+    filename: 'shapes.ts',
+    text: 'export function makeSquare(w: number) {\n  return { w, h: w };\n}\nexport const areaOf = (s: Shape) => s.w * s.h;\nexport function perimeterOf(s: Shape) {\n  return 2 * (s.w + s.h);\n}\n',
+  };
+  const ring = new ContextRing(4, 12);
+  ring.addAround('file:///work/util.ts', 'util.ts', 'export function log(x: unknown) {\n  console.log(x);\n}', 0);
+  const settings = parseSettings({ context: { prefixTokens: 200, suffixTokens: 60 } }).settings;
+  const sticky = new StickyDefinitions(); // as the completion feature wraps its definitions
+  const sources = {
+    tokens: new TokenEstimator(),
+    ring,
+    definitions: (uri: string, names: string[]) => sticky.update(uri, findDefinitions(names, [shapes], uri)),
+  };
+  let prev: { start: number; prefix: string; stable: string; wordKey: boolean } | undefined;
+  const starts = new Set<number>();
+  let startMoves = 0;
+  let stableChanges = 0;
+  for (let k = 0; k <= typed.length; k++) {
+    const text = `${head}\n${typed.slice(0, k)}\n${tail}`;
+    const offset = head.length + 1 + k;
+    const c = completionContext({ uri: 'file:///work/a.ts', text, offset }, settings, sources);
+    const start = c.cursorLine - (c.fim.prefix.split('\n').length - 1); // the document line the prefix starts at
+    const stable = JSON.stringify([c.fim.extra ?? [], c.fim.suffix]); // what the engine places before the prefix
+    const wordKey = k > 0 && /\w/.test(typed[k - 1]!) && k > 1 && /\w/.test(typed[k - 2]!);
+    starts.add(start);
+    if (prev) {
+      if (start !== prev.start) {
+        startMoves++;
+        assert.equal(start % PREFIX_BLOCK_LINES, 0, `key ${k}: the prefix starts at a block boundary (line ${start})`);
+      } else {
+        assert.ok(c.fim.prefix.startsWith(prev.prefix), `key ${k}: the prefix only grew at the cursor`);
+      }
+      if (stable !== prev.stable) {
+        stableChanges++;
+        assert.ok(!wordKey, `key ${k} (${JSON.stringify(typed.slice(k - 3, k))}): extra/suffix changed in the middle of a word`);
+      }
+    }
+    prev = { start, prefix: c.fim.prefix, stable, wordKey };
+  }
+  // 40 typed lines: the start moves about once per 16 lines (by one line every ~35 characters if cut by characters alone).
+  assert.ok(startMoves >= 1 && startMoves <= 4, `prefix start moved ${startMoves} times over 40 lines`);
+  // The extra context changes only when a definition is found for the first time (three here: makeSquare,
+  // areaOf, perimeterOf), not each time a name enters or leaves the lines near the cursor (65 times).
+  assert.equal(stableChanges, 3, `extra/suffix changed ${stableChanges} times over ${typed.length} keys`);
+  assert.ok(starts.size === startMoves + 1);
+});
+
+test('StickyDefinitions: found definitions stay in the order found, newest last, until capacity; edited text replaces in place', () => {
+  const d = (file: string, text: string) => ({ filename: file, text });
+  const s = new StickyDefinitions(3);
+  const u = 'file:///a.ts';
+  const steps: { found: { filename: string; text: string }[]; want: string[] }[] = [
+    { found: [d('s.ts', 'function a() {\n}')], want: ['function a() {\n}'] },
+    { found: [d('s.ts', 'function b() {\n}'), d('s.ts', 'function a() {\n}')], want: ['function a() {\n}', 'function b() {\n}'] },
+    { found: [], want: ['function a() {\n}', 'function b() {\n}'] }, // the names scrolled away: kept
+    { found: [d('s.ts', 'function a() {\n  return 1;\n}')], want: ['function a() {\n  return 1;\n}', 'function b() {\n}'] },
+    {
+      found: [d('t.ts', 'function c() {}'), d('t.ts', 'function d() {}')],
+      want: ['function b() {\n}', 'function c() {}', 'function d() {}'],
+    },
+  ];
+  for (const [i, step] of steps.entries()) {
+    assert.deepEqual(
+      s.update(u, step.found).map((c) => c.text),
+      step.want,
+      `step ${i}`,
+    );
+  }
+  assert.deepEqual(s.update('file:///b.ts', []), [], 'per document');
+  s.forget(u);
+  assert.deepEqual(s.update(u, []), []);
 });

@@ -46,6 +46,26 @@ function fakeClient(table: Record<string, string>, behaviour: 'answer' | 'hang' 
 }
 
 describe('identifierPositionsNearCursor', () => {
+  test('the word being typed (touching the cursor) is not looked up; once the user moved past it, it is', () => {
+    const cases: { before: string; want: string[] }[] = [
+      { before: 'const total = makeSq', want: ['total'] },
+      { before: 'const total = makeSquare', want: ['total'] },
+      { before: 'const total = makeSquare(', want: ['makeSquare', 'total'] },
+      { before: 'const total = makeSquare ', want: ['makeSquare', 'total'] },
+      { before: 'const x2 = value123', want: [] }, // x2 is too short; value123 is being typed
+      { before: 'const width = 123', want: ['width'] }, // a number is not a word being typed
+      { before: `const longName = ${'a'.repeat(60_000)}`, want: ['longName'] }, // linear, not one rescan per start
+    ];
+    for (const c of cases) {
+      assert.deepEqual(identifiersNearCursor(c.before), c.want, c.before.slice(0, 40));
+      assert.deepEqual(
+        identifierPositionsNearCursor(c.before, c.before.length).map((p) => p.name),
+        c.want,
+        c.before.slice(0, 40),
+      );
+    }
+  });
+
   test('gives the nearest occurrence of each identifier with its line and character, same names as identifiersNearCursor', () => {
     const ps = identifierPositionsNearCursor(text, offset);
     assert.deepEqual(
@@ -106,9 +126,9 @@ describe('EditorDefinitions', () => {
   test('one request at a time: a newer cursor while one runs is queued, replacing an older queued one', async () => {
     const client = fakeClient({});
     const defs = new EditorDefinitions({ request: client.request });
-    defs.prepare({ uri, version: 1, text: 'alphaOne', offset: 8 });
-    defs.prepare({ uri, version: 2, text: 'betaTwo', offset: 7 });
-    defs.prepare({ uri, version: 3, text: 'gammaThree', offset: 10 });
+    defs.prepare({ uri, version: 1, text: 'alphaOne(', offset: 9 });
+    defs.prepare({ uri, version: 2, text: 'betaTwo(', offset: 8 });
+    defs.prepare({ uri, version: 3, text: 'gammaThree(', offset: 11 });
     await defs.idle();
     assert.deepEqual(
       client.asked.map((a) => a.positions.map((p) => p.name)),

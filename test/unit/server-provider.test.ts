@@ -3,7 +3,6 @@ import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import type { SubmitMessage } from '../../protocol/engine';
 import { CompletionProvider, type CompletionInput } from '../../server/src/completion/provider';
-import { SEND_MARGIN } from '../../server/src/context/completionContext';
 import { findDefinitions } from '../../server/src/context/definitions';
 import { ContextRing } from '../../server/src/context/ring';
 import { TokenEstimator } from '../../server/src/context/tokens';
@@ -61,7 +60,7 @@ test('every FIM request carries the token budgets; the characters sent follow th
   await provider.provide(doc(`${far}\n/*fake:x*/\ncall(║);`));
   const s = submits(engine)[0]!;
   assert.deepEqual(s.fim?.budget, { prefix_tokens: 5, suffix_tokens: 7, extra_tokens: 9 });
-  assert.ok(s.fim!.prefix.length <= tokens.chars(5) * SEND_MARGIN, JSON.stringify(s.fim?.prefix));
+  assert.ok(s.fim!.prefix.length <= tokens.chars(5), JSON.stringify(s.fim?.prefix));
   assert.ok(s.fim!.prefix.endsWith('call('), JSON.stringify(s.fim?.prefix));
   assert.ok(!s.fim!.prefix.includes('line0'));
 });
@@ -285,4 +284,18 @@ test('an explicit request (triggerKind Invoked) skips the debounce', async () =>
   const r = await provider.provide({ ...doc('/*fake:now*/ x = ║'), explicit: true });
   assert.deepEqual(r.items, ['now']);
   assert.ok(Date.now() - started < 1500, 'answered before the 2 s debounce would have ended');
+});
+
+test('an answer with nothing generated is not cached: asking again at the same place asks the engine (it continues the prompt)', async () => {
+  const { engine, provider } = await setup();
+  const at = doc('/*fake:*/\ncall(║);');
+  assert.equal((await provider.provide(at)).outcome, 'empty');
+  const again = await provider.provide(at);
+  assert.equal(again.fromCache, false);
+  assert.equal(submits(engine).length, 2);
+  // An answer with text is cached as before.
+  const shown = doc('/*fake:x*/\ncall(║);');
+  await provider.provide(shown);
+  assert.equal((await provider.provide(shown)).fromCache, true);
+  assert.equal(submits(engine).length, 3);
 });

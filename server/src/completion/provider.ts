@@ -227,7 +227,10 @@ export class CompletionProvider {
           this.deps.log?.(`completion #${id} failed: ${result.message}`);
           return { items: [], fromCache: false, outcome: 'error', message: result.message };
         }
-        this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
+        // An answer with nothing generated is not kept: the engine may have spent the time budget on
+        // the prompt (a cold file on a slow CPU), and asking again there continues from what it evaluated.
+        if (result.stats.generated > 0)
+          this.cache.set({ uri: input.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'request' });
         figures = { lastLatencyMs: this.now() - started, tokensPerSecond: this.deps.stats.tokensPerSecond };
         return this.answer(input, position, started, filterAnswers(result.raw, context), { fromCache: false }, result.stats);
       } finally {
@@ -258,7 +261,7 @@ export class CompletionProvider {
     }
     if (items.length > 0) {
       this.lastShown = { ...position, items };
-      this.schedulePrefetch({ uri: input.uri, before: position.before + items[0]!, after: position.after });
+      this.schedulePrefetch({ uri: input.uri, before: position.before + items[0]!, after: position.after }, position);
     }
     return { items, fromCache: from.fromCache, ...(from.fromPrefetch ? { fromPrefetch: true } : {}), outcome };
   }
@@ -276,7 +279,7 @@ export class CompletionProvider {
     const item = accept.kind === 'full' ? accept.text : shown.items.find((i) => i.startsWith(accept.text));
     if (item === undefined || !item.startsWith(accept.text)) return;
     if (documentText !== undefined && documentText !== shown.before + accept.text + shown.after) return;
-    this.schedulePrefetch({ uri: shown.uri, before: shown.before + item, after: shown.after });
+    this.schedulePrefetch({ uri: shown.uri, before: shown.before + item, after: shown.after }, shown);
   }
 
   /** Records a finished request; returns its number (`#id` in log lines). */
@@ -369,8 +372,12 @@ export class CompletionProvider {
     return { kind: 'error', message: firstError!, stats: totals };
   }
 
-  /** Computes the answer for `position` ahead of time (one per position; see prefetch.ts). */
-  private schedulePrefetch(position: Position): void {
+  /**
+   * Computes the answer for `position` ahead of time (one per position; see prefetch.ts). Its window
+   * starts where the window of `shownAt` (the request that showed the suggestion) starts, so its
+   * prompt extends that request's prompt in the engine's cache.
+   */
+  private schedulePrefetch(position: Position, shownAt: Position): void {
     const settings = this.deps.getSettings();
     if (!settings['completion.prefetch']) return;
     if (this.cache.has(position.uri, position.before, position.after)) return;
@@ -384,9 +391,13 @@ export class CompletionProvider {
         offset: position.before.length,
         languageId,
       };
-      const context = completionContext(input, settings, this.deps.context);
+      const anchor = this.cursor({ uri: shownAt.uri, text: shownAt.before + shownAt.after, offset: shownAt.before.length }, settings);
+      const context = completionContext(input, settings, this.deps.context, {
+        startLine: anchor.firstLine,
+        extraPrefixTokens: settings['completion.maxTokens'],
+      });
       const result = await this.generate(client, context.fim, context.multiline, settings, signal, 1, languageId);
-      if (result.kind === 'raw')
+      if (result.kind === 'raw' && result.stats.generated > 0)
         this.cache.set({ uri: position.uri, prefix: position.before, suffix: position.after, raw: result.raw, source: 'prefetch' });
       else if (result.kind === 'error') this.deps.log?.(`prefetch failed: ${result.message}`);
     });

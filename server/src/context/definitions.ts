@@ -24,9 +24,22 @@ const KEYWORDS = new Set(
   ),
 );
 
-/** Identifiers in the last `lines` lines before the cursor, nearest first, without keywords. */
+/**
+ * The identifier touching the cursor is being typed: half a name (`makeSq`) matches nothing or the
+ * wrong thing, and looking it up on every keystroke would change the prompt's extra chunks (placed
+ * first, so every token after them) with each character. It is looked up once the user moved past it.
+ */
+function withoutWordAtEnd(text: string): string {
+  // Walked back by hand: an anchored regex would rescan a long word run once per start position.
+  let i = text.length;
+  while (i > 0 && /[\w$]/.test(text[i - 1]!)) i--;
+  while (i < text.length && /[0-9]/.test(text[i]!)) i++; // an identifier does not start with a digit
+  return text.slice(0, i);
+}
+
+/** Identifiers in the last `lines` lines before the cursor, nearest first, without keywords or the word being typed. */
 export function identifiersNearCursor(prefix: string, lines = 3, max = 8): string[] {
-  const tail = prefix.split('\n').slice(-lines).join('\n');
+  const tail = withoutWordAtEnd(prefix.split('\n').slice(-lines).join('\n'));
   const found = tail.match(/[A-Za-z_$][\w$]*/g) ?? [];
   const out: string[] = [];
   for (const id of found.reverse()) {
@@ -75,7 +88,7 @@ export function findDefinitions(names: string[], docs: OpenDocument[], excludeUr
 
 /** Same identifiers as `identifiersNearCursor`, with the position of their nearest occurrence before the cursor. */
 export function identifierPositionsNearCursor(text: string, offset: number, lines = 3, max = 8): DefinitionPosition[] {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const before = withoutWordAtEnd(text.slice(0, Math.max(0, Math.min(offset, text.length))));
   const allLines = before.split('\n');
   const first = Math.max(0, allLines.length - lines);
   const out: DefinitionPosition[] = [];
@@ -97,6 +110,37 @@ function filenameOfUri(uri: string): string {
     return path.basename(new URL(uri).pathname);
   } catch {
     return path.basename(uri);
+  }
+}
+
+/**
+ * The definitions a document's prompts carry, kept from one keystroke to the next. The names near
+ * the cursor change with every line typed (a name typed, a line scrolled out of the last three), and
+ * each change of the extra chunks (placed first in the prompt) makes the engine re-evaluate or shift
+ * what follows them. So a definition stays once found, in the order it was found (new ones last,
+ * nearest the cursor), until `capacity` newer ones push it out; one found again with other text (its
+ * file was edited) is replaced in place. Keyed by file and first line (the declaration).
+ */
+export class StickyDefinitions {
+  private readonly perUri = new Map<string, ContextChunk[]>();
+
+  constructor(private readonly capacity = 4) {}
+
+  update(uri: string, found: ContextChunk[]): ContextChunk[] {
+    const key = (c: ContextChunk) => `${c.filename ?? ''}\n${c.text.split('\n', 1)[0]}`;
+    const kept = [...(this.perUri.get(uri) ?? [])];
+    for (const c of found) {
+      const i = kept.findIndex((k) => key(k) === key(c));
+      if (i < 0) kept.push(c);
+      else if (kept[i]!.text !== c.text) kept[i] = c;
+    }
+    const out = kept.slice(Math.max(0, kept.length - this.capacity));
+    this.perUri.set(uri, out);
+    return out;
+  }
+
+  forget(uri: string): void {
+    this.perUri.delete(uri);
   }
 }
 

@@ -16,8 +16,9 @@ import {
   type ResolveDefinitionsResult,
 } from '../../../protocol/lsp';
 import { CompletionProvider } from '../completion/provider';
+import { offersSuggestionBefore } from '../completion/trigger';
 import { cursorContext, windowBudget, type ContextSources } from '../context/completionContext';
-import { combineDefinitions, EditorDefinitions } from '../context/definitions';
+import { combineDefinitions, EditorDefinitions, StickyDefinitions } from '../context/definitions';
 import { ContextRing } from '../context/ring';
 import type { TemplatesFeature } from '../templates/feature';
 import type { Feature } from './feature';
@@ -27,6 +28,12 @@ export interface CompletionFeatureOptions {
   resolveDefinitionsTimeoutMs?: number;
   /** The prompt templates (the prompts feature): a custom FIM template renders the prompt. */
   templates?: () => TemplatesFeature | undefined;
+}
+
+/** The cursor line's text after `offset`. */
+function lineSuffixAt(text: string, offset: number): string {
+  const nl = text.indexOf('\n', offset);
+  return text.slice(offset, nl < 0 ? text.length : nl);
 }
 
 export function completionFeature(options: CompletionFeatureOptions = {}): Feature {
@@ -41,11 +48,13 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
       /** Set at initialize when the client can answer pronto/resolveDefinitions. */
       let editorDefinitions: EditorDefinitions | undefined;
 
+      const stickyDefinitions = new StickyDefinitions();
       const openDocuments = () => documents.all().map((d) => ({ uri: d.uri, filename: path.basename(d.uri), text: d.getText() }));
       const contextSources: ContextSources = {
         tokens: ctx.tokens,
         ring,
-        definitions: (uri, names) => combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri),
+        definitions: (uri, names) =>
+          stickyDefinitions.update(uri, combineDefinitions(names, editorDefinitions?.lookup(uri, names), openDocuments(), uri)),
       };
       const provider = new CompletionProvider({
         getClient: () => ctx.engine.client,
@@ -73,6 +82,7 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
         closed: (uri) => {
           lastEditLine.delete(uri);
           editorDefinitions?.forget(uri);
+          stickyDefinitions.forget(uri);
         },
       });
 
@@ -88,6 +98,8 @@ export function completionFeature(options: CompletionFeatureOptions = {}): Featu
           options.templates?.()?.store.refresh();
           const offset = doc.offsetAt(params.position);
           const explicit = params.context?.triggerKind === InlineCompletionTriggerKind.Invoked;
+          // In the middle of a word or before other text: no suggestion, no engine request, nothing counted.
+          if (!explicit && !offersSuggestionBefore(lineSuffixAt(doc.getText(), offset))) return { items: [] };
           // Background: ask the editor for definitions near the cursor; the answer serves this request
           // if it arrives during the debounce, and later keystrokes from the cache otherwise. The
           // lines the prompt holds (the same window the provider sends) are left out.
