@@ -122,6 +122,13 @@ export interface SubmitMessage {
    * model without one llama.cpp supports gets the error `no_chat_template` (HTTP 400), never a guess.
    */
   chat_template?: string;
+  /**
+   * Which loaded model serves it: an `id` from /v1/models (`loadedModels` in the ready line), or a
+   * purpose, "completion" or "chat". Absent: `messages` go to the chat model (`--chat-model`; the
+   * completion model when there is none), the rest to the completion model. Unknown: error
+   * `not_found` (HTTP 404) naming what is loaded. The same field works over HTTP and on /tokenize.
+   */
+  model?: string;
   sampling?: SamplingParams;
   limits?: Limits;
   speculative?: SpeculativeParams;
@@ -166,6 +173,12 @@ export const requestStatsSchema = z.object({
   steps_after_cancel: z.number(),
   /** Times the request yielded its sequence (to a higher class, or for KV room) and resumed; older engines omit it. */
   preemptions: z.number().optional(),
+  /**
+   * Decodes the engine ran (every model, every request) from when its inference thread took the
+   * request in to the request's end: how long it waited in steps, whatever else was decoding (a chat
+   * answer on the other model included). Older engines omit it.
+   */
+  engine_steps: z.number().optional(),
 });
 export type RequestStats = z.infer<typeof requestStatsSchema>;
 
@@ -259,12 +272,29 @@ export const fimInfoSchema = z.object({
   order: z.string(),
 });
 
+/** What a loaded model serves: `completion` (--model), `chat` (--chat-model, or --model without it). */
+export const modelPurposeSchema = z.enum(['completion', 'chat']);
+export type ModelPurpose = z.infer<typeof modelPurposeSchema>;
+
+/** A model the engine serves (not the draft), as the ready line, /health and /v1/models list it. */
+export const loadedModelSchema = z.object({
+  /** The name requests select it by (`model` field). */
+  id: z.string(),
+  purpose: z.array(modelPurposeSchema),
+  meta: modelInfoSchema.optional(),
+});
+export type LoadedModel = z.infer<typeof loadedModelSchema>;
+
 export const readyLineSchema = z.object({
   event: z.literal('ready'),
   host: z.string(),
   port: z.number(),
   model: modelInfoSchema,
   draft_model: modelInfoSchema.nullable(),
+  /** The chat model (--chat-model), null without one; older engines omit it. */
+  chat_model: modelInfoSchema.nullable().optional(),
+  /** The models served and their purposes; older engines omit it. */
+  models: z.array(loadedModelSchema).optional(),
   fim: fimInfoSchema,
   build: buildInfoSchema,
   n_ctx: z.number(),
@@ -280,6 +310,8 @@ export const healthSchema = z.object({
   status: z.enum(['ok', 'loading', 'error']),
   busy_sequences: z.number().optional(),
   n_parallel: z.number().optional(),
+  /** The models served and their purposes (no `meta`); older engines omit it. */
+  models: z.array(loadedModelSchema).optional(),
   /** ENGINE_PROTOCOL_VERSION of the engine; engines before version 2 omit it. */
   protocol: z.number().optional(),
 });
@@ -290,7 +322,15 @@ export const tokenizeResultSchema = z.object({ tokens: z.array(z.number()) });
 
 /** GET /v1/models answer (the parts the sidecar reads). */
 export const modelsResultSchema = z.object({
-  data: z.array(z.object({ id: z.string(), role: z.string().optional(), meta: modelInfoSchema.partial().optional() })),
+  data: z.array(
+    z.object({
+      id: z.string(),
+      role: z.string().optional(),
+      /** completion / chat (absent on the draft and on older engines). */
+      purpose: z.array(modelPurposeSchema).optional(),
+      meta: modelInfoSchema.partial().optional(),
+    }),
+  ),
 });
 
 /** Parses one engine WebSocket frame; a malformed frame becomes an error message, never a throw. */

@@ -31,6 +31,11 @@ export interface StatusParams {
   needsModel?: boolean;
   /** The configured model (or draft) file was refused before the engine started on it. State is `error`. */
   modelProblem?: ModelProblem;
+  /**
+   * pronto.chat.modelPath names a file that was refused: the engine runs without it (completions
+   * work, chat uses the completion model). Optional: older servers do not send it.
+   */
+  chatModelProblem?: ModelProblem;
   /** The engine failed repeatedly and is no longer restarted automatically. State is `error`. */
   engineGaveUp?: boolean;
   /** Settings with invalid values, each replaced by its default. Absent when every value is valid. */
@@ -44,7 +49,7 @@ export interface StatusParams {
 
 export interface ModelProblem {
   /** The setting that names the file. */
-  setting: 'pronto.model.path' | 'pronto.model.draftPath' | 'pronto.model.demo';
+  setting: 'pronto.model.path' | 'pronto.model.draftPath' | 'pronto.model.demo' | 'pronto.chat.modelPath';
   path: string;
   /** What is wrong, one sentence naming the file. */
   problem: string;
@@ -282,7 +287,8 @@ export type CheckModelResult =
  */
 export namespace CheckModelRequest {
   export const method = 'pronto/checkModel' as const;
-  export const type = new RequestType<{ path: string }, CheckModelResult, void>(method);
+  /** `purpose` `chat`: a model for pronto.chat.modelPath (no fill-in-the-middle tokens needed). */
+  export const type = new RequestType<{ path: string; purpose?: 'completion' | 'chat' }, CheckModelResult, void>(method);
 }
 
 /** client → server, notification: the client wants a fresh status push (e.g. after reload). */

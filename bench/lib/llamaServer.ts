@@ -48,8 +48,8 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<LlamaServ
     String(o.threads),
     '-c',
     String(o.ctx),
-    '-np',
-    String(o.parallel),
+    // parallel 0: llama-server's own default.
+    ...(o.parallel > 0 ? ['-np', String(o.parallel)] : []),
     '--metrics',
     '--no-webui',
     ...(o.args ?? []),
@@ -84,12 +84,16 @@ interface LlamaChunk {
   error?: { message?: string };
 }
 
-/** POSTs with stream: true and reads the SSE events; returns per-event arrival times. */
-async function streamRequest(
+/**
+ * POSTs with stream: true and reads the SSE events; returns per-event arrival times. `onChunk` sees
+ * each event as it arrives (e.g. to act on the first token).
+ */
+export async function streamRequest<C extends { error?: { message?: string } } = LlamaChunk>(
   url: string,
   body: object,
   signal?: AbortSignal,
-): Promise<{ t0: number; events: Array<{ t: number; chunk: LlamaChunk }> }> {
+  onChunk?: (chunk: C) => void,
+): Promise<{ t0: number; events: Array<{ t: number; chunk: C }> }> {
   const t0 = performance.now();
   const res = await fetch(url, {
     method: 'POST',
@@ -98,7 +102,7 @@ async function streamRequest(
     signal,
   });
   if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
-  const events: Array<{ t: number; chunk: LlamaChunk }> = [];
+  const events: Array<{ t: number; chunk: C }> = [];
   const decoder = new TextDecoder();
   let buf = '';
   for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -110,9 +114,10 @@ async function streamRequest(
       if (!line.startsWith('data:')) continue;
       const data = line.slice(5).trim();
       if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data) as LlamaChunk;
+      const chunk = JSON.parse(data) as C;
       if (chunk.error) throw new Error(`${url}: ${chunk.error.message ?? JSON.stringify(chunk.error)}`);
       events.push({ t, chunk });
+      onChunk?.(chunk);
     }
   }
   return { t0, events };

@@ -77,8 +77,8 @@ export function submit(
   engine: ProntoEngine,
   msg: Omit<SubmitMessage, 'type' | 'id'>,
   timeoutMs = 300_000,
+  id = `bench-${++nextId}`,
 ): Promise<{ t0: number; tFirst: number; tDone: number; done: DoneEvent; tokenEvents: number[] }> {
-  const id = `bench-${++nextId}`;
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     let tFirst = NaN;

@@ -66,20 +66,20 @@ async function setEnabled(ctx: Ctx, client: LanguageClient | undefined, enabled:
  * setting, so a wrong file is refused at once with what is wrong and what to pick instead, and the
  * engine never starts on it. With the server down the setting is saved and checked at its start.
  */
-async function selectModel(ctx: Ctx): Promise<void> {
+async function selectModel(ctx: Ctx, purpose: 'completion' | 'chat' = 'completion'): Promise<void> {
   for (;;) {
     const picked = await vscode.window.showOpenDialog({
       canSelectMany: false,
       canSelectFolders: false,
       openLabel: 'Use this model',
-      title: 'Pronto: select a GGUF code model',
+      title: purpose === 'chat' ? 'Pronto: select a GGUF instruct (chat) model' : 'Pronto: select a GGUF code model',
       filters: { 'GGUF models': ['gguf'] },
     });
     const file = picked?.[0];
     if (!file) return;
     const client = ctx.runningClient;
     if (client) {
-      const check = await client.sendRequest(CheckModelRequest.type, { path: file.fsPath });
+      const check = await client.sendRequest(CheckModelRequest.type, { path: file.fsPath, purpose });
       if (!check.ok) {
         ctx.log.warn(`refused ${file.fsPath}: ${check.problem}`);
         const again = 'Select Another File…';
@@ -90,7 +90,13 @@ async function selectModel(ctx: Ctx): Promise<void> {
       }
       for (const note of check.notes) void vscode.window.showInformationMessage(`Pronto: ${note}`);
     }
-    await useModelFile(ctx, file.fsPath);
+    if (purpose === 'chat') {
+      // Loaded next to the code model (the server restarts the engine on the settings change).
+      await vscode.workspace.getConfiguration('pronto').update('chat.modelPath', file.fsPath, vscode.ConfigurationTarget.Global);
+      ctx.log.info(`chat model set to ${file.fsPath}; the engine restarts with it`);
+    } else {
+      await useModelFile(ctx, file.fsPath);
+    }
     return;
   }
 }
@@ -395,6 +401,7 @@ export const commandTable: Record<string, CommandSpec> = {
   'pronto.stopServer': always((ctx) => () => ctx.stop()),
   'pronto.startServer': always((ctx) => () => ctx.start()),
   'pronto.selectModel': always((ctx) => () => selectModel(ctx)),
+  'pronto.selectChatModel': always((ctx) => () => selectModel(ctx, 'chat')),
   'pronto.chooseModel': always((ctx) => () => chooseModel(ctx)),
   'pronto.toggleLanguage': always((ctx) => () => toggleLanguage(ctx)),
   'pronto.useDemoModel': always((ctx) => () => useDemoModel(ctx)),

@@ -72,6 +72,15 @@ bool Engine::step() {
       finish(*s, "time");
   }
 
+  // On the CPU a decode costs about as much per token as alone: while an interactive request runs, the
+  // lower classes (chat) sit out all but every kChatStepEvery-th step, as the chat model does
+  // (scheduler.h), so a keystroke's completion does not pay for the chat's tokens. On a GPU a batch of
+  // a few sequences costs about one, and they stay batched.
+  const bool interactive = std::any_of(
+      slots_.begin(), slots_.end(), [](auto& s) { return s->job && s->job->run_priority() == Priority::kInteractive; });
+  const bool lower_classes = !defer_lower_classes_ || chat_may_decode(interactive, lower_deferred_);
+  auto sits_out = [&](const Slot& s) { return !lower_classes && s.job->run_priority() != Priority::kInteractive; };
+
   // Plan what each running sequence adds, make the KV cache hold it (which may preempt some), plan again.
   std::vector<Entry> plan;
   for (int attempt = 0;; attempt++) {
@@ -80,7 +89,7 @@ bool Engine::step() {
     const std::vector<int> order = batch_order(running());
     for (int id : order) {  // generating: last token + the draft it may get
       const Slot& s = *slots_[id];
-      if (!s.generating) continue;
+      if (!s.generating || sits_out(s)) continue;
       const Job& job = *s.job;
       const int room = draft_room(s);
       const int ngram = job.req->spec.ngram ? job.ngram.peek(room) : 0;
@@ -90,7 +99,7 @@ bool Engine::step() {
     }
     for (int id : order) {  // reading the prompt: the next chunk, while the batch has room
       const Slot& s = *slots_[id];
-      if (s.generating) continue;
+      if (s.generating || sits_out(s)) continue;
       const int room = n_batch_ - planned;
       if (room <= 0) break;
       const int n = static_cast<int>(std::min(s.job->tokens.size() - s.cache.size(), static_cast<size_t>(room)));
@@ -199,6 +208,7 @@ bool Engine::step() {
     return true;
   }
   for (int k = 0; k < batch.n_tokens; k++) ledger_.added(batch.seq_id[k][0], batch.pos[k], batch.token[k]);
+  ++*step_clock_;
 
   for (auto& e : entries) {
     Slot& s = *slots_[e.slot];
@@ -277,9 +287,9 @@ bool Engine::accept_token(Slot& s, llama_token t) {
   const int64_t now = now_us();
   if (job.n_gen == 0) {
     job.stats.t_first_token_ms = (now - r.t_submit_us) / 1000.0;
-    metrics_.ttft.observe(job.stats.t_first_token_ms / 1000.0);
+    metrics_->ttft.observe(job.stats.t_first_token_ms / 1000.0);
   } else if (job.t_last_token > 0) {
-    metrics_.per_token.observe((now - job.t_last_token) / 1e6);
+    metrics_->per_token.observe((now - job.t_last_token) / 1e6);
   }
   job.t_last_token = now;
   if (!r.limits.ignore_eos && llama_vocab_is_eog(vocab_, t)) {

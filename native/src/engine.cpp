@@ -52,7 +52,29 @@ Engine::~Engine() {
 }
 
 bool Engine::load(const EngineOptions& opts, std::string& error) {
-  if (!load_models(opts, models_, error)) return false;
+  if (!load_model(opts, error, nullptr)) return false;
+  if (opts.chat_model_path.empty()) return true;
+  // The chat model: its own context and sequences (--ctx and --parallel again), no draft model, the
+  // same CPU pool; decoded by this engine's inference thread, one model after the other.
+  EngineOptions co = opts;
+  co.model_path = opts.chat_model_path;
+  co.draft_model_path.clear();
+  co.chat_model_path.clear();
+  chat_ = std::make_unique<Engine>();
+  chat_->metrics_ = metrics_;
+  chat_->step_clock_ = step_clock_;
+  if (!chat_->load_model(co, error, &models_.threadpool)) {
+    error = "--chat-model " + opts.chat_model_path + ": " + error;
+    chat_.reset();
+    return false;
+  }
+  if (chat_->id_ == id_) chat_->id_ += "-chat";
+  return true;
+}
+
+bool Engine::load_model(const EngineOptions& opts, std::string& error, const ThreadPool* shared_pool) {
+  if (!load_models(opts, models_, error, shared_pool)) return false;
+  id_ = models_.info.name;
   // Fault injection for the tests of the exception boundary (engine.errors.test.ts): an iteration with a
   // running request throws, once or every time.
   if (const char* fp = std::getenv("PRONTO_FAILPOINT")) {
@@ -79,6 +101,7 @@ bool Engine::load(const EngineOptions& opts, std::string& error) {
   can_shift_ = llama_memory_can_shift(llama_get_memory(models_.ctx.get()));
   cache_reuse_ = std::max(0, opts.cache_reuse);
   share_kv_across_tenants_ = opts.share_kv_across_tenants;
+  defer_lower_classes_ = opts.gpu_layers == 0;  // main.cpp sets 0 when there is no GPU
   waiting_ = WaitQueue<JobPtr>(static_cast<size_t>(std::max(1, opts.max_queue)));
   ledger_ = KvLedger(n_ctx_);
   kv_ = std::make_unique<LlamaKv>(models_.ctx.get(), ledger_);
@@ -155,7 +178,9 @@ void Engine::submit(RequestPtr req) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     req->t_submit_us = now_us();
-    submitted_.push_back(std::move(req));
+    // The chat model's queue is guarded by this mutex too: loop() takes both.
+    auto& to = req->model == ModelPurpose::kChat && chat_ ? chat_->submitted_ : submitted_;
+    to.push_back(std::move(req));
   }
   cv_.notify_all();
 }
@@ -171,30 +196,53 @@ void Engine::cancel(const RequestPtr& req) {
 // The inference thread
 // ------------------------------------------------------------------------------------------------
 
+bool Engine::has_running() const {
+  return std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->job != nullptr; });
+}
+
+// An interactive request runs or waits here: the chat model steps aside (chat_may_decode).
+bool Engine::interactive_work() const {
+  if (std::any_of(slots_.begin(), slots_.end(),
+                  [](auto& s) { return s->job && s->job->run_priority() == Priority::kInteractive; }))
+    return true;
+  const JobPtr head = waiting_.front();
+  return head && head->priority == Priority::kInteractive;
+}
+
 void Engine::loop() {
   while (true) {
-    std::deque<RequestPtr> submitted;
+    std::deque<RequestPtr> submitted, chat_submitted;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      const bool active = std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->job != nullptr; });
-      if (!active && submitted_.empty()) {
+      const bool active = has_running() || (chat_ && chat_->has_running());
+      auto nothing_new = [&] { return submitted_.empty() && (!chat_ || chat_->submitted_.empty()); };
+      if (!active && nothing_new()) {
         // Nothing runs: wait for work (waiting requests are re-checked now and then for their deadline).
-        if (waiting_.empty())
-          cv_.wait(lock, [&] { return !running_ || !submitted_.empty(); });
+        if (waiting_.empty() && (!chat_ || chat_->waiting_.empty()))
+          cv_.wait(lock, [&] { return !running_ || !nothing_new(); });
         else
-          cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return !running_ || !submitted_.empty(); });
+          cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return !running_ || !nothing_new(); });
       }
       if (!running_) break;
       submitted.swap(submitted_);
+      if (chat_) chat_submitted.swap(chat_->submitted_);
     }
-    iterate(submitted);
+    iterate(submitted, true);
+    if (chat_) chat_->iterate(chat_submitted, chat_may_decode(interactive_work(), chat_deferred_));
+    metrics_->queue_depth = static_cast<int64_t>(waiting_.size() + (chat_ ? chat_->waiting_.size() : 0));
   }
   // Shutting down: end whatever is still running or waiting.
-  std::deque<RequestPtr> submitted;
+  std::deque<RequestPtr> submitted, chat_submitted;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     submitted.swap(submitted_);
+    if (chat_) chat_submitted.swap(chat_->submitted_);
   }
+  drain(submitted);
+  if (chat_) chat_->drain(chat_submitted);
+}
+
+void Engine::drain(std::deque<RequestPtr>& submitted) {
   for (auto& s : slots_)
     if (s->job) fail(*s, "internal", "engine is shutting down");
   for (auto& job : waiting_.remove_if([](const JobPtr&) { return true; }))
@@ -202,17 +250,18 @@ void Engine::loop() {
   for (auto& r : submitted) r->sink->on_error(r->id, "internal", "engine is shutting down");
 }
 
-void Engine::iterate(std::deque<RequestPtr>& submitted) {
+// `decode`: run this iteration's batched decode (the chat model sits some out, scheduler.h).
+void Engine::iterate(std::deque<RequestPtr>& submitted, bool decode) {
   try {
     take_submitted(submitted);
     expire_waiting();
     end_cancelled_running();
     admit_waiting();
-    if (failpoint_ != Failpoint::kNone && std::any_of(slots_.begin(), slots_.end(), [](auto& s) { return s->job; })) {
+    if (failpoint_ != Failpoint::kNone && has_running()) {
       if (failpoint_ == Failpoint::kOnce) failpoint_ = Failpoint::kNone;
       throw std::runtime_error("failpoint PRONTO_FAILPOINT");
     }
-    step();
+    if (decode) step();
     update_gauges();
     failed_iterations_ = 0;
     return;
@@ -237,12 +286,13 @@ void Engine::take_submitted(std::deque<RequestPtr>& submitted) {
     try {
       job = std::make_shared<Job>(req, ++arrivals_, &eog_tokens_, n_vocab_, ngram_prior_, model_prior_);
     } catch (const std::exception& e) {
-      metrics_.error("internal");
+      metrics_->error("internal");
       req->sink->on_error(req->id, "internal", std::string("cannot start the request: ") + e.what());
       continue;
     }
     if (req->limits.time_budget_ms > 0) job->deadline_us = req->t_submit_us + req->limits.time_budget_ms * 1000;
     job->stats.prompt_tokens = static_cast<int>(job->n_prompt);
+    job->clock_at_intake = *step_clock_;
     JobPtr refused = waiting_.push(job);
     if (refused)
       report_error(*refused, "overloaded",
@@ -255,7 +305,7 @@ void Engine::expire_waiting() {
   const int64_t now = now_us();
   for (auto& job : waiting_.remove_if(
            [&](const JobPtr& j) { return j->req->cancelled || (j->deadline_us > 0 && now >= j->deadline_us); })) {
-    if (!job->req->cancelled) metrics_.queue_timeouts++;
+    if (!job->req->cancelled) metrics_->queue_timeouts++;
     finish_waiting(*job, job->req->cancelled ? "cancelled" : "time");
   }
 }
@@ -318,7 +368,7 @@ void Engine::admit_waiting() {
     } else if (d.what == Admission::kPreempt) {
       preempt(*slots_[d.victim]);
     } else {
-      if (!job->waited) metrics_.admission_waits++;
+      if (!job->waited) metrics_->admission_waits++;
       job->waited = true;
       return;
     }
@@ -370,7 +420,7 @@ void Engine::preempt(Slot& s) {
   s.last = -1;
   s.last_used = ++lru_clock_;
   busy_--;
-  metrics_.preemptions++;
+  metrics_->preemptions++;
   job->stats.preemptions++;
   job->priority = job->run_priority();
   job->passes = 0;
@@ -383,7 +433,7 @@ void Engine::evict(Slot& s) {
   s.cache.clear();
   s.ahead.clear();
   s.scratch_ready = false;
-  metrics_.evictions++;
+  metrics_->evictions++;
 }
 
 // Frees KV cells until `cells` are free (by the ledger's count). False when nothing more can be freed.
@@ -461,14 +511,15 @@ void Engine::report_done(Job& job, const std::string& reason) {
   st.decode_steps = job.req->decode_steps.load();
   const int at_cancel = job.req->steps_at_cancel.load();
   st.steps_after_cancel = at_cancel >= 0 ? st.decode_steps - at_cancel : 0;
-  metrics_.requests++;
-  metrics_.prompt_evaluated += st.evaluated_tokens;
-  metrics_.prompt_reused += st.reused_tokens;
-  metrics_.generated += job.n_gen;
-  metrics_.drafted += st.drafted_tokens;
-  metrics_.accepted += st.accepted_tokens;
-  metrics_.latency.observe(st.t_total_ms / 1000.0);
-  if (reason == "cancelled") metrics_.cancellations++;
+  st.engine_steps = static_cast<int>(*step_clock_ - job.clock_at_intake);
+  metrics_->requests++;
+  metrics_->prompt_evaluated += st.evaluated_tokens;
+  metrics_->prompt_reused += st.reused_tokens;
+  metrics_->generated += job.n_gen;
+  metrics_->drafted += st.drafted_tokens;
+  metrics_->accepted += st.accepted_tokens;
+  metrics_->latency.observe(st.t_total_ms / 1000.0);
+  if (reason == "cancelled") metrics_->cancellations++;
   // Flush what was held back (a possible stop-string prefix) when the request did not stop on it.
   utf8_take_complete(job.pending, job.text, true);
   try {
@@ -481,7 +532,7 @@ void Engine::report_done(Job& job, const std::string& reason) {
 }
 
 void Engine::report_error(Job& job, const std::string& code, const std::string& message) {
-  metrics_.error(code);
+  metrics_->error(code);
   try {
     job.req->sink->on_error(job.req->id, code, message);
   } catch (const std::exception& e) {
@@ -555,7 +606,6 @@ void Engine::recover(const std::string& why) try {
 void Engine::update_gauges() {
   kv_usage_ = n_ctx_ > 0 ? std::min(1.0, static_cast<double>(ledger_.used()) / n_ctx_) : 0.0;
   busy_ = static_cast<int>(std::count_if(slots_.begin(), slots_.end(), [](auto& s) { return s->job != nullptr; }));
-  metrics_.queue_depth = static_cast<int64_t>(waiting_.size());
 }
 
 }  // namespace pronto

@@ -73,7 +73,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Loads the model(s) and creates the context. On failure returns false with a message.
+  // Loads the model(s) and creates the context; with opts.chat_model_path also the chat model, in an
+  // Engine of its own that this one's inference thread drives (one scheduler for both). On failure
+  // returns false with a message naming the file.
   bool load(const EngineOptions& opts, std::string& error);
   void start();
   void stop();
@@ -87,20 +89,26 @@ class Engine {
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,
                                   const std::string& chat_template = "") const;
 
-  // Thread-safe: queue a request (already validated); results arrive on its sink (from the inference
-  // thread), including `overloaded` when the wait queue is full.
+  // Thread-safe: queue a request (already validated, tokenized by serving(req->model)); results arrive
+  // on its sink (from the inference thread), including `overloaded` when the wait queue is full.
   void submit(RequestPtr req);
   // Thread-safe: stop the request within one decode step.
   void cancel(const RequestPtr& req);
 
+  // The engine that serves `purpose`: the chat model's when there is one, else this one.
+  const Engine& serving(ModelPurpose purpose) const { return purpose == ModelPurpose::kChat && chat_ ? *chat_ : *this; }
+  const Engine* chat_engine() const { return chat_.get(); }
+  // The name clients select this model by (`model` field; /v1/models `id`): the model's name, made
+  // distinct from the completion model's for the chat model.
+  const std::string& model_id() const { return id_; }
   const ModelInfo& model_info() const { return models_.info; }
   const ModelInfo* draft_info() const { return models_.draft ? &models_.draft_info : nullptr; }
   const FimInfo& fim_info() const { return fim_info_; }
   int n_ctx() const { return n_ctx_; }
   const std::string& kv_type() const { return models_.kv_type; }
   int n_parallel() const { return n_parallel_; }
-  int busy_sequences() const { return std::max(0, busy_.load()); }
-  Metrics& metrics() { return metrics_; }
+  int busy_sequences() const { return std::max(0, busy_.load()) + (chat_ ? chat_->busy_sequences() : 0); }
+  Metrics& metrics() { return *metrics_; }
   double kv_usage() const { return kv_usage_.load(); }
 
  private:
@@ -109,8 +117,12 @@ class Engine {
   using JobPtr = std::shared_ptr<Job>;
 
   // engine.cpp: the inference thread
+  bool load_model(const EngineOptions& opts, std::string& error, const ThreadPool* shared_pool);
   void loop();
-  void iterate(std::deque<RequestPtr>& submitted);
+  void iterate(std::deque<RequestPtr>& submitted, bool decode);
+  void drain(std::deque<RequestPtr>& submitted);
+  bool has_running() const;
+  bool interactive_work() const;
   void take_submitted(std::deque<RequestPtr>& submitted);
   void expire_waiting();
   void admit_waiting();
@@ -177,7 +189,18 @@ class Engine {
   std::thread thread_;
   std::atomic<int> busy_{0};
   std::atomic<double> kv_usage_{0.0};
-  Metrics metrics_;
+  Metrics own_metrics_;
+  Metrics* metrics_ = &own_metrics_;  // the chat model's engine counts into the completion model's
+
+  // The chat model (--chat-model): an engine without a thread of its own; loop() takes its submitted
+  // requests (guarded by this engine's mutex_) and runs its iterations after this one's.
+  std::unique_ptr<Engine> chat_;
+  std::string id_;
+  int chat_deferred_ = 0;             // iterations the chat model sat out (chat_may_decode)
+  bool defer_lower_classes_ = false;  // on the CPU: chat sits out steps while completions run
+  int lower_deferred_ = 0;            // steps the lower classes sat out (chat_may_decode)
+  uint64_t own_step_clock_ = 0;       // decodes run, all models (RequestStats.engine_steps)
+  uint64_t* step_clock_ = &own_step_clock_;
 };
 
 }  // namespace pronto

@@ -34,6 +34,7 @@ struct Engine::Job {
   uint64_t admitted = 0;                                   // admission number of the current run
   int steps = 0;                                           // decode steps in the current run
   bool waited = false;                                     // counted once in pronto_admission_waits_total
+  uint64_t clock_at_intake = 0;                            // the engine's step clock when it was taken in
   Priority run_priority() const { return req->priority; }  // preemption and batch order
 
   Job(RequestPtr r, uint64_t order, const std::vector<llama_token>* eog, int n_vocab, const DraftControl& ngram_prior,

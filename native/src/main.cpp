@@ -66,6 +66,8 @@ static const char* kUsage =
     "usage: pronto-engine --model PATH [options]\n"
     "  --model PATH         GGUF model (required)\n"
     "  --draft-model PATH   GGUF draft model for speculative decoding (same vocabulary)\n"
+    "  --chat-model PATH    GGUF instruct model for chat, on the same scheduler (completions first);\n"
+    "                       without it chat runs on --model. Requests pick one with `model`\n"
     "  --gpu-layers N       layers to offload (default: all when a GPU is present)\n"
     "  --ctx N              context size in tokens, shared by all sequences (default 4096)\n"
     "  --parallel N         sequences kept in the context (default 4)\n"
@@ -166,6 +168,8 @@ int main(int argc, char** argv) {
       eo.model_path = need();
     else if (a == "--draft-model" || a == "-md")
       eo.draft_model_path = need();
+    else if (a == "--chat-model")
+      eo.chat_model_path = need();
     else if (a == "--gpu-layers" || a == "-ngl")
       eo.gpu_layers = parse_int(a, need(), 0, 100000);
     else if (a == "--ctx" || a == "-c")
@@ -360,25 +364,28 @@ int main(int argc, char** argv) {
   g_server = &server;  // from here shut_down() stops the server instead of exiting
   {
     const int port = server.port();
-    json ready{{"event", "ready"},
-               {"host", host},
-               {"port", port},
-               {"model", model_info_json(engine.model_info())},
-               {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
-               {"fim",
-                {{"supported", engine.fim_info().supported},
-                 {"repo_level", engine.fim_info().repo_level},
-                 {"order", engine.fim_info().order}}},
-               {"build",
-                {{"version", PRONTO_VERSION},
-                 {"llama", PRONTO_LLAMA_RELEASE},
-                 {"source", PRONTO_LLAMA_SOURCE},
-                 {"backend", backend},
-                 {"devices", devices}}},
-               {"n_ctx", engine.n_ctx()},
-               {"kv_type", engine.kv_type()},
-               {"n_parallel", engine.n_parallel()},
-               {"protocol", kProtocolVersion}};
+    json ready{
+        {"event", "ready"},
+        {"host", host},
+        {"port", port},
+        {"model", model_info_json(engine.model_info())},
+        {"draft_model", engine.draft_info() ? model_info_json(*engine.draft_info()) : json(nullptr)},
+        {"chat_model", engine.chat_engine() ? model_info_json(engine.chat_engine()->model_info()) : json(nullptr)},
+        {"models", loaded_models_json(engine)},
+        {"fim",
+         {{"supported", engine.fim_info().supported},
+          {"repo_level", engine.fim_info().repo_level},
+          {"order", engine.fim_info().order}}},
+        {"build",
+         {{"version", PRONTO_VERSION},
+          {"llama", PRONTO_LLAMA_RELEASE},
+          {"source", PRONTO_LLAMA_SOURCE},
+          {"backend", backend},
+          {"devices", devices}}},
+        {"n_ctx", engine.n_ctx()},
+        {"kv_type", engine.kv_type()},
+        {"n_parallel", engine.n_parallel()},
+        {"protocol", kProtocolVersion}};
     std::string line = dump(ready) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);

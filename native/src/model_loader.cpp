@@ -99,7 +99,7 @@ void ThreadPool::attach(llama_context* ctx) const {
   if (pool_) llama_attach_threadpool(ctx, pool_, nullptr);
 }
 
-bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& error) {
+bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& error, const ThreadPool* shared_pool) {
   if (!check_gguf_file(opts.model_path, "model", error)) return false;
   if (!opts.draft_model_path.empty() && !check_gguf_file(opts.draft_model_path, "draft model", error)) return false;
 
@@ -150,8 +150,12 @@ bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& erro
     error = "failed to create a context of " + std::to_string(opts.n_ctx) + " tokens for " + opts.model_path;
     return false;
   }
-  out.threadpool.create(threads, opts.poll);
-  out.threadpool.attach(out.ctx.get());
+  if (shared_pool) {
+    shared_pool->attach(out.ctx.get());
+  } else {
+    out.threadpool.create(threads, opts.poll);
+    out.threadpool.attach(out.ctx.get());
+  }
 
   if (!opts.draft_model_path.empty()) {
     out.draft.reset(llama_model_load_from_file(opts.draft_model_path.c_str(), mp));

@@ -20,7 +20,8 @@ using ContextPtr = std::unique_ptr<llama_context, LlamaContextDeleter>;
 struct EngineOptions {
   std::string model_path;
   std::string draft_model_path;
-  int gpu_layers = -1;  // -1 = all when a GPU is present
+  std::string chat_model_path;  // --chat-model: an instruct model for chat, on the same scheduler
+  int gpu_layers = -1;          // -1 = all when a GPU is present
   int n_ctx = 4096;
   int n_parallel = 4;
   int n_threads = 0;  // 0 = default_threads(): all cores but one
@@ -79,6 +80,9 @@ struct LoadedModels {
 
 // Loads the model(s) and creates the contexts (n_seq_max = 2 x n_parallel: a scratch sequence per
 // slot). On failure returns false with a message naming the file and the cause.
-bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& error);
+// `shared_pool`: attach this CPU pool instead of creating one (the chat model's context, which runs on
+// the same inference thread as the completion model's).
+bool load_models(const EngineOptions& opts, LoadedModels& out, std::string& error,
+                 const ThreadPool* shared_pool = nullptr);
 
 }  // namespace pronto

@@ -221,6 +221,24 @@ static Priority parse_priority(const json& j, const char* where, Priority def) {
   throw bad(std::string(where) + ".priority must be \"interactive\", \"chat\" or \"batch\"");
 }
 
+// model: a model id from /v1/models or a purpose ("completion", "chat"); absent or empty: chat requests
+// go to the chat model (the completion model when there is no --chat-model), the rest to the completion
+// model. Unknown: not_found (HTTP 404) naming the field and what is loaded.
+static const std::string kPurposeNames[] = {"completion", "chat"};
+
+ModelPurpose parse_model(const json& j, const Engine& engine, const char* where, bool chat) {
+  const std::string name = get_string(j, "model", where, false, 512);
+  if (name.empty()) return chat ? ModelPurpose::kChat : ModelPurpose::kCompletion;
+  const Engine* chat_engine = engine.chat_engine();
+  if (name == engine.model_id() || name == kPurposeNames[0]) return ModelPurpose::kCompletion;
+  if (name == kPurposeNames[1] || (chat_engine && name == chat_engine->model_id())) return ModelPurpose::kChat;
+  std::string loaded = "\"" + engine.model_id() + "\" (completion" + (chat_engine ? "" : ", chat") + ")";
+  if (chat_engine) loaded += ", \"" + chat_engine->model_id() + "\" (chat)";
+  throw BadRequest{"not_found", std::string(where) + ".model \"" + name.substr(0, 128) +
+                                    "\" is not a loaded model; this engine serves " + loaded +
+                                    " (or send \"completion\" / \"chat\", or leave model out)"};
+}
+
 // messages: [{role, content}], the same rules on the WebSocket and over HTTP.
 static std::vector<ChatMessage> parse_messages(const json* messages, const char* where) {
   const std::string w(where);
@@ -251,7 +269,7 @@ static void build_prompt(F&& f) {
   }
 }
 
-RequestPtr parse_submit(const json& msg, const Engine& engine) {
+RequestPtr parse_submit(const json& msg, const Engine& engines) {
   auto req = std::make_shared<Request>();
   req->id = get_string(msg, "id", "submit", true, 256);
   if (req->id.empty()) throw bad("submit.id must not be empty");
@@ -260,6 +278,8 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
   const json* messages = field(msg, "messages");
   int kinds = (fim != nullptr) + (prompt != nullptr) + (messages != nullptr);
   if (kinds != 1) throw bad("submit needs exactly one of fim, prompt, messages");
+  req->model = parse_model(msg, engines, "submit", messages != nullptr);
+  const Engine& engine = engines.serving(req->model);
   req->priority = parse_priority(msg, "submit", messages ? Priority::kChat : Priority::kInteractive);
   if (const json* s = get_object(msg, "sampling", "submit")) parse_sampling(*s, req->sampling, "sampling");
   if (const json* l = get_object(msg, "limits", "submit")) parse_limits(*l, req->limits, "limits");
@@ -300,11 +320,13 @@ RequestPtr parse_submit(const json& msg, const Engine& engine) {
   return req;
 }
 
-OpenAiRequest parse_openai(const json& body, const Engine& engine, bool chat) {
+OpenAiRequest parse_openai(const json& body, const Engine& engines, bool chat) {
   static std::atomic<uint64_t> counter{0};
   auto req = std::make_shared<Request>();
   req->id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++counter);
   const char* where = chat ? "chat.completions" : "completions";
+  req->model = parse_model(body, engines, where, chat);
+  const Engine& engine = engines.serving(req->model);
   req->limits.max_tokens = chat ? 256 : 16;
   parse_sampling(body, req->sampling, where);
   parse_openai_limits(body, req->limits, where);
@@ -361,7 +383,8 @@ json stats_json(const RequestStats& s) {
               {"t_total_ms", s.t_total_ms},
               {"decode_steps", s.decode_steps},
               {"steps_after_cancel", s.steps_after_cancel},
-              {"preemptions", s.preemptions}};
+              {"preemptions", s.preemptions},
+              {"engine_steps", s.engine_steps}};
 }
 
 std::string token_event(const std::string& id, const std::string& text) {
@@ -391,6 +414,19 @@ json model_info_json(const ModelInfo& m) {
               {"size_bytes", m.size_bytes},
               {"n_ctx_train", m.n_ctx_train},
               {"n_vocab", m.n_vocab}};
+}
+
+// The loaded models with the purposes each serves (/health, /v1/models, the ready line).
+json loaded_models_json(const Engine& engine) {
+  const Engine* chat = engine.chat_engine();
+  json models = json::array();
+  models.push_back({{"id", engine.model_id()},
+                    {"purpose", chat ? json::array({"completion"}) : json::array({"completion", "chat"})},
+                    {"meta", model_info_json(engine.model_info())}});
+  if (chat)
+    models.push_back(
+        {{"id", chat->model_id()}, {"purpose", json::array({"chat"})}, {"meta", model_info_json(chat->model_info())}});
+  return models;
 }
 
 }  // namespace pronto

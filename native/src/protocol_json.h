@@ -30,6 +30,10 @@ struct TokenizeRequest {
 };
 TokenizeRequest parse_tokenize(const json& body);
 
+// The `model` field of a request: which loaded model serves it (absent: chat -> the chat model, else
+// the completion model). Throws BadRequest not_found for a name that is not loaded.
+ModelPurpose parse_model(const json& j, const Engine& engine, const char* where, bool chat);
+
 // Shared validators for the HTTP endpoints.
 void parse_sampling(const json& j, SamplingParams& out, const char* where);
 void parse_limits(const json& j, Limits& out, const char* where);
@@ -45,5 +49,7 @@ std::string done_event(const std::string& id, const std::string& text, const std
 std::string error_event(const std::string* id, const std::string& code, const std::string& message);
 json error_body(const std::string& code, const std::string& message);
 json model_info_json(const ModelInfo& m);
+// [{id, purpose: ["completion"|"chat"...], meta}] of the loaded models (not the draft).
+json loaded_models_json(const Engine& engine);
 
 }  // namespace pronto

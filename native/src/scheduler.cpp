@@ -41,4 +41,12 @@ std::vector<int> batch_order(std::vector<RunningView> running) {
   return out;
 }
 
+bool chat_may_decode(bool interactive_work, int& deferred) {
+  if (!interactive_work || ++deferred >= kChatStepEvery) {
+    deferred = 0;
+    return true;
+  }
+  return false;
+}
+
 }  // namespace pronto

@@ -154,4 +154,16 @@ AdmissionDecision decide_admission(Priority head, bool fits, const std::vector<R
 // The order in which running requests get room in a batch: class, then admission order.
 std::vector<int> batch_order(std::vector<RunningView> running);
 
+// Two models on the one inference thread (--chat-model): each iteration of the loop decodes the
+// completion model's batch, then the chat model's. While an interactive request runs or waits on the
+// completion model, the chat model decodes only every kChatStepEvery-th iteration: a keystroke's
+// completion takes about one chat step per kChatStepEvery of its own instead of one per step, and a
+// stream of keystrokes slows a chat answer down, never stops it. On one model, on the CPU, the same rule
+// decides whether the lower classes join a batch that has interactive requests (decode_step.cpp).
+constexpr int kChatStepEvery = 8;
+
+// Whether the chat model decodes in this iteration. `deferred` counts the iterations it has sat out in
+// a row (updated here).
+bool chat_may_decode(bool interactive_work, int& deferred);
+
 }  // namespace pronto

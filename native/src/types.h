@@ -69,6 +69,9 @@ struct RequestStats {
   int decode_steps = 0;        // batched decodes the request took part in
   int steps_after_cancel = 0;  // of those, after its cancel arrived (bounded by 1; 0 if not cancelled)
   int preemptions = 0;         // times it yielded its sequence to a higher class or for KV room
+  // Decodes the engine ran (every model, every request) from when the inference thread took the request
+  // in to its end: how long it waited in steps, whatever else was decoding (chat on another model).
+  int engine_steps = 0;
 };
 
 // Where a request's results go. Called from the inference thread; implementations must not block long.
@@ -83,6 +86,10 @@ struct Sink {
 // Scheduling class: interactive completions are decoded ahead of chat, chat ahead of batch work, and
 // under KV pressure the lowest class is preempted first.
 enum class Priority { kInteractive = 0, kChat = 1, kBatch = 2 };
+
+// What a loaded model is for: --model serves completions (and chat when there is no --chat-model),
+// --chat-model serves chat.
+enum class ModelPurpose { kCompletion = 0, kChat = 1 };
 
 // Version of the wire protocol (protocol/engine.ts ENGINE_PROTOCOL_VERSION), reported in the ready line
 // and /health so the sidecar can refuse a mismatched engine.
@@ -101,6 +108,9 @@ struct Request {
   // reuse never crosses tenants unless the operator allows it.
   std::string tenant;
   Priority priority = Priority::kInteractive;
+  // Which loaded model serves it (the protocol layer resolves the `model` field): the completion model
+  // (--model) or the chat model (--chat-model, when the engine has one).
+  ModelPurpose model = ModelPurpose::kCompletion;
   std::atomic<bool> cancelled{false};
   int64_t t_submit_us = 0;
   // Decode steps this request took part in (written by the inference thread) and the count when its

@@ -1,4 +1,5 @@
 // The scheduling policy (scheduler.h): the wait queue, whom to preempt, admission, batch order.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -144,4 +145,25 @@ TEST("admission: fits -> admit; nothing running -> admit; higher class -> preemp
 TEST("batch order: interactive first, then chat, then batch, each by admission") {
   std::vector<RunningView> run = {{0, B, 1, 1}, {1, C, 2, 1}, {2, I, 5, 1}, {3, I, 3, 1}};
   CHECK((batch_order(run) == std::vector<int>{3, 2, 1, 0}));
+}
+
+TEST("two models: the chat model decodes every iteration when no interactive work is on the completion model") {
+  int deferred = 0;
+  for (int i = 0; i < 3 * kChatStepEvery; i++) CHECK(chat_may_decode(false, deferred));
+  CHECK(deferred == 0);
+}
+
+TEST("two models: with interactive work, the chat model decodes once every kChatStepEvery iterations") {
+  int deferred = 0, decoded = 0, longest_gap = 0, gap = 0;
+  for (int i = 0; i < 10 * kChatStepEvery; i++) {
+    if (chat_may_decode(true, deferred)) {
+      decoded++;
+      gap = 0;
+    } else {
+      longest_gap = std::max(longest_gap, ++gap);
+    }
+  }
+  CHECK(decoded == 10);                                      // slowed down, never stopped
+  CHECK(longest_gap == kChatStepEvery - 1);                  // the bound a completion's latency counts on
+  CHECK(chat_may_decode(false, deferred) && deferred == 0);  // the keystrokes stop: back to every step
 }

@@ -28,8 +28,8 @@ startServer(connection, {
       contextTokens: settings['engine.contextSize'],
     }) satisfies ModelService,
   resolveModel: (settings) => resolveModel(settings),
-  checkModel: async (path) => {
-    const r = await checkModelFile(path);
+  checkModel: async (path, purpose) => {
+    const r = await checkModelFile(path, purpose);
     return r.ok ? { ok: true, architecture: r.info.architecture, ...(r.info.name ? { name: r.info.name } : {}), notes: r.info.notes } : r;
   },
 });

@@ -188,6 +188,12 @@ export const settingsTable = {
     default: true,
     description: 'Show a notification when an alert fires (the status bar and the monitor show alerts either way).',
   },
+  'chat.modelPath': {
+    schema: z.string(),
+    default: '',
+    description:
+      'Path of a GGUF instruct (chat) model the engine loads next to the code model, for the chat panel; completions are still served first. Empty: chat uses the code model.',
+  },
   'chat.maxTokens': { schema: int(1, 4096), default: 512, description: 'Tokens a chat answer has at most.' },
   'chat.contextTokens': {
     schema: tokens(262144),
@@ -274,6 +280,7 @@ export const engineSettingKeys: SettingKey[] = [
   'model.path',
   'model.demo',
   'model.draftPath',
+  'chat.modelPath',
   'engine.path',
   'engine.url',
   'engine.gpuLayers',

@@ -33,6 +33,7 @@ export class StatusReporter {
       ...(e.demoModel !== undefined ? { demoModel: e.demoModel } : {}),
       ...(e.needsModel ? { needsModel: true } : {}),
       ...(e.modelProblem ? { modelProblem: e.modelProblem } : {}),
+      ...(e.chatModelProblem ? { chatModelProblem: e.chatModelProblem } : {}),
       ...(e.gaveUp ? { engineGaveUp: true } : {}),
       ...(this.settingsProblems.length ? { settingsProblems: this.settingsProblems } : {}),
       ...(this.figures.tokensPerSecond !== undefined ? { tokensPerSecond: this.figures.tokensPerSecond } : {}),

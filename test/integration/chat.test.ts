@@ -6,7 +6,7 @@
  * budget counted by the engine's tokenizer, and the clear error of a model without a chat template.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import type { ChatContextReport, ChatParams, ChatProgress, ChatResult } from '../../protocol/chat';
 import { EngineSocket, assertEngineBuilt, startEngine } from '../support/engine';
-import { engineAuthHeaders, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
+import { engineAuthHeaders, engineGet, engineUrlFromLogs, startLspServer, type LspHarness } from '../support/lsp';
 import { ensureModel } from '../support/models';
 import { metric as readMetric, metricsText, waitForMetric } from '../support/net';
 
@@ -304,6 +304,74 @@ describe('a model without a chat template', { timeout: 120_000 }, () => {
       }
     } finally {
       await h.stop();
+    }
+  });
+});
+
+describe('pronto.chat.modelPath: a chat model next to the code model', { timeout: 240_000 }, () => {
+  const start = async (chatModelPath: string, codeModel: string) => {
+    const h = startLspServer();
+    const settings = {
+      pronto: {
+        model: { path: codeModel },
+        engine: { threads: 1, contextSize: 2048, parallel: 1 },
+        completion: { prefetch: false },
+        chat: { modelPath: chatModelPath, temperature: 0 },
+      },
+    };
+    await h.initialize(settings, true);
+    h.workspaceSettings.pronto = settings.pronto;
+    const s = await h.waitForStatus((s) => s.state === 'ready' || s.state === 'error');
+    return { h, s };
+  };
+
+  test('the engine loads both; pronto/chat answers from the chat model (the code model has no template)', async () => {
+    const { h, s } = await start(await ensureModel('chat'), await ensureModel('target'));
+    try {
+      assert.equal(s.state, 'ready', s.message);
+      assert.match(s.message, /Chat: chat-[0-9a-f]+\.gguf\./);
+      const models = (await (await engineGet(h, '/v1/models')).json()) as { data: { id: string; purpose?: string[] }[] };
+      assert.deepEqual(
+        models.data.map((m) => [m.id, m.purpose]),
+        [
+          ['pronto-test-target', ['completion']],
+          ['pronto-test-chat', ['chat']],
+        ],
+      );
+      // The target alone answers no_chat_template (the test above): an answer proves the chat model served it.
+      const r = await chat(h, { message: 'Write a function that adds two numbers.', maxTokens: 4 });
+      assert.ok(r.stats, JSON.stringify(r.error));
+      assert.ok(r.stats.generatedTokens > 0);
+      // Completions still come from the code model.
+      const uri = 'file:///tmp/pronto-chat-model/a.ts';
+      await h.open(uri, 'function add(a: number, b: number) {\n  return ', 'typescript');
+      const c = await h.inline(uri, 1, 9);
+      assert.ok(Array.isArray(c.items));
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a chat model file that is not a model: completions keep working, the status names the setting, chat uses the code model', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pronto-chat-model-'));
+    const notes = path.join(dir, 'notes.gguf');
+    writeFileSync(notes, 'not a model\n');
+    const { h, s } = await start(notes, await ensureModel('chat'));
+    try {
+      assert.equal(s.state, 'ready', s.message);
+      assert.equal(s.chatModelProblem?.setting, 'pronto.chat.modelPath');
+      assert.equal(s.chatModelProblem?.path, notes);
+      assert.match(s.message, /Chat model refused: notes\.gguf is not a GGUF model.*Chat uses the code model/);
+      const models = (await (await engineGet(h, '/v1/models')).json()) as { data: { id: string; purpose?: string[] }[] };
+      assert.deepEqual(
+        models.data.map((m) => m.purpose),
+        [['completion', 'chat']],
+      );
+      const r = await chat(h, { message: 'hi', maxTokens: 2 });
+      assert.ok(r.stats, JSON.stringify(r.error));
+    } finally {
+      await h.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -31,7 +31,14 @@ test('ready line, /health and /v1/models on a real model', async () => {
     assert.equal(e.ready.build.version, pkgVersion);
     assert.ok(e.ready.build.devices.length >= 1);
     const health = healthSchema.parse(await (await fetch(`${e.url}/health`)).json());
-    assert.deepEqual(health, { status: 'ok', busy_sequences: 0, n_parallel: 3, protocol: ENGINE_PROTOCOL_VERSION });
+    assert.deepEqual(health, {
+      status: 'ok',
+      busy_sequences: 0,
+      n_parallel: 3,
+      // One model, no --chat-model: it serves both purposes.
+      models: [{ id: 'pronto-test-target', purpose: ['completion', 'chat'] }],
+      protocol: ENGINE_PROTOCOL_VERSION,
+    });
     const models = (await (await fetch(`${e.url}/v1/models`)).json()) as { data: Array<{ id: string; meta: { path: string } }> };
     assert.deepEqual(
       models.data.map((m) => m.meta.path),

@@ -208,6 +208,20 @@ describe('checkModelFile', () => {
     assert.match(r.info.notes.join(' '), /instruct\/chat model; base models complete code/);
   });
 
+  test('as a chat model (pronto.chat.modelPath) a file without FIM tokens is accepted, other faults are not', async () => {
+    const noFim = gguf('chat-nofim.gguf', {
+      'tokenizer.ggml.fim_pre_token_id': undefined,
+      'tokenizer.ggml.fim_suf_token_id': undefined,
+      'tokenizer.ggml.fim_mid_token_id': undefined,
+    });
+    assert.equal((await checkModelFile(noFim)).ok, false);
+    const r = await checkModelFile(noFim, 'chat');
+    assert.ok(r.ok);
+    assert.deepEqual(r.info.notes, []);
+    const bert = await checkModelFile(gguf('chat-bert.gguf', { 'general.architecture': gv.str('bert') }), 'chat');
+    assert.ok(!bert.ok && /embedding\/encoder model/.test(bert.problem));
+  });
+
   test('a huge array count in a damaged header is refused without allocating it', async () => {
     const f = gguf('count.gguf');
     const b = readFileSync(f);

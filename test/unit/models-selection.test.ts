@@ -68,3 +68,24 @@ test('the draft model is checked too and named by its own setting', async () => 
   assert.equal(r.state?.modelProblem?.setting, 'pronto.model.draftPath');
   assert.match(r.message, /bad-draft\.gguf has no fill-in-the-middle tokens/);
 });
+
+test('a chat model is checked as a chat model and passed on; a refused one leaves completions running', async () => {
+  const asked: [string, string | undefined][] = [];
+  const d = {
+    ...deps(),
+    check: async (p: string, purpose?: 'completion' | 'chat') => {
+      asked.push([p, purpose]);
+      return checks[p] ?? bad(`${p} does not exist.`);
+    },
+  };
+  const ok = await resolveModel({ ...settings('/m/good.gguf'), 'chat.modelPath': '/m/draft.gguf' }, d);
+  assert.deepEqual(ok, { ok: true, path: '/m/good.gguf', demo: false, chatModelPath: '/m/draft.gguf', notes: [] });
+  assert.deepEqual(asked.at(-1), ['/m/draft.gguf', 'chat']);
+  const r = await resolveModel({ ...settings('/m/good.gguf'), 'chat.modelPath': '/m/readme.md' }, d);
+  assert.ok(r.ok, 'the code model still starts');
+  assert.equal(r.chatModelPath, undefined);
+  assert.equal(r.chatModelProblem?.setting, 'pronto.chat.modelPath');
+  assert.equal(r.chatModelProblem?.path, '/m/readme.md');
+  assert.match(r.chatModelProblem?.problem ?? '', /readme\.md is not a GGUF model/);
+  assert.match(r.chatModelProblem?.advice ?? '', /Chat uses the code model/);
+});

@@ -455,3 +455,47 @@ test('a lost socket to a live engine process is reconnected without a restart', 
   assert.ok(logs.some((l) => /reconnecting/.test(l)));
   await m.stop();
 });
+
+test('pronto.chat.modelPath goes to the engine as --chat-model; a chat model the engine cannot load is left out, completions start', async () => {
+  const e = await startFakeEngine();
+  engines.push(e);
+  const chatPath = `${modelPath}.chat`;
+  writeFileSync(chatPath, 'also not really a model');
+  // The engine refuses the chat model the way pronto-engine does (exit 1, naming --chat-model).
+  const launched: string[][] = [];
+  const inner = fakeLauncher(e).launcher;
+  const launcher: EngineLauncher = {
+    async launch(binary, args, options) {
+      launched.push(args);
+      if (!args.includes('--chat-model')) return inner.launch(binary, args, options);
+      const proc = await fakeLauncher(undefined).launcher.launch(binary, args, options);
+      return {
+        ...proc,
+        ready: Promise.resolve({
+          ok: false,
+          exitCode: 1,
+          message: `engine exited before it was ready (code 1): pronto-engine: error: --chat-model ${chatPath}: failed to load model (corrupt or unsupported GGUF): ${chatPath}`,
+        }),
+      };
+    },
+  };
+  const rec = recorder();
+  const m = new EngineManager({ launcher, findBinary: okBinary, onState: rec.onState, log: () => {} });
+  await m.start(settingsWith({ chat: { modelPath: chatPath } }));
+  assert.equal(m.state.state, 'ready', m.state.message);
+  assert.deepEqual(
+    launched.map((a) => a.slice(a.indexOf('--chat-model'), a.indexOf('--chat-model') + 2)),
+    [['--chat-model', chatPath], []],
+  );
+  assert.equal(m.state.chatModelProblem?.setting, 'pronto.chat.modelPath');
+  assert.match(m.state.chatModelProblem?.problem ?? '', /could not load the chat model .*corrupt or unsupported GGUF/);
+  assert.match(m.state.message, /Chat model refused: .*Chat uses the code model/);
+  assert.ok(!rec.states.some((s) => s.state === 'degraded' || s.state === 'error'), 'no retry, no error: completions just start');
+  // A restart (or a settings change) tries the chat model again.
+  await m.start(settingsWith({ chat: { modelPath: chatPath } }));
+  assert.deepEqual(launched[2]?.slice(launched[2].indexOf('--chat-model'), launched[2].indexOf('--chat-model') + 2), [
+    '--chat-model',
+    chatPath,
+  ]);
+  await m.stop();
+});

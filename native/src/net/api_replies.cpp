@@ -5,18 +5,22 @@
 namespace pronto::net {
 
 std::string health_body(const Engine& engine) {
+  json models = json::array();
+  for (auto& m : loaded_models_json(engine)) models.push_back({{"id", m["id"]}, {"purpose", m["purpose"]}});
   return dump(json{{"status", "ok"},
                    {"busy_sequences", engine.busy_sequences()},
                    {"n_parallel", engine.n_parallel()},
+                   {"models", models},
                    {"protocol", kProtocolVersion}});
 }
 
 std::string models_body(const Engine& engine) {
   json data = json::array();
-  data.push_back({{"id", engine.model_info().name},
-                  {"object", "model"},
-                  {"owned_by", "pronto"},
-                  {"meta", model_info_json(engine.model_info())}});
+  for (auto& m : loaded_models_json(engine)) {
+    m["object"] = "model";
+    m["owned_by"] = "pronto";
+    data.push_back(std::move(m));
+  }
   if (const ModelInfo* d = engine.draft_info())
     data.push_back({{"id", d->name},
                     {"object", "model"},
@@ -27,14 +31,16 @@ std::string models_body(const Engine& engine) {
 }
 
 std::string metrics_body(Engine& engine, const NetMetrics& net) {
-  int models = 1 + (engine.draft_info() ? 1 : 0);
+  int models = 1 + (engine.draft_info() ? 1 : 0) + (engine.chat_engine() ? 1 : 0);
   return engine.metrics().render(engine.kv_usage(), engine.busy_sequences(), engine.n_parallel(), models) +
          net.render();
 }
 
 std::string tokenize_body(const Engine& engine, const std::string& request_body) {
-  TokenizeRequest t = parse_tokenize(parse_json_object(request_body));
-  auto toks = engine.tokenize(t.content, t.add_special, t.parse_special);
+  const json body = parse_json_object(request_body);
+  TokenizeRequest t = parse_tokenize(body);
+  const Engine& vocab = engine.serving(parse_model(body, engine, "tokenize", false));
+  auto toks = vocab.tokenize(t.content, t.add_special, t.parse_special);
   return dump(json{{"tokens", toks}});
 }
 

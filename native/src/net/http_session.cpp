@@ -291,7 +291,7 @@ void HttpSession::submit(OpenAiRequest parsed) {
   if (closed_) return;  // the client left while its request was parsed: nothing to cancel
   req_ = std::move(parsed.req);
   streaming_ = parsed.stream;
-  openai_.emplace(req_->id, chat_, ctx_.engine.model_info().name, static_cast<long>(std::time(nullptr)));
+  openai_.emplace(req_->id, chat_, ctx_.engine.serving(req_->model).model_id(), static_cast<long>(std::time(nullptr)));
   set_in_flight(true);
   ctx_.engine.submit(req_);
 }

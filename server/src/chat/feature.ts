@@ -68,7 +68,7 @@ class TokenCounts {
     return async (text) => {
       const hit = this.counts.get(text);
       if (hit !== undefined) return hit;
-      const r = await client.tokenize(text);
+      const r = await client.tokenize(text, { model: 'chat' });
       if (!r.ok) throw new Error(r.message);
       this.counts.set(text, r.tokens.length);
       if (this.counts.size > this.limit) this.counts.delete(this.counts.keys().next().value!);
@@ -202,6 +202,8 @@ export class ChatFeature {
       const outcome = await client.submit(
         {
           messages: chatMessages(system, plan.history, user),
+          // By purpose: the engine's chat model (--chat-model), or its code model when it has none.
+          model: 'chat',
           ...(settings['chat.template'] ? { chat_template: settings['chat.template'] } : {}),
           sampling: { temperature: settings['chat.temperature'] },
           limits: { max_tokens: maxTokens },

@@ -16,6 +16,7 @@ import {
   type CancelMessage,
   type FinishReason,
   type Health,
+  type ModelPurpose,
   type RequestStats,
   type SubmitMessage,
 } from '../../../protocol/engine';
@@ -275,13 +276,19 @@ export class EngineClient {
    */
   async tokenize(
     content: string,
-    options: { addSpecial?: boolean; parseSpecial?: boolean; signal?: AbortSignal } = {},
+    options: { addSpecial?: boolean; parseSpecial?: boolean; signal?: AbortSignal; model?: ModelPurpose } = {},
   ): Promise<{ ok: true; tokens: number[] } | { ok: false; message: string }> {
     try {
       const res = await fetch(new URL('/tokenize', this.options.baseUrl), {
         method: 'POST',
         headers: { ...this.authHeaders(), 'content-type': 'application/json' },
-        body: JSON.stringify({ content, add_special: options.addSpecial ?? false, parse_special: options.parseSpecial ?? false }),
+        body: JSON.stringify({
+          content,
+          add_special: options.addSpecial ?? false,
+          parse_special: options.parseSpecial ?? false,
+          // The vocabulary of the model that will read the text (the chat model's for chat).
+          ...(options.model ? { model: options.model } : {}),
+        }),
         signal: options.signal ?? AbortSignal.timeout(10000),
       });
       const body: unknown = await res.json().catch(() => undefined);

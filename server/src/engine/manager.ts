@@ -41,6 +41,8 @@ export interface EngineState {
   needsModel?: boolean;
   /** The model file was refused before the engine started (state `error`). */
   modelProblem?: ModelProblem;
+  /** pronto.chat.modelPath was refused; the engine runs without it (state `ready`). */
+  chatModelProblem?: ModelProblem;
   /** Failed `maxFailures` times in a row; no more automatic restarts (state `error`). */
   gaveUp?: boolean;
 }
@@ -50,7 +52,7 @@ export interface EngineState {
  * (server/src/models/selection.ts decides; without it, an existing pronto.model.path is used as is).
  */
 export type ModelResolution =
-  | { ok: true; path: string; demo: boolean; draftPath?: string; notes?: string[] }
+  | { ok: true; path: string; demo: boolean; draftPath?: string; chatModelPath?: string; chatModelProblem?: ModelProblem; notes?: string[] }
   | { ok: false; message: string; state?: EngineState };
 
 export interface EngineManagerDeps {
@@ -135,7 +137,8 @@ async function existingModelFile(settings: Settings): Promise<ModelResolution> {
   if (!existsSync(file)) return { ok: false, message: `The model file in pronto.model.path does not exist: ${file}` };
   const draft = settings['model.draftPath'];
   if (draft && !existsSync(draft)) return { ok: false, message: `The draft model file in pronto.model.draftPath does not exist: ${draft}` };
-  return { ok: true, path: file, demo: false, ...(draft ? { draftPath: draft } : {}) };
+  const chat = settings['chat.modelPath'];
+  return { ok: true, path: file, demo: false, ...(draft ? { draftPath: draft } : {}), ...(chat ? { chatModelPath: chat } : {}) };
 }
 
 export class EngineManager {
@@ -144,6 +147,8 @@ export class EngineManager {
   private currentClient: EngineClient | undefined;
   private readyLine: ReadyLine | undefined;
   private failures = 0;
+  /** The chat model the engine could not load (it said so naming --chat-model): left out until start(). */
+  private chatModelFailure?: { path: string; message: string };
   private retryTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private settings: Settings | undefined;
@@ -205,6 +210,7 @@ export class EngineManager {
     await this.stop({ quiet: true });
     this.settings = settings;
     this.failures = 0;
+    this.chatModelFailure = undefined; // a restart or a settings change tries the chat model again
     this.lastRequest = undefined;
     await this.attempt(++this.generation);
   }
@@ -274,6 +280,18 @@ export class EngineManager {
     if (!model.ok) return this.emit(model.state ?? { state: 'error', message: model.message });
     const draft = model.draftPath;
     for (const note of model.notes ?? []) this.log(note);
+    // A chat model that passed the file checks but that the engine could not load: started without it.
+    let chatModelPath = model.chatModelPath;
+    let chatProblem = model.chatModelProblem;
+    if (chatModelPath && this.chatModelFailure?.path === chatModelPath) {
+      chatProblem = {
+        setting: 'pronto.chat.modelPath',
+        path: chatModelPath,
+        problem: `The engine could not load the chat model ${path.basename(chatModelPath)}: ${this.chatModelFailure.message}.`,
+        advice: 'Chat uses the code model until pronto.chat.modelPath names a GGUF instruct model llama.cpp can load.',
+      };
+      chatModelPath = undefined;
+    }
 
     const binary = await this.findBinary(settings['engine.path']);
     if (gen !== this.generation) return;
@@ -283,6 +301,7 @@ export class EngineManager {
       '--model',
       model.path,
       ...(draft ? ['--draft-model', draft] : []),
+      ...(chatModelPath ? ['--chat-model', chatModelPath] : []),
       // -1 (all layers) is the engine's own default.
       ...(settings['engine.gpuLayers'] >= 0 ? ['--gpu-layers', String(settings['engine.gpuLayers'])] : []),
       '--ctx',
@@ -320,6 +339,12 @@ export class EngineManager {
       await proc.exited;
       if (gen !== this.generation) return;
       this.proc = undefined;
+      // The chat model was refused (the engine names --chat-model): completions must not suffer for it.
+      if (chatModelPath && /--chat-model/.test(ready.message)) {
+        this.chatModelFailure = { path: chatModelPath, message: ready.message };
+        this.log(`the engine could not load the chat model; starting without it: ${ready.message}`);
+        return this.attempt(gen);
+      }
       // Exit code 2 = the engine rejected its arguments: retrying cannot help.
       if (ready.exitCode === 2) return this.emit({ state: 'error', message: `The engine rejected its settings: ${ready.message}` });
       return this.scheduleRetry(gen, `The engine did not start: ${ready.message}`);
@@ -355,14 +380,22 @@ export class EngineManager {
       `engine ready at ${client.baseUrl} (pid ${proc.pid}, ${ready.line.build.backend}, n_ctx ${ready.line.n_ctx}, n_parallel ${ready.line.n_parallel}, protocol ${ready.line.protocol ?? 1})`,
     );
     const demo = model.demo;
+    if (chatProblem) this.log(`chat model refused: ${chatProblem.problem} ${chatProblem.advice}`);
+    const chatNote = chatProblem
+      ? ` Chat model refused: ${chatProblem.problem} ${chatProblem.advice}`
+      : chatModelPath
+        ? ` Chat: ${path.basename(chatModelPath)}.`
+        : '';
     this.emit({
       state: 'ready',
-      message: demo
-        ? 'Demo model: its suggestions are meaningless until you choose a real model (Pronto menu → Choose a model…).'
-        : `Ready: ${modelName} on ${ready.line.build.backend}.`,
+      message:
+        (demo
+          ? 'Demo model: its suggestions are meaningless until you choose a real model (Pronto menu → Choose a model…).'
+          : `Ready: ${modelName} on ${ready.line.build.backend}.`) + chatNote,
       model: modelName,
       backend: ready.line.build.backend,
       demoModel: demo,
+      ...(chatProblem ? { chatModelProblem: chatProblem } : {}),
     });
 
     /** Set when this manager killed the engine for not responding: the exit message says so. */

@@ -31,7 +31,7 @@ export type CreateModelService = (storageDir: string, settings: Settings) => Mod
 export interface ModelsFeatureDeps {
   createModelService?: CreateModelService;
   /** Answers pronto/checkModel (server/src/models/modelCheck.ts). */
-  checkModel?: (path: string) => Promise<CheckModelResult>;
+  checkModel?: (path: string, purpose?: 'completion' | 'chat') => Promise<CheckModelResult>;
 }
 
 export function modelsFeature(deps: ModelsFeatureDeps): Feature {
@@ -71,10 +71,13 @@ export function modelsFeature(deps: ModelsFeatureDeps): Feature {
           throw new ResponseError(LSPErrorCodes.RequestFailed, failure.sentence, failure);
         }
       });
-      ctx.connection.onRequest(CheckModelRequest.method, async ({ path: file }: { path: string }): Promise<CheckModelResult> => {
-        if (!deps.checkModel) throw new Error('Model checks are not available in this build.');
-        return deps.checkModel(file);
-      });
+      ctx.connection.onRequest(
+        CheckModelRequest.method,
+        async ({ path: file, purpose }: { path: string; purpose?: 'completion' | 'chat' }): Promise<CheckModelResult> => {
+          if (!deps.checkModel) throw new Error('Model checks are not available in this build.');
+          return deps.checkModel(file, purpose === 'chat' ? 'chat' : 'completion');
+        },
+      );
       return undefined;
     },
   };

@@ -17,6 +17,7 @@
  * `assessGguf` is the pure rule (table-tested); `checkModelFile` reads the file's head
  * asynchronously (server/src/models/gguf.ts) and applies it.
  */
+import type { ModelPurpose } from '../../../protocol/engine';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { GgufError, type GgufSummary, readGgufHead, summarizeGgufHead } from './gguf';
@@ -216,7 +217,7 @@ export type ModelCheck = { ok: true; info: ModelInfo } | { ok: false; problem: s
 const refuse = (problem: string, advice = PICK_INSTEAD): ModelCheck => ({ ok: false, problem, advice });
 
 /** The pure rule: steps 3-6 above, on a header summary of a file of `fileSize` bytes called `file`. */
-export function assessGguf(summary: GgufSummary, fileSize: number, file: string): ModelCheck {
+export function assessGguf(summary: GgufSummary, fileSize: number, file: string, purpose: ModelPurpose = 'completion'): ModelCheck {
   const s = summary.scalars;
   const str = (key: string): string | undefined => {
     const v = s.get(key);
@@ -255,11 +256,17 @@ export function assessGguf(summary: GgufSummary, fileSize: number, file: string)
   );
   const fromMetadata = fimIds.every((id) => id !== undefined && id >= 0 && id < vocabSize);
   const fromVocabulary = (['pre', 'suf', 'mid'] as const).every((k) => FIM_TOKEN_TEXTS[k].some((t) => summary.tokensFound.has(t)));
+  const name = str('general.name');
+  // A chat model (pronto.chat.modelPath) answers in the chat panel: it needs no FIM tokens.
+  if (purpose === 'chat')
+    return {
+      ok: true,
+      info: { architecture: arch, ...(name ? { name } : {}), vocabSize, fimFrom: fromMetadata ? 'metadata' : 'vocabulary', notes: [] },
+    };
   if (!fromMetadata && !fromVocabulary)
     return refuse(
       `${file} has no fill-in-the-middle tokens: it cannot complete code at the cursor (chat and general models usually lack them).`,
     );
-  const name = str('general.name');
   const notes: string[] = [];
   if (/instruct|chat/i.test(`${name ?? ''} ${file}`))
     notes.push('This looks like an instruct/chat model; base models complete code at the cursor better.');
@@ -290,7 +297,8 @@ export function describeNonGguf(head: Uint8Array): string {
 }
 
 /** Reads the head of `path` and applies `assessGguf`. Never throws. */
-export async function checkModelFile(path: string): Promise<ModelCheck> {
+/** `purpose`: `chat` for pronto.chat.modelPath (no FIM tokens needed). */
+export async function checkModelFile(path: string, purpose: ModelPurpose = 'completion'): Promise<ModelCheck> {
   const file = basename(path);
   let size: number;
   try {
@@ -329,7 +337,7 @@ export async function checkModelFile(path: string): Promise<ModelCheck> {
   }
   try {
     const summary = await readGgufHead(path, (buf, fileSize) => summarizeGgufHead(buf, fileSize, ALL_FIM_TEXTS));
-    return assessGguf(summary, size, file);
+    return assessGguf(summary, size, file, purpose);
   } catch (err) {
     if (err instanceof GgufError) return refuse(`${file} is a damaged GGUF file: ${err.message}.`);
     return refuse(

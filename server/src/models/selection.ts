@@ -9,7 +9,9 @@
  *   a model is needed (`needsModel`), so the client can open the walkthrough. An installed extension
  *   never offers random-weight suggestions in a user's files unasked.
  *
- * A draft model (`pronto.model.draftPath`) is checked the same way. A refused file ends as state
+ * A draft model (`pronto.model.draftPath`) is checked the same way. A chat model
+ * (`pronto.chat.modelPath`) too, without the FIM rule; a refused one is left out (the engine starts
+ * without `--chat-model`, chat uses the code model) and reported as `chatModelProblem`. A refused file ends as state
  * `error` with a `modelProblem` naming the setting, the problem and what to pick instead.
  */
 import type { ModelProblem } from '../../../protocol/lsp';
@@ -20,13 +22,13 @@ import { checkModelFile, type ModelCheck } from './modelCheck';
 
 export interface SelectionDeps {
   findDemo?: () => string | undefined;
-  check?: (path: string) => Promise<ModelCheck>;
+  check?: (path: string, purpose?: 'completion' | 'chat') => Promise<ModelCheck>;
 }
 
 export const NEEDS_MODEL_MESSAGE =
   'No model chosen: completions are off. Download a model or select a GGUF file (Pronto menu → Choose a model…).';
 
-type SelectionSettings = Pick<Settings, 'model.path' | 'model.draftPath' | 'model.demo'>;
+type SelectionSettings = Pick<Settings, 'model.path' | 'model.draftPath' | 'model.demo'> & Partial<Pick<Settings, 'chat.modelPath'>>;
 
 function refused(setting: ModelProblem['setting'], path: string, check: Extract<ModelCheck, { ok: false }>): ModelResolution {
   const modelProblem: ModelProblem = { setting, path, problem: check.problem, advice: check.advice };
@@ -64,5 +66,22 @@ export async function resolveModel(settings: SelectionSettings, deps: SelectionD
     const draft = await check(draftPath);
     if (!draft.ok) return refused('pronto.model.draftPath', draftPath, draft);
   }
-  return { ok: true, path, demo, ...(draftPath ? { draftPath } : {}), notes: model.info.notes };
+  // A refused chat model does not stop completions: the engine starts without it, chat uses the code
+  // model, and the status says what is wrong with the file.
+  const chatPath = settings['chat.modelPath'];
+  let chat: { chatModelPath?: string; chatModelProblem?: ModelProblem } = {};
+  if (chatPath) {
+    const c = await check(chatPath, 'chat');
+    chat = c.ok
+      ? { chatModelPath: chatPath }
+      : {
+          chatModelProblem: {
+            setting: 'pronto.chat.modelPath',
+            path: chatPath,
+            problem: c.problem,
+            advice: 'Chat uses the code model until pronto.chat.modelPath names a GGUF instruct model (Pronto: Select Chat Model File…).',
+          },
+        };
+  }
+  return { ok: true, path, demo, ...(draftPath ? { draftPath } : {}), ...chat, notes: model.info.notes };
 }

@@ -179,7 +179,13 @@ export class TemplatesFeature {
       result.tokensError = `no token count: the engine is not available (${this.deps.engineMessage()})`;
       return result;
     }
-    const r = await client.tokenize(rendered, { addSpecial: t.kind === 'fim', parseSpecial: t.kind === 'fim' });
+    // FIM templates are read by the code model, chat and slash templates by the chat model (its own
+    // vocabulary when the engine has --chat-model).
+    const r = await client.tokenize(rendered, {
+      addSpecial: t.kind === 'fim',
+      parseSpecial: t.kind === 'fim',
+      ...(t.kind === 'fim' ? {} : { model: 'chat' as const }),
+    });
     if (r.ok) result.tokens = r.tokens.length;
     else result.tokensError = r.message;
     return result;
