@@ -1,7 +1,7 @@
 /** Chat context assembly and message building (pure parts; token counts from a fake counter). */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { assembleContext, contextBlock, cutHead, fenceFor, fitTokens } from '../../server/src/chat/context';
+import { assembleContext, contextBlock, fenceFor, fitTokens } from '../../server/src/chat/context';
 import { chatMessages, userMessage } from '../../server/src/chat/prompt';
 
 /** One token per 4 characters, like a real tokenizer on code, roughly. */
@@ -9,9 +9,13 @@ const count = async (text: string) => Math.ceil(text.length / 4);
 const noDocs = { openDocument: () => undefined };
 
 describe('chat context', () => {
-  test('cutHead ends at a line end near the limit', () => {
-    assert.equal(cutHead('aaaa\nbbbb\ncccc\n', 12), 'aaaa\nbbbb\n');
-    assert.equal(cutHead('short', 12), 'short');
+  test('fitTokens cuts at a line end and caps a minified line like the completion window does', async () => {
+    const lines = 'aaaa\nbbbb\ncccc\n'.repeat(20);
+    const fit = (await fitTokens(lines, 300, 40, async (t) => t.length))!;
+    assert.equal(fit.text, 'aaaa\nbbbb\ncccc\n'.repeat(2).concat('aaaa\nbbbb\n'), 'whole lines, 40 of 40 tokens');
+    const minified = `${'x'.repeat(60_000)}\nnext\n`;
+    const capped = (await fitTokens(minified, 15_002, 2_000, count))!;
+    assert.equal(capped.text, `${'x'.repeat(1_000)}\nnext\n`, 'the 60,000-character line is capped at 1,000');
   });
   test('fitTokens keeps the longest start within the budget, or nothing when there is no room', async () => {
     const text = Array.from({ length: 100 }, (_, i) => `line ${i}`).join('\n');

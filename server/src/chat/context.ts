@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChatContextItem, ChatContextItemReport, ChatContextReport } from '../../../protocol/chat';
+import { keepHead } from '../context/window';
 
 /** Files larger than this are not read from disk for chat (a lock file, a bundle). */
 export const MAX_FILE_BYTES = 1 << 20;
@@ -85,14 +86,10 @@ export function contextPriority(items: readonly ChatContextItem[]): number[] {
   return items.map((_, i) => i).sort((a, b) => rank(items[a]!) - rank(items[b]!) || a - b);
 }
 
-/** Cuts text to at most `chars` characters, ending at a line end when one is near. */
-export function cutHead(text: string, chars: number): string {
-  if (text.length <= chars) return text;
-  const nl = text.lastIndexOf('\n', chars);
-  return nl > chars / 2 ? text.slice(0, nl + 1) : text.slice(0, chars);
-}
-
-/** The longest start of `text` (at a line end) within `budget` tokens; a few tokenizer calls at most. */
+/**
+ * The longest start of `text` (at a line end, lines capped like the completion window's: the context
+ * module's keepHead) within `budget` tokens; a few tokenizer calls at most.
+ */
 export async function fitTokens(
   text: string,
   tokens: number,
@@ -103,7 +100,7 @@ export async function fitTokens(
   if (budget < MIN_CUT_TOKENS) return undefined;
   let chars = Math.floor((text.length * budget) / tokens);
   for (let attempt = 0; attempt < 5 && chars > 0; attempt++) {
-    const cut = cutHead(text, chars);
+    const cut = keepHead(text, chars).text;
     const n = await count(cut);
     if (n <= budget) return { text: cut, tokens: n };
     chars = Math.floor((cut.length * budget) / n) - 1;
