@@ -13,7 +13,7 @@
 //
 // See bench/README.md ("Chat") for how to read the table.
 
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ensureBenchModel } from '../test/support/models';
 import { intArg, listArg, parseFlags, strArg } from './lib/args';
@@ -339,6 +339,7 @@ async function main(): Promise<void> {
     console.log(peerRes ? `${line}; llama-server ${(p(peerRes.busy, 95) / p(peerRes.idle, 95)).toFixed(2)}x` : line);
   }
   if (o.json)
+    mkdirSync(path.dirname(o.json), { recursive: true });
     writeFileSync(o.json, JSON.stringify({ options: { ...o, only: [...o.only] }, results: Object.fromEntries(results) }, null, 2));
 }
 

@@ -7,7 +7,7 @@
 //        [--seed 7] [--wait-cap-ms 20000] [--accepts 10] [--bundle dist/server.js] [--model file.gguf]
 // See bench/README.md ("npm run bench:completion") for the definitions of the figures.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -401,6 +401,7 @@ async function main(): Promise<void> {
     }
   }
   if (o.json) {
+    mkdirSync(path.dirname(o.json), { recursive: true });
     writeFileSync(
       o.json,
       JSON.stringify(

@@ -6,7 +6,7 @@
 //                           [--sections traces,speculation,busy] (default traces,speculation)
 // See bench/README.md for what is measured and how to read the tables.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureBenchModel, ensureModel } from '../test/support/models';
@@ -470,6 +470,7 @@ async function main(): Promise<void> {
       ...out,
       skipped,
     };
+    mkdirSync(path.dirname(o.json), { recursive: true });
     writeFileSync(o.json, JSON.stringify(json, null, 2));
     log(`wrote ${o.json}`);
   }
