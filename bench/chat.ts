@@ -338,9 +338,10 @@ async function main(): Promise<void> {
     const line = `${c}: busy/idle p95 ${ratio95.toFixed(2)}x (goal <= 1.3x)`;
     console.log(peerRes ? `${line}; llama-server ${(p(peerRes.busy, 95) / p(peerRes.idle, 95)).toFixed(2)}x` : line);
   }
-  if (o.json)
+  if (o.json) {
     mkdirSync(path.dirname(o.json), { recursive: true });
     writeFileSync(o.json, JSON.stringify({ options: { ...o, only: [...o.only] }, results: Object.fromEntries(results) }, null, 2));
+  }
 }
 
 main().catch((e: Error) => {
