@@ -32,6 +32,7 @@ struct Entry {
   std::vector<llama_token> draft;
   std::vector<Dist> q;
   DraftControl* control = nullptr;
+  bool generating = false;
   // reading the prompt: first position in this batch, through the scratch sequence, last chunk
   size_t start = 0;
   bool via_scratch = false;
@@ -92,8 +93,9 @@ bool Engine::step() {
       if (!s.generating || sits_out(s)) continue;
       const Job& job = *s.job;
       const int room = draft_room(s);
-      const int ngram = job.req->spec.ngram ? job.ngram.peek(room) : 0;
-      const int model = job.req->spec.draft && draft_ ? job.model.peek(room) : 0;
+      const bool drafting = spec_gate_.allow();
+      const int ngram = drafting && job.req->spec.ngram ? job.ngram.peek(room) : 0;
+      const int model = drafting && job.req->spec.draft && draft_ ? job.model.peek(room) : 0;
       plan.emplace_back(id);
       planned += 1 + std::max(ngram, model);
     }
@@ -132,12 +134,12 @@ bool Engine::step() {
     if (s.generating) {
       // Last token + draft: n-gram lookup first (free), else the draft model.
       try {
-        const int room = draft_room(s);
-        if (job.req->spec.ngram) {
+        const int room = spec_gate_.allow() ? draft_room(s) : 0;
+        if (job.req->spec.ngram && room > 0) {
           const int n = job.ngram.next(room);
           if (n > 0) e.draft = ngram_draft(s.cache, s.last, n), e.control = &job.ngram;
         }
-        if (e.draft.empty() && job.req->spec.draft && draft_) {
+        if (e.draft.empty() && job.req->spec.draft && draft_ && room > 0) {
           const int n = job.model.next(room);
           if (n > 0) e.draft = model_draft(s, n, &e.q), e.control = &job.model;
         }
@@ -149,6 +151,7 @@ bool Engine::step() {
       add(s.last, s.cache.size(), s.id, true);
       for (size_t j = 0; j < e.draft.size(); j++) add(e.draft[j], s.cache.size() + 1 + j, s.id, true);
       e.n = 1 + static_cast<int>(e.draft.size());
+      e.generating = true;
       job.stats.drafted_tokens += static_cast<int>(e.draft.size());
       entries.push_back(std::move(e));
       continue;
@@ -185,6 +188,7 @@ bool Engine::step() {
   }
   if (batch.n_tokens == 0) return false;
 
+  const int64_t emitted_before = tokens_emitted_;
   const int rc = llama_decode(models_.ctx.get(), batch);
   if (rc == 1) {
     // llama.cpp found no room although the ledger did: free one more sequence and plan again.
@@ -240,6 +244,14 @@ bool Engine::step() {
       abort_request(s, ex);
     }
   }
+  // What drafting costs here: only steps in which every sequence was generating compare like with like.
+  bool all_generating = true, drafted = false;
+  for (const auto& e : entries) {
+    all_generating = all_generating && e.generating;
+    drafted = drafted || !e.draft.empty();
+  }
+  if (all_generating && !entries.empty())
+    spec_gate_.observe((now_us() - now) / 1000.0, static_cast<int>(tokens_emitted_ - emitted_before), drafted);
   return true;
 }
 
@@ -298,6 +310,7 @@ bool Engine::accept_token(Slot& s, llama_token t) {
   }
   job.tokens.push_back(t);
   job.n_gen++;
+  tokens_emitted_++;
   job.pending += token_piece(t);
   utf8_take_complete(job.pending, job.text, false);
   const StopResult st = check_stops(job.text, r.limits, r.line_prefix);

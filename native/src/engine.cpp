@@ -101,6 +101,7 @@ bool Engine::load_model(const EngineOptions& opts, std::string& error, const Thr
   can_shift_ = llama_memory_can_shift(llama_get_memory(models_.ctx.get()));
   cache_reuse_ = std::max(0, opts.cache_reuse);
   share_kv_across_tenants_ = opts.share_kv_across_tenants;
+  spec_gate_ = SpeculationGate(opts.speculation_gate);
   defer_lower_classes_ = opts.gpu_layers == 0;  // main.cpp sets 0 when there is no GPU
   waiting_ = WaitQueue<JobPtr>(static_cast<size_t>(std::max(1, opts.max_queue)));
   ledger_ = KvLedger(n_ctx_);

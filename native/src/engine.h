@@ -180,6 +180,8 @@ class Engine {
   uint64_t arrivals_ = 0, admissions_ = 0;
   int failed_iterations_ = 0;
   DraftControl ngram_prior_, model_prior_;  // where each draft source stood when the last request ended
+  SpeculationGate spec_gate_;               // whether drafting pays on this machine (speculator.h)
+  int64_t tokens_emitted_ = 0;              // tokens accepted into outputs, all requests (for spec_gate_)
   enum class Failpoint { kNone, kOnce, kAlways } failpoint_ = Failpoint::kNone;
 
   std::deque<RequestPtr> submitted_;  // guarded by mutex_

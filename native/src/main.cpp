@@ -83,6 +83,9 @@ static const char* kUsage =
     "                       let KV prefix reuse cross tenants (API keys); off: a tenant never reuses (or\n"
     "                       learns anything about) another tenant's prompts\n"
     "  --poll N             CPU threads spin N% before sleeping between computations (0-100, default 50)\n"
+    "  --speculation-gate on|off\n"
+    "                       on (default): pause drafting while verified drafts cost more time per token\n"
+    "                       than plain decoding (measured as it runs); off: draft whenever a draft exists\n"
     "  --host ADDR          bind address (default 127.0.0.1)\n"
     "  --port N             port, 0 = any free port (default 0)\n"
     "  --api-key KEY        require Authorization: Bearer KEY (required off loopback); visible to other local\n"
@@ -186,7 +189,11 @@ int main(int argc, char** argv) {
       eo.share_kv_across_tenants = true;
     else if (a == "--poll")
       eo.poll = parse_int(a, need(), 0, 100);
-    else if (a == "--kv-type") {
+    else if (a == "--speculation-gate") {
+      const std::string v = need();
+      if (v != "on" && v != "off") die("--speculation-gate must be on or off, got \"" + v + "\"", 2);
+      eo.speculation_gate = v == "on";
+    } else if (a == "--kv-type") {
       eo.kv_type = need();
       if (eo.kv_type != "auto" && eo.kv_type != "f16" && eo.kv_type != "q8_0")
         die("--kv-type must be auto, q8_0 or f16, got \"" + eo.kv_type + "\"", 2);

@@ -33,6 +33,7 @@ struct EngineOptions {
   std::string fim_order = "spm";         // spm (reuse-friendly, default) | psm
   int max_queue = 256;                   // requests waiting for a sequence or KV room; beyond: overloaded
   bool share_kv_across_tenants = false;  // let KV prefix reuse cross tenants (API keys)
+  bool speculation_gate = true;          // pause drafting while it costs more per token (SpeculationGate)
   // How long the CPU pool's threads spin waiting for work before they sleep: 0 (sleep at once: yields
   // the cores to other programs) to 100 (spin: lowest latency on an idle machine). ggml's default, 50.
   int poll = 50;

@@ -30,6 +30,32 @@ void DraftControl::update(int drafted, int accepted) {
   }
 }
 
+void SpeculationGate::observe(double ms, int produced, bool drafted) {
+  if (!enabled_ || produced <= 0 || !(ms >= 0)) return;
+  const double per_token = ms / produced;
+  auto average = [](double avg, int n, double x) { return n == 0 ? x : avg + 0.25 * (x - avg); };
+  if (!drafted) {
+    plain_ = average(plain_, n_plain_, per_token);
+    n_plain_++;
+    if (pause_ > 0) pause_--;
+    return;
+  }
+  draft_ = average(draft_, n_draft_, per_token);
+  n_draft_++;
+  if (n_draft_ < kSamples) return;
+  if (n_plain_ < kSamples) {  // nothing to compare with yet: measure plain steps first
+    pause_ = kSamples - n_plain_;
+    return;
+  }
+  if (draft_ > plain_ * kMargin) {
+    pause_ = backoff_;
+    backoff_ = std::min(backoff_ * 2, kMaxPause);
+    n_draft_ = 0;  // after the pause, decide on fresh probes
+  } else {
+    backoff_ = kFirstPause;
+  }
+}
+
 std::vector<llama_token> ngram_draft(const std::vector<llama_token>& history, llama_token last, int n_max) {
   std::vector<llama_token> out;
   const auto& c = history;

@@ -47,6 +47,37 @@ class DraftControl {
   int backoff_ = kFirstCooldown;
 };
 
+// Whether drafting pays on this machine at all, engine-wide. DraftControl adapts to acceptance; this
+// adapts to cost: it compares the measured time per generated token of decode steps that verified
+// drafts with steps that did not (exponential averages over steps in which every sequence was
+// generating). On a CPU a 2-token verification batch can cost ~2.5x a 1-token decode (ggml's batched
+// kernels), so even fully accepted drafts can slow decoding down: bench:completion found n-gram
+// speculation 1.28x slower per token on the bench model. When drafting loses, it pauses (64 steps,
+// doubling up to 2048 while it keeps losing) and then probes again; when there are no plain steps to
+// compare with, it pauses briefly to measure some. Off (`--speculation-gate off`), drafting is left to
+// DraftControl alone (the exactness and distribution tests use that).
+class SpeculationGate {
+ public:
+  static constexpr int kSamples = 4;       // observations of each kind before a decision
+  static constexpr int kFirstPause = 64;   // steps without drafts after drafting was found to lose
+  static constexpr int kMaxPause = 2048;   // the pause doubles up to this while drafting keeps losing
+  static constexpr double kMargin = 1.05;  // drafting must not cost more than 5% per token
+  explicit SpeculationGate(bool enabled = true) : enabled_(enabled) {}
+  bool allow() const { return !enabled_ || pause_ == 0; }
+  // One decode step in which every sequence was generating: its duration, the tokens it produced, and
+  // whether it verified drafts.
+  void observe(double ms, int produced, bool drafted);
+  double plain_ms_per_token() const { return plain_; }
+  double draft_ms_per_token() const { return draft_; }
+
+ private:
+  bool enabled_;
+  double plain_ = 0, draft_ = 0;
+  int n_plain_ = 0, n_draft_ = 0;
+  int pause_ = 0;
+  int backoff_ = kFirstPause;
+};
+
 // The tokens that followed the most recent earlier occurrence of the history's last 3 (then 2) tokens.
 // `history` = cached tokens, `last` = the pending token (not yet in the KV).
 std::vector<llama_token> ngram_draft(const std::vector<llama_token>& history, llama_token last, int n_max);

@@ -1,4 +1,5 @@
 // Adaptive draft length and the n-gram drafter (speculator.h).
+#include <string>
 #include <vector>
 
 #include "speculator.h"
@@ -57,4 +58,43 @@ TEST("n-gram draft: proposes what followed the last occurrence of the last token
   auto d = ngram_draft(history, 3, 3);  // ...1 2 3 seen before, followed by 4 5 9
   CHECK((d == std::vector<llama_token>{4, 5, 9}));
   CHECK(ngram_draft({7, 8}, 6, 4).empty());
+}
+
+// The gate sees a step as (ms, tokens produced, drafted); the loop below plays a decoder whose plain
+// steps cost `plain` ms per token and whose drafted steps produce 2 tokens for `drafted` ms.
+static int drafted_steps(SpeculationGate& g, double plain, double drafted, int steps) {
+  int n = 0;
+  for (int i = 0; i < steps; i++) {
+    if (g.allow()) {
+      g.observe(drafted, 2, true);
+      n++;
+    } else {
+      g.observe(plain, 1, false);
+    }
+  }
+  return n;
+}
+
+TEST("speculation gate: drafting that costs more per token than plain decoding pauses, probes rarely") {
+  SpeculationGate g;
+  // 2 tokens for 40 ms (20 ms/token) against 16 ms/token plain: drafting loses.
+  const int n = drafted_steps(g, 16, 40, 4000);
+  CHECK_MSG(n < 4000 / 20, std::to_string(n) + " of 4000 steps drafted");
+  CHECK(g.draft_ms_per_token() > g.plain_ms_per_token());
+}
+
+TEST("speculation gate: drafting that pays is never paused once measured") {
+  SpeculationGate g;
+  // 2 tokens for 20 ms (10 ms/token) against 16 ms/token: every step drafts after the first plain ones.
+  const int n = drafted_steps(g, 16, 20, 1000);
+  CHECK_MSG(n >= 1000 - 2 * SpeculationGate::kSamples, std::to_string(n) + " of 1000 steps drafted");
+}
+
+TEST("speculation gate: off, it never pauses; bad observations are ignored") {
+  SpeculationGate off(false);
+  CHECK(drafted_steps(off, 16, 400, 100) == 100);
+  SpeculationGate g;
+  g.observe(-1, 1, true);
+  g.observe(5, 0, true);
+  CHECK(g.allow() && g.draft_ms_per_token() == 0);
 }

@@ -8,6 +8,11 @@ import type { SpeculativeParams, SubmitMessage } from '../../protocol/engine';
 import { ensureTestModels } from '../support/models';
 import { EngineSocket, startEngine, type RunningEngine } from '../support/engine';
 
+// These tests check what drafting does (exactness, acceptance, the distribution), so drafting must
+// happen whenever a draft exists: without the gate that pauses it where it costs more per token than
+// plain decoding (on this CPU it does: speculator.h, SpeculationGate), whose decisions depend on time.
+const exact = ['--speculation-gate', 'off'];
+
 let withDraft: RunningEngine;
 let selfDraft: RunningEngine;
 let target: string;
@@ -15,9 +20,9 @@ let target: string;
 before(async () => {
   const m = await ensureTestModels();
   target = m.target;
-  withDraft = await startEngine({ model: m.target, args: ['--draft-model', m.draft, '--ctx', '4096', '--parallel', '4'] });
+  withDraft = await startEngine({ model: m.target, args: ['--draft-model', m.draft, '--ctx', '4096', '--parallel', '4', ...exact] });
   // The target drafting for itself: every greedy draft token must be accepted.
-  selfDraft = await startEngine({ model: m.target, args: ['--draft-model', m.target, '--ctx', '4096', '--parallel', '4'] });
+  selfDraft = await startEngine({ model: m.target, args: ['--draft-model', m.target, '--ctx', '4096', '--parallel', '4', ...exact] });
 });
 after(async () => {
   await withDraft?.stop();
@@ -38,7 +43,7 @@ function submit(p: { prefix: string; suffix: string }, speculative: SpeculativeP
 // different cache history (holes left by earlier requests) changes the last bits of the logits, and a
 // random-weight model's near-ties can then flip. Same start state -> the comparison is exact.
 async function freshRun(p: { prefix: string; suffix: string }, spec: SpeculativeParams, draft: string) {
-  const e = await startEngine({ model: target, args: ['--draft-model', draft, '--ctx', '1024', '--parallel', '1'] });
+  const e = await startEngine({ model: target, args: ['--draft-model', draft, '--ctx', '1024', '--parallel', '1', ...exact] });
   const s = await EngineSocket.open(e.url);
   try {
     return await s.request(submit(p, spec));

@@ -167,6 +167,9 @@ test('bad command lines are refused with a message', async () => {
   const badKv = await runEngine(['--model', 'x.gguf', '--kv-type', 'q4']);
   assert.equal(badKv.code, 2);
   assert.match(badKv.stderr, /--kv-type must be auto, q8_0 or f16, got "q4"/);
+  const badGate = await runEngine(['--model', 'x.gguf', '--speculation-gate', 'maybe']);
+  assert.equal(badGate.code, 2);
+  assert.match(badGate.stderr, /--speculation-gate must be on or off, got "maybe"/);
   assert.ok(engineBinary.endsWith('pronto-engine'));
 });
 
