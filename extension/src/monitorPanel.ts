@@ -18,11 +18,11 @@
  * as data URLs drawn by the page, local resources limited to dist/media (the built script and the
  * chart library's CSS) and media (the page's CSS).
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { MonitorSnapshotRequest, type MonitorSnapshot } from '../../protocol/monitor';
 import { MONITOR_WINDOWS_MS, parseWebviewMessage, type ExtensionToWebview } from '../../protocol/webview';
 import type { Ctx } from './ctx';
+import { webviewHtml } from './webviewHtml';
 
 const VIEW_TYPE = 'pronto.monitor';
 const DEFAULT_WINDOW_MS = MONITOR_WINDOWS_MS[0];
@@ -252,27 +252,19 @@ export class MonitorPanel implements vscode.Disposable {
   private html(): string {
     const webview = this.panel.webview;
     const ext = this.ctx.extension.extensionUri;
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'dist', 'media', 'monitor.js'));
-    // The chart library's CSS, emitted by esbuild next to the script (media/monitor.ts imports it).
-    const chartStyle = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'dist', 'media', 'monitor.css'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(ext, 'media', 'monitor.css'));
-    const nonce = randomBytes(16).toString('base64');
-    const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${webview.cspSource}; img-src data:`;
     const windows = MONITOR_WINDOWS_MS.map(
       (w) => `<option value="${w}">${w >= 3_600_000 ? `${w / 3_600_000} h` : `${w / 60_000} min`}</option>`,
     ).join('');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link href="${chartStyle.toString()}" rel="stylesheet">
-  <link href="${style.toString()}" rel="stylesheet">
-  <title>Pronto: Monitor</title>
-</head>
-<body>
-  <header>
+    return webviewHtml({
+      webview,
+      extensionUri: ext,
+      script: 'monitor.js',
+      // The chart library's CSS, emitted by esbuild next to the script (media/monitor.ts imports it).
+      bundledStyles: ['monitor.css'],
+      styles: ['monitor.css'],
+      dataImages: true,
+      title: 'Pronto: Monitor',
+      body: `  <header>
     <h1>Pronto monitor</h1>
     <div class="actions">
       <label>Window <select id="window">${windows}</select></label>
@@ -319,8 +311,7 @@ export class MonitorPanel implements vscode.Disposable {
   </table>
   </div>
   <p id="updated" class="updated"></p>
-  <script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+`,
+    });
   }
 }

@@ -5,8 +5,8 @@
  * `default-src 'none'`, the script by nonce (crypto.randomBytes), styles from the webview's origin,
  * local resources only from the extension's dist/media and media folders.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml } from '../webviewHtml';
 import type { ChatSession } from './session';
 
 export const CHAT_VIEW_ID = 'pronto.chatView';
@@ -19,28 +19,17 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-/** The page's HTML: one script and one stylesheet of the extension's own, by nonce and origin. */
+/** The page's HTML: its script and stylesheet on top of media/panel.css (webviewHtml.ts). */
 export function pageHtml(webview: vscode.Webview, extensionUri: vscode.Uri, name: 'chat' | 'templates', title: string): string {
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'media', `${name}.js`));
-  const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', `${name}.css`));
-  const shared = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'panel.css'));
-  const nonce = randomBytes(16).toString('base64');
-  const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${webview.cspSource}`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link href="${shared.toString()}" rel="stylesheet">
-  <link href="${style.toString()}" rel="stylesheet">
-  <title>${title}</title>
-</head>
-<body>
-  <div id="app" data-page="${name}"></div>
-  <script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  return webviewHtml({
+    webview,
+    extensionUri,
+    base: 'panel.css',
+    script: `${name}.js`,
+    styles: [`${name}.css`],
+    title,
+    body: `  <div id="app" data-page="${name}"></div>`,
+  });
 }
 
 function connect(session: ChatSession, webview: vscode.Webview, extensionUri: vscode.Uri, onDispose: (d: vscode.Disposable) => void): void {
